@@ -1,0 +1,63 @@
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db.models import Count
+
+from uplift.accounts.models import Membership, Team, User
+from uplift.worklog.models import Task, TaskType, Tool
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def seeded(settings):
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=io.StringIO())
+
+
+def test_demo_is_a_believable_organisation(seeded):
+    assert Team.objects.count() >= 3
+    assert TaskType.objects.count() == 7
+    assert Tool.objects.count() == 5
+    researchers = Task.objects.values("owner").distinct().count()
+    assert 20 <= researchers <= 30
+    assert 2500 <= Task.objects.count() <= 3500
+    completed = Task.objects.filter(status="completed")
+    months = {t.strftime("%Y-%m") for t in completed.values_list("completed_at", flat=True)}
+    assert len(months) >= 6
+    arms = dict(completed.values_list("condition").annotate(n=Count("id")))
+    assert abs(arms["ai"] - arms["no_ai"]) / (arms["ai"] + arms["no_ai"]) < 0.05
+
+
+def test_demo_accounts_sign_in_with_the_published_password(seeded, client):
+    for username in ["ada", "lin", "ana", "admin"]:
+        assert client.login(username=username, password="uplift-demo"), username
+    lin = Membership.objects.get(user__username="lin")
+    ada = Membership.objects.get(user__username="ada")
+    assert (lin.role, lin.team) == ("lead", ada.team)
+    assert ada.role == "researcher"
+    assert set(Membership.objects.filter(user__username="ana").values_list("role", flat=True)) == {
+        "analyst"
+    }
+    assert User.objects.get(username="admin").is_superuser
+
+
+def test_ada_has_work_in_progress_and_history(seeded):
+    tasks = Task.objects.filter(owner__username="ada")
+    assert tasks.filter(status="completed").count() > 50
+    assert tasks.exclude(status__in=["completed", "abandoned"]).exists()
+
+
+def test_seeding_twice_changes_nothing(seeded):
+    before = (Task.objects.count(), User.objects.count(), Membership.objects.count())
+    call_command("seed_demo", stdout=io.StringIO())
+    assert (Task.objects.count(), User.objects.count(), Membership.objects.count()) == before
+
+
+def test_seed_refuses_with_debug_off(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="only with DEBUG on"):
+        call_command("seed_demo", stdout=io.StringIO())
+    assert Task.objects.count() == 0

@@ -1,0 +1,47 @@
+import pytest
+
+from tests.factories import PASSWORD, MembershipFactory, TeamFactory, UserFactory
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+        ],
+    }
+
+
+@pytest.fixture
+def team(db):
+    return TeamFactory(name="Alignment")
+
+
+@pytest.fixture
+def researcher(team):
+    user = UserFactory(username="ada")
+    MembershipFactory(user=user, team=team)
+    return user
+
+
+@pytest.fixture
+def password():
+    return PASSWORD
+
+
+@pytest.fixture
+def plain_http(settings):
+    """The live server speaks plain HTTP: let cookies and requests work without TLS."""
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.SECURE_SSL_REDIRECT = False

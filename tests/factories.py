@@ -1,0 +1,85 @@
+from datetime import timedelta
+
+import factory
+from django.utils import timezone
+
+from uplift.accounts.models import Membership, Team, User
+from uplift.worklog.models import Task, TaskType, Tool, WorkSession
+
+PASSWORD = "correct horse battery staple"
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+        django_get_or_create = ["name"]
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ["username"]
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"researcher{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    team = factory.SubFactory(TeamFactory)
+    role = Membership.Role.RESEARCHER
+
+
+class TaskTypeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TaskType
+        django_get_or_create = ["name"]
+
+    name = factory.Sequence(lambda n: f"Task type {n}")
+
+
+class ToolFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tool
+        django_get_or_create = ["name"]
+
+    name = factory.Sequence(lambda n: f"Tool {n}")
+
+
+class TaskFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Task
+
+    owner = factory.SubFactory(UserFactory)
+    team = factory.SubFactory(TeamFactory)
+    task_type = factory.SubFactory(TaskTypeFactory)
+    title = factory.Sequence(lambda n: f"Task {n}")
+    forecast_no_ai_minutes = 60.0
+    forecast_ai_minutes = 45.0
+    assignment = Task.Assignment.RANDOMIZED
+    condition = Task.Condition.AI
+    randomized_at = factory.LazyFunction(timezone.now)
+    allocation_ai = 0.5
+    block = "test"
+
+
+class WorkSessionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WorkSession
+
+    task = factory.SubFactory(TaskFactory)
+    owner = factory.LazyAttribute(lambda s: s.task.owner)
+    started_at = factory.LazyFunction(lambda: timezone.now() - timedelta(hours=2))
+    ended_at = factory.LazyAttribute(lambda s: s.started_at + timedelta(minutes=30))

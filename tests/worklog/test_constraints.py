@@ -1,0 +1,125 @@
+"""The database itself refuses rows that break the worklog's rules."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from tests.factories import TaskFactory, WorkSessionFactory
+from uplift.worklog.models import AuditEntry, Task, WorkSession
+
+pytestmark = pytest.mark.django_db
+
+
+def refused(**kwargs):
+    return pytest.raises(IntegrityError, **kwargs)
+
+
+@pytest.mark.parametrize("field", ["forecast_no_ai_minutes", "forecast_ai_minutes"])
+@pytest.mark.parametrize("value", [0, -5])
+def test_forecast_must_be_positive(field, value):
+    with refused(match="forecast"):
+        TaskFactory(**{field: value})
+
+
+def test_completed_task_needs_actual_minutes():
+    with refused(match="task_completed_has_actual"):
+        TaskFactory(status=Task.Status.COMPLETED, actual_minutes=None)
+
+
+def test_completion_cannot_precede_start():
+    now = timezone.now()
+    with refused(match="task_completed_not_before_started"):
+        TaskFactory(started_at=now, completed_at=now - timedelta(minutes=1))
+
+
+def test_randomized_task_needs_its_randomization_record():
+    with refused(match="task_randomized_has_record"):
+        TaskFactory(randomized_at=None)
+
+
+def test_external_id_is_unique_per_source():
+    TaskFactory(source="worklog", external_id="T-1")
+    TaskFactory(source="other-study", external_id="T-1")
+    with refused(match="task_unique_external_id_per_source"):
+        TaskFactory(source="worklog", external_id="T-1")
+
+
+def test_tasks_without_external_id_do_not_collide():
+    TaskFactory(external_id="")
+    TaskFactory(external_id="")
+    assert Task.objects.count() == 2
+
+
+def test_session_must_end_after_it_starts():
+    start = timezone.now() - timedelta(hours=1)
+    with refused(match="work_session_ends_after_start"):
+        WorkSessionFactory(started_at=start, ended_at=start)
+
+
+def test_sessions_of_one_researcher_cannot_overlap():
+    first = WorkSessionFactory()
+    with refused(match="work_session_no_overlap"):
+        WorkSessionFactory(
+            task=first.task,
+            started_at=first.started_at + timedelta(minutes=10),
+            ended_at=first.ended_at + timedelta(minutes=10),
+        )
+
+
+def test_back_to_back_sessions_are_allowed():
+    first = WorkSessionFactory()
+    WorkSessionFactory(
+        task=first.task, started_at=first.ended_at, ended_at=first.ended_at + timedelta(minutes=5)
+    )
+    assert WorkSession.objects.count() == 2
+
+
+def test_a_running_session_blocks_any_later_session():
+    running = WorkSessionFactory(ended_at=None)
+    with refused(match="work_session"):
+        WorkSessionFactory(
+            task=running.task,
+            started_at=running.started_at + timedelta(hours=1),
+            ended_at=running.started_at + timedelta(hours=2),
+        )
+
+
+def test_other_researchers_sessions_may_overlap():
+    first = WorkSessionFactory()
+    WorkSessionFactory(started_at=first.started_at, ended_at=first.ended_at)
+    assert WorkSession.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("forecast_no_ai_minutes", 90.0),
+        ("forecast_ai_minutes", 10.0),
+        ("condition", Task.Condition.NO_AI),
+        ("assignment", Task.Assignment.SELF_SELECTED),
+    ],
+)
+def test_database_refuses_changing_a_locked_field(field, value):
+    task = TaskFactory()
+    with refused(match="locked"), transaction.atomic():
+        Task.objects.filter(pk=task.pk).update(**{field: value})
+    task.refresh_from_db()
+    assert getattr(task, field) != value
+
+
+def test_unlocked_fields_can_change():
+    task = TaskFactory()
+    Task.objects.filter(pk=task.pk).update(title="Renamed", status=Task.Status.IN_PROGRESS)
+    task.refresh_from_db()
+    assert (task.title, task.status) == ("Renamed", "in_progress")
+
+
+def test_audit_log_is_append_only():
+    entry = AuditEntry.objects.create(action=AuditEntry.Action.REFUSED, field="condition")
+    with refused(match="append-only"), transaction.atomic():
+        AuditEntry.objects.filter(pk=entry.pk).update(field="title")
+    with refused(match="append-only"), transaction.atomic():
+        AuditEntry.objects.filter(pk=entry.pk).delete()
+    assert AuditEntry.objects.get().field == "condition"

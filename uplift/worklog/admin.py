@@ -1,0 +1,79 @@
+from django.contrib import admin
+
+from uplift.worklog.models import AuditEntry, Task, TaskType, Tool, ToolUse, WorkSession
+
+
+@admin.register(TaskType)
+class TaskTypeAdmin(admin.ModelAdmin):
+    list_display = ["name", "observational", "description"]
+    list_filter = ["observational"]
+    search_fields = ["name"]
+
+
+@admin.register(Tool)
+class ToolAdmin(admin.ModelAdmin):
+    list_display = ["name", "vendor", "model_version"]
+    list_filter = ["vendor"]
+    search_fields = ["name", "vendor", "model_version"]
+
+
+class WorkSessionInline(admin.TabularInline):
+    model = WorkSession
+    extra = 0
+    fields = ["started_at", "ended_at"]
+
+
+class ToolUseInline(admin.TabularInline):
+    model = ToolUse
+    extra = 0
+    autocomplete_fields = ["tool"]
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "title",
+        "owner",
+        "team",
+        "task_type",
+        "assignment",
+        "condition",
+        "status",
+        "forecast_no_ai_minutes",
+        "actual_minutes",
+        "completed_at",
+    ]
+    list_filter = ["status", "condition", "assignment", "team", "task_type", "source"]
+    search_fields = ["title", "owner__username", "owner__email", "external_id"]
+    list_select_related = ["owner", "team", "task_type"]
+    autocomplete_fields = ["owner", "team", "task_type"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["randomized_at", "allocation_ai", "block", "created_at", "updated_at"]
+    inlines = [WorkSessionInline, ToolUseInline]
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            # Forecasts and assignment are locked once a task exists (it is assigned on creation).
+            fields += list(Task.LOCKED_FIELDS)
+        return fields
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ["at", "action", "field", "task", "actor", "via", "old_value", "new_value"]
+    list_filter = ["action", "field", "via"]
+    search_fields = ["task__title", "actor__username", "detail"]
+    list_select_related = ["task", "actor"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,39 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from uplift.worklog import metr
+from uplift.worklog.services import IMPORT_SOURCE, worklog_import
+from uplift.worklog.worklog_csv import WorklogFileError, read_worklog
+
+
+class Command(BaseCommand):
+    help = "Import a worklog CSV, or METR's data_complete.csv with --format metr; all or nothing."
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", type=Path)
+        parser.add_argument("--format", choices=["worklog", "metr"], default="worklog")
+        parser.add_argument(
+            "--source",
+            help="Namespace of the file's task ids (default: 'worklog', or 'metr-early-2025').",
+        )
+
+    def handle(self, *args, path: Path, format: str, source: str | None, **options):
+        if not path.is_file():
+            raise CommandError(f"No such file: {path}")
+        reader = metr.read_metr if format == "metr" else read_worklog
+        source = source or (metr.SOURCE if format == "metr" else IMPORT_SOURCE)
+        try:
+            with path.open(newline="", encoding="utf-8-sig") as stream:
+                records = reader(stream)
+            result = worklog_import(records=records, source=source)
+        except UnicodeDecodeError as error:
+            raise CommandError(f"{path} is not UTF-8 text: {error}") from None
+        except WorklogFileError as error:
+            raise CommandError(
+                f"Nothing was imported: {len(error.problems)} problem(s) in {path}\n{error}"
+            ) from None
+        self.stdout.write(
+            f"Imported {result.total} tasks from {path}: {result.created} created, "
+            f"{result.updated} updated, {result.unchanged} unchanged."
+        )

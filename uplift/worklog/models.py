@@ -1,0 +1,270 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class TaskType(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    observational = models.BooleanField(
+        default=False,
+        help_text="Tasks of this type are not randomized: researchers state whether they will "
+        "use AI.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tool(models.Model):
+    """An AI tool in the catalog."""
+
+    name = models.CharField(max_length=120, unique=True)
+    vendor = models.CharField(max_length=120, blank=True)
+    model_version = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Task(models.Model):
+    class Assignment(models.TextChoices):
+        RANDOMIZED = "randomized", "Randomized"
+        SELF_SELECTED = "self_selected", "Self-selected"
+
+    class Condition(models.TextChoices):
+        AI = "ai", "AI allowed"
+        NO_AI = "no_ai", "No AI"
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        ABANDONED = "abandoned", "Abandoned"
+
+    # Fields that may not change once the task has been assigned its condition.
+    LOCKED_FIELDS = ("forecast_no_ai_minutes", "forecast_ai_minutes", "assignment", "condition")
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tasks"
+    )
+    team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="tasks")
+    task_type = models.ForeignKey(TaskType, on_delete=models.PROTECT, related_name="tasks")
+    title = models.CharField(max_length=300, blank=True)
+
+    forecast_no_ai_minutes = models.FloatField(
+        help_text="Forecast without AI, made before assignment."
+    )
+    forecast_ai_minutes = models.FloatField(
+        help_text="Forecast with AI allowed, made before assignment."
+    )
+
+    assignment = models.CharField(max_length=20, choices=Assignment.choices)
+    condition = models.CharField(max_length=10, choices=Condition.choices)
+    randomized_at = models.DateTimeField(null=True, blank=True)
+    allocation_ai = models.FloatField(
+        null=True, blank=True, help_text="Planned probability of AI allowed when randomized."
+    )
+    block = models.CharField(
+        max_length=120, blank=True, help_text="Randomization block (researcher, task type, round)."
+    )
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLANNED)
+    abandoned_reason = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    actual_minutes = models.FloatField(null=True, blank=True, help_text="Active minutes spent.")
+    actual_imputed = models.BooleanField(
+        default=False, help_text="Part of the actual time was imputed by the source study."
+    )
+    perceived_other_minutes = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="After completion: estimated time under the other condition.",
+    )
+
+    source = models.CharField(
+        max_length=60, blank=True, help_text="Where an imported task came from."
+    )
+    external_id = models.CharField(max_length=120, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(forecast_no_ai_minutes__gt=0), name="task_forecast_no_ai_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(forecast_ai_minutes__gt=0), name="task_forecast_ai_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(actual_minutes__isnull=True) | Q(actual_minutes__gt=0),
+                name="task_actual_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(perceived_other_minutes__isnull=True)
+                | Q(perceived_other_minutes__gt=0),
+                name="task_perceived_other_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(assignment__in=["randomized", "self_selected"]),
+                name="task_assignment_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(condition__in=["ai", "no_ai"]), name="task_condition_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["planned", "in_progress", "completed", "abandoned"]),
+                name="task_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="completed") | Q(actual_minutes__isnull=False),
+                name="task_completed_has_actual",
+            ),
+            models.CheckConstraint(
+                condition=Q(completed_at__isnull=True)
+                | Q(started_at__isnull=True)
+                | Q(completed_at__gte=F("started_at")),
+                name="task_completed_not_before_started",
+            ),
+            models.CheckConstraint(
+                condition=~Q(assignment="randomized")
+                | (
+                    Q(randomized_at__isnull=False) & Q(allocation_ai__gt=0) & Q(allocation_ai__lt=1)
+                ),
+                name="task_randomized_has_record",
+            ),
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~Q(external_id=""),
+                name="task_unique_external_id_per_source",
+            ),
+        ]
+        indexes = [
+            # Researcher pages: own tasks, newest first, by status.
+            models.Index(fields=["owner", "status", "-created_at"], name="task_owner_status"),
+            # Estimation and dashboards: completed tasks by scope and completion time.
+            models.Index(
+                fields=["status", "assignment", "completed_at"], name="task_status_assign"
+            ),
+            models.Index(fields=["team", "status", "completed_at"], name="task_team_status"),
+            models.Index(fields=["task_type", "status", "completed_at"], name="task_type_status"),
+            # Incremental refresh watermark.
+            models.Index(fields=["updated_at"], name="task_updated_at"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or f"Task {self.pk}"
+
+    @property
+    def ai_allowed(self) -> bool:
+        return self.condition == self.Condition.AI
+
+
+class WorkSession(models.Model):
+    """A stretch of active work on a task; ``ended_at`` is empty while the timer runs."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="sessions")
+    # Denormalized from the task so that the database can refuse overlapping sessions.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="work_sessions"
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gt=F("started_at")),
+                name="work_session_ends_after_start",
+            ),
+            models.UniqueConstraint(
+                fields=["owner"],
+                condition=Q(ended_at__isnull=True),
+                name="work_session_one_running_per_owner",
+            ),
+        ]
+        indexes = [models.Index(fields=["owner", "started_at"], name="work_session_owner_start")]
+
+    def __str__(self) -> str:
+        return f"{self.task} from {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def minutes(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds() / 60
+
+
+class ToolUse(models.Model):
+    class Mode(models.TextChoices):
+        CHAT = "chat", "Chat"
+        AUTOCOMPLETE = "autocomplete", "Autocomplete"
+        AGENT = "agent", "Agent"
+        OTHER = "other", "Other"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="tool_uses")
+    tool = models.ForeignKey(Tool, on_delete=models.PROTECT, related_name="uses")
+    minutes = models.FloatField(null=True, blank=True)
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.OTHER)
+
+    class Meta:
+        ordering = ["task_id", "tool__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "tool"], name="tool_use_once_per_task"),
+            models.CheckConstraint(
+                condition=Q(minutes__isnull=True) | Q(minutes__gt=0),
+                name="tool_use_minutes_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(mode__in=["chat", "autocomplete", "agent", "other"]),
+                name="tool_use_mode_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["tool", "task"], name="tool_use_tool_task")]
+
+    def __str__(self) -> str:
+        return f"{self.tool} on {self.task}"
+
+
+class AuditEntry(models.Model):
+    """Append-only record of changes to locked fields and of refused attempts.
+
+    The database refuses UPDATE and DELETE on this table (see the migration).
+    """
+
+    class Action(models.TextChoices):
+        CHANGED = "changed", "Changed"
+        REFUSED = "refused", "Refused"
+
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    task = models.ForeignKey(
+        Task, null=True, blank=True, on_delete=models.PROTECT, related_name="audit"
+    )
+    action = models.CharField(max_length=10, choices=Action.choices)
+    field = models.CharField(max_length=60, blank=True)
+    old_value = models.TextField(blank=True)
+    new_value = models.TextField(blank=True)
+    via = models.CharField(max_length=20, blank=True, help_text="web, api, import, admin, ...")
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["task", "-at"], name="audit_task_at")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.field} on task {self.task_id}"
