@@ -6,7 +6,9 @@ from playwright.sync_api import Page, expect
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_researcher_signs_in_and_sees_today(page: Page, live_server, researcher, password, plain_http):
+def test_researcher_signs_in_and_sees_today(
+    page: Page, live_server, researcher, password, plain_http
+):
     page.goto(f"{live_server.url}/")
     expect(page).to_have_url(f"{live_server.url}/accounts/login/?next=/")
     page.get_by_label("Username").fill("ada")

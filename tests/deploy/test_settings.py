@@ -55,7 +55,8 @@ def test_settings_come_from_the_environment(name, value, expected):
     code = (
         "from django.conf import settings as s; d = s.DATABASES['default'];"
         "print({'DATABASE_URL': f\"{d['HOST']} {d['PORT']} {d['NAME']}\","
-        "'CELERY_BROKER_URL': s.CELERY_BROKER_URL, 'ALLOWED_HOSTS': s.ALLOWED_HOSTS}[%r])" % name
+        "'CELERY_BROKER_URL': s.CELERY_BROKER_URL, 'ALLOWED_HOSTS': s.ALLOWED_HOSTS}"
+        f"[{name!r}])"
     )
     result = manage("shell", "--no-imports", "-c", code, **{name: value})
     assert result.returncode == 0, result.stderr

@@ -1,0 +1,138 @@
+"""Hand-computable examples for the paired estimate, lab view, perception, power and checks."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from uplift.estimates.stats import (
+    attrition_by_arm,
+    compliance,
+    forecast_time_change,
+    has_enough_data,
+    lab_view,
+    minimum_detectable_effect,
+    paired_disagrees,
+    paired_estimate,
+    posthoc_time_change,
+    sample_ratio_mismatch,
+    tasks_more_needed,
+    tasks_needed,
+)
+
+
+def paired_example(**kwargs):
+    # Block (A, x): AI log ratios 1 and 3, no-AI 0 -> d = 2, w = 2*1/3.
+    # Block (B, x): AI 1, no-AI 0, 0, 0 -> d = 1, w = 1*3/4.  Block (B, y): AI only, skipped.
+    log_ratio = [1.0, 3.0, 0.0, 1.0, 0.0, 0.0, 0.0, 5.0]
+    ai = [True, True, False, True, False, False, False, True]
+    researchers = ["A", "A", "A", "B", "B", "B", "B", "B"]
+    types = ["x", "x", "x", "x", "x", "x", "x", "y"]
+    return paired_estimate(log_ratio, ai, researchers, types, **kwargs)
+
+
+def test_paired_estimate_weights_block_differences_by_harmonic_size():
+    result = paired_example()
+    expected = (2 * 2 / 3 + 1 * 3 / 4) / (2 / 3 + 3 / 4)  # = 25/17
+    assert result["beta"] == pytest.approx(expected)
+    assert result["time_change"] == pytest.approx(math.expm1(25 / 17))
+    assert (result["n_blocks"], result["n_researchers"]) == (2, 2)
+
+
+def test_paired_bootstrap_resamples_researchers():
+    # Resampling two researchers gives only AA (2), BB (1) or AB (25/17), a quarter each for
+    # the pure draws, so the 2.5% and 97.5% percentiles are exactly 1 and 2.
+    result = paired_example(resamples=2000, seed=1)
+    assert result["ci_low"] == pytest.approx(math.expm1(1.0))
+    assert result["ci_high"] == pytest.approx(math.expm1(2.0))
+    assert paired_example(seed=1) == result
+
+
+def test_paired_estimate_needs_a_block_with_both_arms():
+    assert paired_estimate([0.1, 0.2], [True, True], [1, 2], ["x", "x"]) is None
+
+
+def test_lab_view_on_a_hand_computable_mix():
+    # Shares 0.6, 0.3, 0.1; ratios 0.5, 1.0 and (no estimate) 1: R = 0.3 + 0.3 + 0.1 = 0.7.
+    lab = lab_view(
+        {"analysis": 600.0, "writing": 300.0, "infra": 100.0},
+        {"analysis": (math.log(0.5), 0.0), "writing": (0.0, 0.0), "infra": None},
+    )
+    assert lab["R"] == pytest.approx(0.7)
+    assert lab["throughput_multiplier"] == pytest.approx(1 / 0.7)
+    assert lab["ci_low"] == pytest.approx(1 / 0.7) and lab["ci_high"] == pytest.approx(1 / 0.7)
+    assert lab["flagged_types"] == ["infra"]
+    rows = {r["task_type"]: r for r in lab["types"]}
+    assert rows["analysis"]["share"] == pytest.approx(0.6)
+    assert rows["analysis"]["remaining_share"] == pytest.approx(0.3 / 0.7)
+    assert rows["infra"]["remaining_share"] == pytest.approx(0.1 / 0.7)
+    # Doubling analysis speed: R' = 0.7 - 0.3/2 = 0.55, throughput gain 0.7/0.55 - 1.
+    assert rows["analysis"]["throughput_gain_if_doubled"] == pytest.approx(0.7 / 0.55 - 1)
+    assert rows["infra"]["throughput_gain_if_doubled"] == pytest.approx(0.7 / 0.65 - 1)
+    assert lab["bottlenecks"] == ["analysis", "writing", "infra"]
+
+
+def test_lab_view_interval_widens_with_subgroup_uncertainty():
+    lab = lab_view({"a": 1.0, "b": 1.0}, {"a": (math.log(0.8), 0.1), "b": (0.0, 0.05)}, seed=3)
+    assert lab["ci_low"] < lab["throughput_multiplier"] < lab["ci_high"]
+    assert lab["throughput_multiplier"] == pytest.approx(1 / (0.5 * 0.8 + 0.5))
+
+
+def test_lab_view_without_minutes_has_no_figures():
+    assert lab_view({}, {})["R"] is None
+
+
+def test_forecast_perception_is_geometric_mean_ratio_minus_one():
+    assert forecast_time_change([50.0, 200.0], [100.0, 100.0]) == pytest.approx(0.0)
+    assert forecast_time_change([80.0, 40.0], [100.0, 50.0]) == pytest.approx(-0.2)
+
+
+def test_posthoc_perception_skips_missing_estimates():
+    assert posthoc_time_change([60.0, 30.0, 10.0], [30.0, 60.0, np.nan]) == pytest.approx(0.0)
+    assert posthoc_time_change([60.0], [np.nan]) is None
+
+
+def test_mde_and_tasks_needed_formulas():
+    assert minimum_detectable_effect(0.1) == pytest.approx(math.exp(0.28) - 1)
+    se_target = math.log(1.1) / 2.80
+    assert tasks_needed(200, 2 * se_target, 0.10) == 800  # half the SE needs 4x the tasks
+    assert tasks_needed(200, se_target, 0.10) == 200
+
+
+def test_sample_ratio_mismatch_is_chi_square_against_planned_allocation():
+    ai = np.array([True] * 100 + [False] * 40)
+    srm = sample_ratio_mismatch(ai, np.full(140, 0.5))
+    expected = sps.chisquare([100, 40], [70, 70])
+    assert srm["chi2"] == pytest.approx(expected.statistic)
+    assert srm["p_value"] == pytest.approx(expected.pvalue)
+    assert srm["warn"] is True
+    uneven_plan = sample_ratio_mismatch(ai, np.full(140, 100 / 140))
+    assert uneven_plan["chi2"] == pytest.approx(0.0) and uneven_plan["warn"] is False
+
+
+def test_attrition_gap_over_five_points_warns_even_when_not_significant():
+    ai = np.array([True] * 10 + [False] * 10)
+    abandoned = np.array([True] + [False] * 19)
+    result = attrition_by_arm(ai, abandoned)
+    assert (result["ai"], result["no_ai"]) == (0.1, 0.0)
+    assert result["p_value"] > 0.05 and result["warn"] is True
+
+
+def test_compliance_share_counts_tool_use_in_no_ai_arm_only():
+    result = compliance([True, False, False, False], [True, True, False, False])
+    assert result["share"] == pytest.approx(1 / 3)
+    assert result["warn"] is True
+
+
+def test_sample_rule_counts_what_is_missing():
+    assert tasks_more_needed(4, 7, 3) == {"ai": 1, "no_ai": 0, "researchers": 0}
+    assert tasks_more_needed(0, 0, 0) == {"ai": 5, "no_ai": 5, "researchers": 3}
+    assert has_enough_data(5, 5, 3) and not has_enough_data(5, 5, 2)
+
+
+def test_paired_disagrees_only_when_intervals_do_not_overlap():
+    paired = {"ci_low": 0.30, "ci_high": 0.50}
+    assert paired_disagrees(paired, 0.05, 0.25) is True
+    assert paired_disagrees(paired, 0.05, 0.35) is False
+    assert paired_disagrees({"ci_low": None, "ci_high": None}, 0.0, 0.1) is False

@@ -1,0 +1,252 @@
+"""The fast OLS path equals statsmodels within 1e-9; intervals cover the truth; BH and DL."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
+from statsmodels.stats.meta_analysis import combine_effects
+from statsmodels.stats.multitest import multipletests
+
+from tests.estimates.test_stats import make_tasks
+from uplift.estimates.stats import (
+    benjamini_hochberg,
+    dersimonian_laird,
+    estimate_all,
+    fit_mixed_model,
+    fit_no_covariate,
+    fit_primary,
+    fit_researcher_fixed_effects,
+)
+
+TOL = 1e-9
+
+
+@pytest.fixture(scope="module")
+def tasks() -> pd.DataFrame:
+    randomized = make_tasks(30, 25, seed=21, abandon_ai=0.05)
+    self_selected = make_tasks(
+        12, 15, seed=22, ratio=0.6, assignment="self_selected", id_offset=50_000
+    )
+    return pd.concat([randomized, self_selected], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def result(tasks) -> dict:
+    return estimate_all(tasks)
+
+
+def scope_rows(tasks: pd.DataFrame, dimension: str, group) -> pd.DataFrame:
+    """The scope's analysed tasks, selected independently of the module under test."""
+    completed = tasks["status"] == "completed"
+    if dimension == "observational":
+        return tasks[completed & (tasks["assignment"] == "self_selected")]
+    base = tasks[completed & (tasks["assignment"] == "randomized")]
+    if dimension == "overall":
+        return base
+    if dimension == "tool":
+        uses = base["tools"].map(lambda used: group in used)
+        return base[(base["ai_allowed"] & uses) | ~base["ai_allowed"]]
+    return base[base[dimension] == group]
+
+
+def statsmodels_fits(rows: pd.DataFrame, formula: str = "y ~ ai + lf"):
+    data = pd.DataFrame(
+        {
+            "y": np.log(rows["actual_minutes"].to_numpy()),
+            "ai": rows["ai_allowed"].to_numpy(float),
+            "lf": np.log(rows["forecast_no_ai"].to_numpy()),
+            "researcher": rows["researcher"].to_numpy(),
+        }
+    )
+    model = smf.ols(formula, data)
+    groups = {"groups": data["researcher"].to_numpy()}
+    return {
+        "nonrobust": model.fit(),
+        "nonrobust_z": model.fit(use_t=False),
+        "hc3": model.fit(cov_type="HC3"),
+        "cluster": model.fit(cov_type="cluster", cov_kwds=groups),
+        "cluster_t": model.fit(cov_type="cluster", cov_kwds=groups, use_t=True),
+    }
+
+
+def ratio_ci(fit) -> list[float]:
+    return list(np.expm1(fit.conf_int().loc["ai"].to_numpy()))
+
+
+@pytest.mark.parametrize("dimension", ["overall", "team", "task_type", "month", "tool"])
+def test_every_primary_figure_equals_statsmodels(tasks, result, dimension):
+    rows = [e for e in result["estimates"] if e["dimension"] == dimension and e["status"] == "ok"]
+    assert rows
+    for e in rows:
+        fits = statsmodels_fits(scope_rows(tasks, dimension, e["group"]))
+        beta = fits["nonrobust"].params["ai"]
+        assert e["beta"] == pytest.approx(beta, abs=TOL)
+        assert e["time_change"] == pytest.approx(math.expm1(beta), abs=TOL)
+        assert e["se"]["nonrobust"] == pytest.approx(fits["nonrobust"].bse["ai"], abs=TOL)
+        assert e["se"]["hc3"] == pytest.approx(fits["hc3"].bse["ai"], abs=TOL)
+        assert e["se"]["cluster"] == pytest.approx(fits["cluster"].bse["ai"], abs=TOL)
+        assert e["ci_z"]["nonrobust"] == pytest.approx(ratio_ci(fits["nonrobust_z"]), abs=TOL)
+        assert e["ci_z"]["hc3"] == pytest.approx(ratio_ci(fits["hc3"]), abs=TOL)
+        assert e["ci_z"]["cluster"] == pytest.approx(ratio_ci(fits["cluster"]), abs=TOL)
+        assert [e["ci_low"], e["ci_high"]] == pytest.approx(ratio_ci(fits["cluster_t"]), abs=TOL)
+        assert e["p_value"] == pytest.approx(fits["cluster_t"].pvalues["ai"], abs=TOL)
+        assert e["df"] == e["n_researchers"] - 1
+
+
+def test_observational_row_equals_statsmodels_on_self_selected_tasks(tasks, result):
+    e = next(e for e in result["estimates"] if e["dimension"] == "observational")
+    fits = statsmodels_fits(scope_rows(tasks, "observational", None))
+    assert e["beta"] == pytest.approx(fits["nonrobust"].params["ai"], abs=TOL)
+    assert [e["ci_low"], e["ci_high"]] == pytest.approx(ratio_ci(fits["cluster_t"]), abs=TOL)
+
+
+def test_fit_primary_p_values_of_all_three_ses_equal_statsmodels(tasks):
+    rows = scope_rows(tasks, "overall", None)
+    fits = statsmodels_fits(rows)
+    ours = fit_primary(
+        np.log(rows["actual_minutes"]),
+        rows["ai_allowed"],
+        np.log(rows["forecast_no_ai"]),
+        rows["researcher"].to_numpy(),
+    )
+    assert ours["params"] == pytest.approx(list(fits["nonrobust"].params), abs=TOL)
+    assert ours["p_values"]["nonrobust"] == pytest.approx(fits["nonrobust"].pvalues["ai"], abs=TOL)
+    assert ours["p_values"]["hc3"] == pytest.approx(fits["hc3"].pvalues["ai"], abs=TOL)
+    assert ours["p_values"]["cluster"] == pytest.approx(fits["cluster_t"].pvalues["ai"], abs=TOL)
+
+
+def test_researcher_codes_as_strings_give_the_same_fit(tasks):
+    rows = scope_rows(tasks, "overall", None)
+    args = (np.log(rows["actual_minutes"]), rows["ai_allowed"], np.log(rows["forecast_no_ai"]))
+    by_int = fit_primary(*args, rows["researcher"].to_numpy())
+    by_str = fit_primary(*args, rows["researcher"].map(lambda r: f"dev-{r}").to_numpy())
+    assert by_str["n_clusters"] == by_int["n_clusters"] == rows["researcher"].nunique()
+    assert by_str["se"] == pytest.approx(by_int["se"], rel=1e-12)
+    assert by_str["ci_log"] == pytest.approx(by_int["ci_log"], rel=1e-12)
+
+
+def test_no_covariate_sensitivity_equals_statsmodels(tasks, result):
+    rows = scope_rows(tasks, "overall", None)
+    fits = statsmodels_fits(rows, "y ~ ai")
+    ours = fit_no_covariate(
+        np.log(rows["actual_minutes"]), rows["ai_allowed"], rows["researcher"].to_numpy()
+    )
+    assert ours["beta"] == pytest.approx(fits["nonrobust"].params["ai"], abs=TOL)
+    assert ours["se"]["cluster"] == pytest.approx(fits["cluster"].bse["ai"], abs=TOL)
+    shown = next(e for e in result["estimates"] if e["dimension"] == "overall")["sensitivity"]
+    assert [shown["no_covariate"]["ci_low"], shown["no_covariate"]["ci_high"]] == pytest.approx(
+        ratio_ci(fits["cluster_t"]), abs=TOL
+    )
+
+
+def test_researcher_fixed_effects_equal_statsmodels_dummy_regression(tasks, result):
+    rows = scope_rows(tasks, "overall", None)
+    fits = statsmodels_fits(rows, "y ~ ai + lf + C(researcher)")
+    ours = fit_researcher_fixed_effects(
+        np.log(rows["actual_minutes"]),
+        rows["ai_allowed"],
+        np.log(rows["forecast_no_ai"]),
+        rows["researcher"].to_numpy(),
+    )
+    assert ours["beta"] == pytest.approx(fits["nonrobust"].params["ai"], abs=TOL)
+    for key in ("nonrobust", "hc3", "cluster"):
+        assert ours["se"][key] == pytest.approx(fits[key].bse["ai"], abs=TOL), key
+    shown = next(e for e in result["estimates"] if e["dimension"] == "overall")["sensitivity"]
+    fe = shown["researcher_fixed_effects"]
+    assert [fe["ci_low"], fe["ci_high"]] == pytest.approx(ratio_ci(fits["cluster_t"]), abs=TOL)
+
+
+def test_self_selected_included_sensitivity_pools_both_assignments(tasks, result):
+    rows = tasks[tasks["status"] == "completed"]
+    fits = statsmodels_fits(rows)
+    shown = next(e for e in result["estimates"] if e["dimension"] == "overall")["sensitivity"]
+    both = shown["self_selected_included"]
+    assert both["beta"] == pytest.approx(fits["nonrobust"].params["ai"], abs=TOL)
+    assert [both["ci_low"], both["ci_high"]] == pytest.approx(ratio_ci(fits["cluster_t"]), abs=TOL)
+
+
+def test_mixed_model_sensitivity_is_statsmodels_mixedlm(tasks, result):
+    rows = scope_rows(tasks, "overall", None)
+    exog = sm.add_constant(
+        np.column_stack([rows["ai_allowed"].to_numpy(float), np.log(rows["forecast_no_ai"])])
+    )
+    reference = sm.MixedLM(
+        np.log(rows["actual_minutes"].to_numpy()), exog, groups=rows["researcher"].to_numpy()
+    ).fit(reml=True)
+    ours = fit_mixed_model(
+        np.log(rows["actual_minutes"]),
+        rows["ai_allowed"],
+        np.log(rows["forecast_no_ai"]),
+        rows["researcher"].to_numpy(),
+    )
+    assert ours["beta"] == pytest.approx(reference.params[1], abs=TOL)
+    assert ours["se"] == pytest.approx(reference.bse[1], abs=TOL)
+    shown = next(e for e in result["estimates"] if e["dimension"] == "overall")["sensitivity"]
+    assert shown["mixed_model"]["beta"] == pytest.approx(reference.params[1], abs=TOL)
+
+
+def test_headline_interval_covers_a_known_effect_about_95_percent_of_the_time():
+    truth = math.log(0.8)
+    rng = np.random.default_rng(2025)
+    n_researchers, per_researcher, runs = 14, 12, 400
+    researcher = np.repeat(np.arange(n_researchers), per_researcher)
+    covered = 0
+    for _ in range(runs):
+        n = researcher.size
+        ai = rng.random(n) < 0.5
+        lf = rng.normal(4.0, 0.8, n)
+        y = (
+            0.5
+            + 0.85 * lf
+            + truth * ai
+            + rng.normal(0, 0.5, n_researchers)[researcher]
+            + rng.normal(0, 0.6, n)
+        )
+        low, high = fit_primary(y, ai, lf, researcher)["ci_log"]
+        covered += low <= truth <= high
+    assert 0.90 <= covered / runs <= 0.99
+
+
+def test_benjamini_hochberg_equals_statsmodels_fdr_bh():
+    p = np.random.default_rng(3).uniform(0, 0.2, 17)
+    p[[2, 9]] = p[5]  # ties
+    assert benjamini_hochberg(p) == pytest.approx(
+        list(multipletests(p, method="fdr_bh")[1]), abs=1e-15
+    )
+    assert benjamini_hochberg([]) == []
+
+
+def test_benjamini_hochberg_small_example_by_hand():
+    # Sorted p 0.01, 0.02, 0.03, 0.5 times 4/rank: 0.04, 0.04, 0.04, 0.5.
+    assert benjamini_hochberg([0.5, 0.03, 0.01, 0.02]) == pytest.approx([0.5, 0.04, 0.04, 0.04])
+
+
+def test_dersimonian_laird_on_a_hand_checkable_example():
+    # b = (0, 2), se = (1, 1): Q = 2, tau^2 = (2 - 1) / (2 - 1) = 1, mean 1, var(mean) = 1,
+    # shrinkage 1/2 each: shrunk (0.5, 1.5), variance 0.5 * 1 + 0.25 * 1 = 0.75.
+    pooled = dersimonian_laird([0.0, 2.0], [1.0, 1.0])
+    assert pooled["q"] == pytest.approx(2.0)
+    assert pooled["tau2"] == pytest.approx(1.0)
+    assert pooled["mean"] == pytest.approx(1.0)
+    assert pooled["shrinkage"] == pytest.approx([0.5, 0.5])
+    assert pooled["shrunk"] == pytest.approx([0.5, 1.5])
+    assert pooled["shrunk_se"] == pytest.approx([math.sqrt(0.75)] * 2)
+
+
+def test_dersimonian_laird_without_heterogeneity_pools_to_the_fixed_mean():
+    pooled = dersimonian_laird([0.0, 1.0], [1.0, 1.0])  # Q = 0.5 < k - 1
+    assert pooled["tau2"] == 0.0
+    assert pooled["shrunk"] == pytest.approx([0.5, 0.5])
+
+
+def test_dersimonian_laird_matches_statsmodels_meta_analysis():
+    betas = np.array([-0.3, 0.1, 0.25, -0.05, 0.6])
+    ses = np.array([0.1, 0.2, 0.15, 0.3, 0.25])
+    ours = dersimonian_laird(betas, ses)
+    reference = combine_effects(betas, ses**2, method_re="dl")
+    assert ours["tau2"] == pytest.approx(reference.tau2, abs=1e-12)
+    assert ours["mean"] == pytest.approx(reference.mean_effect_re, abs=1e-12)
+    assert ours["mean_se"] == pytest.approx(reference.sd_eff_w_re, abs=1e-12)

@@ -1,0 +1,611 @@
+"""Statistics core of Uplift: every figure of docs/estimation.md, from one table of tasks.
+
+`estimate_all` is the entry point used by the refresh job. The building blocks live in
+`stats_fit` (regressions, Benjamini-Hochberg, DerSimonian-Laird), `stats_checks` (sample rules,
+diagnostics, power, perception, paired estimate) and `stats_lab` (lab view) and are re-exported
+here. Nothing in these modules imports Django.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from uplift.estimates.stats_checks import (
+    FEW_CLUSTERS,
+    MIN_RESEARCHERS,
+    MIN_TASKS_PER_ARM,
+    NON_COMPLIANCE_SHARE,
+    attrition_by_arm,
+    balance,
+    compliance,
+    forecast_time_change,
+    has_enough_data,
+    minimum_detectable_effect,
+    paired_estimate,
+    posthoc_time_change,
+    sample_ratio_mismatch,
+    tasks_more_needed,
+    tasks_needed,
+)
+from uplift.estimates.stats_fit import (
+    Z_975,
+    DegenerateDesign,
+    benjamini_hochberg,
+    dersimonian_laird,
+    fit_mixed_model,
+    fit_no_covariate,
+    fit_ols,
+    fit_primary,
+    fit_researcher_fixed_effects,
+)
+from uplift.estimates.stats_lab import lab_view
+
+__all__ = [
+    "COLUMNS",
+    "METHOD_VERSION",
+    "DegenerateDesign",
+    "attrition_by_arm",
+    "balance",
+    "benjamini_hochberg",
+    "compliance",
+    "dersimonian_laird",
+    "estimate_all",
+    "fit_mixed_model",
+    "fit_no_covariate",
+    "fit_ols",
+    "fit_primary",
+    "fit_researcher_fixed_effects",
+    "forecast_time_change",
+    "has_enough_data",
+    "lab_view",
+    "minimum_detectable_effect",
+    "paired_disagrees",
+    "paired_estimate",
+    "posthoc_time_change",
+    "ratio_interval",
+    "sample_ratio_mismatch",
+    "tasks_more_needed",
+    "tasks_needed",
+]
+
+METHOD_VERSION = "2025.1"
+COLUMNS = (
+    "task_id",
+    "researcher",
+    "team",
+    "task_type",
+    "assignment",
+    "ai_allowed",
+    "allocation",
+    "forecast_no_ai",
+    "forecast_ai",
+    "status",
+    "actual_minutes",
+    "perceived_other_minutes",
+    "month",
+    "tools",
+)
+SUBGROUP_DIMENSIONS = ("team", "task_type", "month", "tool")
+# MixedLM costs ~20 us per task; above these sizes it would dominate the refresh.
+MIXED_ALL_SCOPES_MAX_TASKS = 5_000
+MIXED_OVERALL_MAX_TASKS = 10_000
+
+
+def ratio_interval(beta: float, se: float, crit: float) -> tuple[float, float]:
+    """A CI on the ratio scale: exp(b -/+ crit * se) - 1."""
+    return math.expm1(beta - crit * se), math.expm1(beta + crit * se)
+
+
+@dataclass
+class _Tasks:
+    """The input table as aligned numpy arrays, rows ordered by task_id."""
+
+    n: int
+    researcher: np.ndarray
+    n_researchers: int
+    team: np.ndarray
+    team_labels: list
+    task_type: np.ndarray
+    task_type_labels: list
+    month: np.ndarray
+    month_labels: list
+    randomized: np.ndarray
+    self_selected: np.ndarray
+    ai: np.ndarray
+    allocation: np.ndarray
+    completed: np.ndarray
+    analysable: np.ndarray
+    abandoned: np.ndarray
+    actual: np.ndarray
+    log_actual: np.ndarray
+    log_forecast: np.ndarray
+    forecast_ai: np.ndarray
+    forecast_no_ai: np.ndarray
+    perceived_other: np.ndarray
+    any_tool: np.ndarray
+    tool_used: dict
+
+
+def _labelled_codes(values: pd.Series) -> tuple[np.ndarray, list]:
+    # Sorted labels make group order independent of row order; missing values get code -1.
+    codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
+    return codes.astype(np.int64), [str(u) for u in uniques]
+
+
+def _equals(values: pd.Series) -> Callable[[str], np.ndarray]:
+    # Compare factorised codes: much cheaper than string equality over a million rows.
+    codes, uniques = pd.factorize(values)
+    lookup = {str(u): i for i, u in enumerate(uniques)}
+    return lambda label: codes == lookup.get(label, -2)
+
+
+def _tool_usage(tools: pd.Series) -> tuple[np.ndarray, dict]:
+    # Factorise the (few distinct) tool tuples once instead of looping over a million rows.
+    def as_tuple(value) -> tuple:
+        if isinstance(value, tuple):
+            return value
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ()
+        return tuple(value)
+
+    try:
+        codes, combos = pd.factorize(tools, use_na_sentinel=False)
+    except TypeError:  # lists are unhashable
+        codes, combos = pd.factorize(tools.map(as_tuple), use_na_sentinel=False)
+    combos = [as_tuple(c) for c in combos]
+    any_tool = np.array([len(c) > 0 for c in combos], dtype=bool)[codes]
+    names = sorted({str(name) for combo in combos for name in combo})
+    used = {
+        name: np.array([name in {str(x) for x in c} for c in combos], dtype=bool)[codes]
+        for name in names
+    }
+    return any_tool, used
+
+
+def _prepare(tasks: pd.DataFrame) -> _Tasks:
+    missing = [c for c in COLUMNS if c not in tasks.columns]
+    if missing:
+        raise ValueError(f"tasks table lacks columns: {missing}")
+    df = tasks.sort_values("task_id", kind="stable").reset_index(drop=True)
+    try:
+        # Sorted codes keep each scope's researcher order (and so its bootstrap) independent of
+        # which other researchers exist.
+        researcher, researcher_labels = pd.factorize(df["researcher"], sort=True)
+    except TypeError:  # mixed int / str ids cannot be sorted
+        researcher, researcher_labels = pd.factorize(df["researcher"].astype(str), sort=True)
+    team, team_labels = _labelled_codes(df["team"].astype(object))
+    task_type, task_type_labels = _labelled_codes(df["task_type"].astype(object))
+    status = _equals(df["status"])
+    assignment = _equals(df["assignment"])
+    completed = status("completed")
+    month_values = df["month"].astype(object).where(completed & df["month"].notna().to_numpy())
+    month, month_labels = _labelled_codes(month_values)
+    actual = df["actual_minutes"].to_numpy(dtype=float, na_value=np.nan)
+    forecast_no_ai = df["forecast_no_ai"].to_numpy(dtype=float, na_value=np.nan)
+    forecast_ai = df["forecast_ai"].to_numpy(dtype=float, na_value=np.nan)
+    # A completed task enters a regression only with positive minutes and forecast.
+    analysable = completed & (actual > 0) & (forecast_no_ai > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_actual = np.where(analysable, np.log(np.where(analysable, actual, 1.0)), np.nan)
+        log_forecast = np.log(np.where(forecast_no_ai > 0, forecast_no_ai, np.nan))
+    allocation = df["allocation"].to_numpy(dtype=float, na_value=np.nan)
+    any_tool, tool_used = _tool_usage(df["tools"])
+    return _Tasks(
+        n=len(df),
+        researcher=researcher.astype(np.int64),
+        n_researchers=len(researcher_labels),
+        team=team,
+        team_labels=team_labels,
+        task_type=task_type,
+        task_type_labels=task_type_labels,
+        month=month,
+        month_labels=month_labels,
+        randomized=assignment("randomized"),
+        self_selected=assignment("self_selected"),
+        ai=df["ai_allowed"].to_numpy(dtype=bool, na_value=False),
+        allocation=np.where(np.isfinite(allocation), allocation, 0.5),
+        completed=completed,
+        analysable=analysable,
+        abandoned=status("abandoned"),
+        actual=actual,
+        log_actual=log_actual,
+        log_forecast=log_forecast,
+        forecast_ai=forecast_ai,
+        forecast_no_ai=forecast_no_ai,
+        perceived_other=df["perceived_other_minutes"].to_numpy(dtype=float, na_value=np.nan),
+        any_tool=any_tool,
+        tool_used=tool_used,
+    )
+
+
+def _groups(codes: np.ndarray, labels: list) -> list[tuple[str, np.ndarray]]:
+    # One stable sort per dimension; each group's rows stay in task_id order.
+    valid = np.flatnonzero(codes >= 0)
+    order = valid[np.argsort(codes[valid], kind="stable")]
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes[valid], minlength=len(labels)))])
+    return [(labels[i], order[bounds[i] : bounds[i + 1]]) for i in range(len(labels))]
+
+
+def _scope_seed(seed: int, dimension: str, group) -> list[int]:
+    # A scope's bootstrap depends only on the seed and its name, not on which other scopes exist.
+    return [int(seed), zlib.crc32(dimension.encode()), zlib.crc32(str(group).encode())]
+
+
+def _fit_summary(fit: dict | None, **extra) -> dict | None:
+    if fit is None:
+        return None
+    low, high = fit["ci_log"]
+    se = fit["se"]["cluster"] if isinstance(fit["se"], dict) else fit["se"]
+    return {
+        "beta": fit["beta"],
+        "time_change": math.expm1(fit["beta"]),
+        "ci_low": math.expm1(low),
+        "ci_high": math.expm1(high),
+        "se": se,
+        "n_tasks": fit["n"],
+        **extra,
+    }
+
+
+def _try(fitter, *args) -> dict | None:
+    try:
+        return fitter(*args)
+    except DegenerateDesign:
+        return None
+
+
+@dataclass
+class _Options:
+    target_mde: float
+    resamples: int
+    seed: int
+    mixed_everywhere: bool
+
+
+def _mixed_overall(t: _Tasks, done: np.ndarray, seed: int) -> dict | None:
+    """MixedLM on the overall scope, on whole researchers drawn in a seeded order up to a cap."""
+    sample = done
+    subsample = False
+    if done.size > MIXED_OVERALL_MAX_TASKS:
+        per_researcher = np.bincount(t.researcher[done], minlength=t.n_researchers)
+        present = np.flatnonzero(per_researcher)
+        order = present[np.random.default_rng([int(seed), 7]).permutation(present.size)]
+        cumulative = np.cumsum(per_researcher[order])
+        keep = order[: int(np.searchsorted(cumulative, MIXED_OVERALL_MAX_TASKS)) + 1]
+        chosen = np.zeros(t.n_researchers, dtype=bool)
+        chosen[keep] = True
+        sample = done[chosen[t.researcher[done]]]
+        subsample = True
+    fit = fit_mixed_model(
+        t.log_actual[sample], t.ai[sample], t.log_forecast[sample], t.researcher[sample]
+    )
+    if fit is None:
+        return None
+    return _fit_summary(
+        fit,
+        subsample=subsample,
+        converged=fit["converged"],
+        researcher_variance=fit["researcher_variance"],
+    )
+
+
+def _sensitivity(t: _Tasks, idx: np.ndarray, done: np.ndarray, dimension: str, opts) -> dict:
+    y, ai, lf, res = t.log_actual[done], t.ai[done], t.log_forecast[done], t.researcher[done]
+    if opts.mixed_everywhere:
+        mixed = _fit_summary(fit_mixed_model(y, ai, lf, res), subsample=False)
+        mixed_note = None
+    elif dimension == "overall":
+        mixed = _mixed_overall(t, done, opts.seed)
+        mixed_note = "mixed_model_subsample" if mixed and mixed["subsample"] else None
+    else:
+        mixed, mixed_note = None, "mixed_model_overall_only"
+    # Self-selected tasks of the same scope join the randomized ones, for contrast only.
+    pooled_rows = idx[t.analysable[idx] & (t.randomized[idx] | t.self_selected[idx])]
+    return {
+        "no_covariate": _fit_summary(_try(fit_no_covariate, y, ai, res)),
+        "researcher_fixed_effects": _fit_summary(
+            _try(fit_researcher_fixed_effects, y, ai, lf, res)
+        ),
+        "mixed_model": mixed,
+        "mixed_model_note": mixed_note,
+        "self_selected_included": _fit_summary(
+            _try(
+                fit_primary,
+                t.log_actual[pooled_rows],
+                t.ai[pooled_rows],
+                t.log_forecast[pooled_rows],
+                t.researcher[pooled_rows],
+            )
+        ),
+    }
+
+
+def _null_figures() -> dict:
+    return {
+        "beta": None,
+        "time_ratio": None,
+        "time_change": None,
+        "speedup": None,
+        "ci_low": None,
+        "ci_high": None,
+        "se": None,
+        "ci_z": None,
+        "df": None,
+        "p_value": None,
+        "q_value": None,
+        "mde": None,
+        "tasks_needed": None,
+        "forecast_time_change": None,
+        "posthoc_time_change": None,
+        "n_posthoc": None,
+        "perception_gap_forecast": None,
+        "perception_gap_posthoc": None,
+        "pooled": None,
+        "paired": None,
+        "sensitivity": None,
+    }
+
+
+def _estimate_scope(t: _Tasks, idx: np.ndarray, dimension: str, group, opts: _Options) -> dict:
+    """One estimate row: counts, diagnostics and, when the sample rules pass, all figures."""
+    observational = dimension == "observational"
+    design = idx[t.self_selected[idx]] if observational else idx[t.randomized[idx]]
+    done = design[t.analysable[design]]
+    ai_done = t.ai[done]
+    n_ai = int(ai_done.sum())
+    n_no_ai = int(done.size - n_ai)
+    n_researchers = int(np.count_nonzero(np.bincount(t.researcher[done], minlength=1)))
+
+    resolved = design[t.completed[design] | t.abandoned[design]]
+    diagnostics = {
+        # Tool rows select AI tasks by a post-treatment choice, and self-selection has no plan.
+        "sample_ratio": None
+        if dimension in ("tool", "observational")
+        else sample_ratio_mismatch(t.ai[design], t.allocation[design]),
+        "balance": balance(ai_done, t.log_forecast[done]),
+        "compliance": compliance(ai_done, t.any_tool[done]),
+        # A month holds only completed tasks, so abandonment is not defined for it.
+        "attrition": None
+        if dimension == "month"
+        else attrition_by_arm(t.ai[resolved], t.abandoned[resolved]),
+    }
+    warnings = []
+    if observational:
+        warnings.append("observational")
+    if dimension == "tool":
+        warnings.append("descriptive")
+    if diagnostics["sample_ratio"] and diagnostics["sample_ratio"]["warn"]:
+        warnings.append("sample_ratio_mismatch")
+    if diagnostics["attrition"] and diagnostics["attrition"]["warn"]:
+        warnings.append("differential_attrition")
+    if diagnostics["compliance"]["warn"]:
+        warnings.append("non_compliance")
+
+    row = {
+        "dimension": dimension,
+        "group": group,
+        "status": "ok",
+        "n_tasks": int(done.size),
+        "n_ai": n_ai,
+        "n_no_ai": n_no_ai,
+        "n_researchers": n_researchers,
+        "n_scope_tasks": int(design.size),
+        **_null_figures(),
+        "warnings": warnings,
+        "tasks_more_needed": None,
+        "diagnostics": diagnostics,
+    }
+    fit = None
+    if has_enough_data(n_ai, n_no_ai, n_researchers):
+        fit = _try(
+            fit_primary, t.log_actual[done], ai_done, t.log_forecast[done], t.researcher[done]
+        )
+        if fit is None:
+            warnings.append("degenerate_design")
+    if fit is None:
+        row["status"] = "insufficient_data"
+        row["tasks_more_needed"] = tasks_more_needed(n_ai, n_no_ai, n_researchers)
+        warnings.insert(0, "insufficient_data")
+        return row
+
+    beta, se = fit["beta"], fit["se"]
+    ci_low, ci_high = (math.expm1(v) for v in fit["ci_log"])
+    time_change = math.expm1(beta)
+    forecast = forecast_time_change(t.forecast_ai[design], t.forecast_no_ai[design])
+    posthoc_rows = done[ai_done & np.isfinite(t.perceived_other[done])]
+    posthoc = posthoc_time_change(t.actual[posthoc_rows], t.perceived_other[posthoc_rows])
+    paired = paired_estimate(
+        t.log_actual[done] - t.log_forecast[done],
+        ai_done,
+        t.researcher[done],
+        t.task_type[done],
+        resamples=opts.resamples,
+        seed=_scope_seed(opts.seed, dimension, group),
+    )
+    row.update(
+        {
+            "beta": beta,
+            "time_ratio": math.exp(beta),
+            "time_change": time_change,
+            "speedup": math.exp(-beta),
+            "ci_low": ci_low,
+            "ci_high": ci_high,
+            "se": dict(se),
+            "ci_z": {key: list(ratio_interval(beta, s, Z_975)) for key, s in se.items()},
+            "df": fit["df_cluster"],
+            "p_value": fit["p_value"],
+            "mde": minimum_detectable_effect(se["cluster"]),
+            "tasks_needed": tasks_needed(done.size, se["cluster"], opts.target_mde),
+            "forecast_time_change": forecast,
+            "posthoc_time_change": posthoc,
+            "n_posthoc": int(posthoc_rows.size),
+            "perception_gap_forecast": None if forecast is None else forecast - time_change,
+            "perception_gap_posthoc": None if posthoc is None else posthoc - time_change,
+            "paired": paired,
+            "sensitivity": None if observational else _sensitivity(t, idx, done, dimension, opts),
+        }
+    )
+    if n_researchers < FEW_CLUSTERS:
+        warnings.append("few_clusters")
+    if paired_disagrees(paired, ci_low, ci_high):
+        warnings.append("paired_disagrees")
+    return row
+
+
+def paired_disagrees(paired: dict | None, ci_low: float, ci_high: float) -> bool:
+    """Whether the paired estimate disagrees with the primary one beyond their intervals.
+
+    Disagreement means the paired bootstrap 95% CI and the headline 95% CI do not overlap.
+    """
+    if not paired or paired["ci_low"] is None:
+        return False
+    return paired["ci_low"] > ci_high or paired["ci_high"] < ci_low
+
+
+def _add_q_values_and_pooling(rows: list[dict], dimension: str) -> None:
+    ok = [r for r in rows if r["status"] == "ok"]
+    if dimension in ("overall", "observational"):
+        for r in ok:
+            r["q_value"] = r["p_value"]
+        return
+    for r, q in zip(ok, benjamini_hochberg([r["p_value"] for r in ok]), strict=True):
+        r["q_value"] = q
+    if len(ok) < 2:
+        return
+    pooled = dersimonian_laird([r["beta"] for r in ok], [r["se"]["cluster"] for r in ok])
+    for i, r in enumerate(ok):
+        b, s = pooled["shrunk"][i], pooled["shrunk_se"][i]
+        low, high = ratio_interval(b, s, Z_975)
+        r["pooled"] = {
+            "beta": b,
+            "se": s,
+            "time_change": math.expm1(b),
+            "ci_low": low,
+            "ci_high": high,
+            "shrinkage": pooled["shrinkage"][i],
+            "tau2": pooled["tau2"],
+            "mean_time_change": math.expm1(pooled["mean"]),
+            "k": pooled["k"],
+        }
+
+
+def _json_safe(value):
+    # Snapshots are stored as JSON: plain Python types, NaN and infinities become null.
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return value
+
+
+def estimate_all(
+    tasks: pd.DataFrame,
+    *,
+    target_mde: float = 0.10,
+    bootstrap_resamples: int = 2000,
+    seed: int = 20250710,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Every estimate of docs/estimation.md for one table of tasks (one row per task, `COLUMNS`).
+
+    Scopes: overall; each team, task type, month of completion and AI tool (a tool row compares
+    AI-allowed tasks that used the tool with all AI-not-allowed tasks, labelled `descriptive`);
+    and one `observational` row fitted on completed self-selected tasks alone. Every causal
+    scope uses only its completed randomized tasks, so self-selected tasks never change them.
+    Each row carries the primary estimate (headline cluster t CI on G-1 df), the three SEs and
+    their z CIs, p and Benjamini-Hochberg q within the dimension, power, perception, the
+    diagnostics, DerSimonian-Laird pooling (subgroup rows), the paired estimate with its
+    researcher bootstrap, and the sensitivity fits. `lab` is `lab_view` over task types.
+
+    Sensitivity: no-covariate, researcher fixed effects and self-selected-included fits are
+    computed for every scope. MixedLM (~20 us per task) is fitted on every scope only when the
+    refresh has at most 5,000 analysed randomized tasks; above that only on the overall scope,
+    and when that exceeds 10,000 tasks on whole researchers drawn in a seeded order until
+    10,000 tasks are reached (`subsample: true`, note `mixed_model_subsample`); other rows say
+    `mixed_model_overall_only`. Rows are ordered by dimension then group label; inputs are
+    sorted by task_id, so the same data give the same numbers. `progress(done, total)` is
+    called after each scope and after the lab view.
+    """
+    t = _prepare(tasks)
+    n_analysed = int((t.analysable & t.randomized).sum())
+    opts = _Options(
+        target_mde=float(target_mde),
+        resamples=int(bootstrap_resamples),
+        seed=int(seed),
+        mixed_everywhere=n_analysed <= MIXED_ALL_SCOPES_MAX_TASKS,
+    )
+    everything = np.arange(t.n)
+    # Tool rows: AI-allowed tasks that used the tool, plus every AI-not-allowed task.
+    tool_scopes = [
+        (name, np.flatnonzero(used | ~t.ai)) for name, used in sorted(t.tool_used.items())
+    ]
+    plan = [
+        ("overall", [(None, everything)]),
+        ("team", _groups(t.team, t.team_labels)),
+        ("task_type", _groups(t.task_type, t.task_type_labels)),
+        ("month", _groups(t.month, t.month_labels)),
+        ("tool", tool_scopes),
+        ("observational", [(None, everything)]),
+    ]
+    total = sum(len(scopes) for _, scopes in plan) + 1
+    done_count = 0
+    estimates = []
+    type_estimates = {}
+    for dimension, scopes in plan:
+        rows = []
+        for group, idx in scopes:
+            rows.append(_estimate_scope(t, idx, dimension, group, opts))
+            done_count += 1
+            if progress is not None:
+                progress(done_count, total)
+        _add_q_values_and_pooling(rows, dimension)
+        if dimension == "task_type":
+            type_estimates = {
+                r["group"]: (r["beta"], r["se"]["cluster"]) if r["status"] == "ok" else None
+                for r in rows
+            }
+        estimates.extend(rows)
+
+    completed_minutes = t.completed & np.isfinite(t.actual) & (t.task_type >= 0)
+    minutes = np.bincount(
+        t.task_type[completed_minutes],
+        weights=t.actual[completed_minutes],
+        minlength=len(t.task_type_labels),
+    )
+    lab = lab_view(
+        {label: float(minutes[i]) for i, label in enumerate(t.task_type_labels) if minutes[i] > 0},
+        type_estimates,
+        seed=_scope_seed(seed, "lab", None),
+    )
+    if progress is not None:
+        progress(total, total)
+    return _json_safe(
+        {
+            "estimates": estimates,
+            "lab": lab,
+            "method": {
+                "version": METHOD_VERSION,
+                "target_mde": opts.target_mde,
+                "bootstrap_resamples": opts.resamples,
+                "seed": opts.seed,
+                "min_tasks_per_arm": MIN_TASKS_PER_ARM,
+                "min_researchers": MIN_RESEARCHERS,
+                "few_clusters": FEW_CLUSTERS,
+                "non_compliance_share": NON_COMPLIANCE_SHARE,
+                "mixed_model": "all_scopes" if opts.mixed_everywhere else "overall_only",
+            },
+        }
+    )

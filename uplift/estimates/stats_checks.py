@@ -1,0 +1,226 @@
+"""Sample rules, diagnostics, power, perception and the paired estimate (docs/estimation.md)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats as sps
+
+MIN_TASKS_PER_ARM = 5
+MIN_RESEARCHERS = 3
+FEW_CLUSTERS = 10
+ATTRITION_GAP = 0.05
+ATTRITION_ALPHA = 0.05
+SRM_ALPHA = 0.001
+# Share of AI-not-allowed tasks logging AI tools above which the estimate is flagged: beyond one
+# task in ten the "no AI" arm is visibly contaminated and the estimate understates the effect.
+NON_COMPLIANCE_SHARE = 0.10
+MDE_MULTIPLIER = 2.80  # z_0.975 + z_0.80, 80% power at alpha 0.05
+
+
+def tasks_more_needed(n_ai: int, n_no_ai: int, n_researchers: int) -> dict:
+    """How many more completed tasks per arm and researchers a scope needs for an estimate.
+
+    The sample rule is at least 5 completed tasks in each arm and 3 researchers.
+    """
+    return {
+        "ai": max(0, MIN_TASKS_PER_ARM - int(n_ai)),
+        "no_ai": max(0, MIN_TASKS_PER_ARM - int(n_no_ai)),
+        "researchers": max(0, MIN_RESEARCHERS - int(n_researchers)),
+    }
+
+
+def has_enough_data(n_ai: int, n_no_ai: int, n_researchers: int) -> bool:
+    """The sample rule: at least 5 completed tasks in each arm and 3 researchers."""
+    return not any(tasks_more_needed(n_ai, n_no_ai, n_researchers).values())
+
+
+def sample_ratio_mismatch(ai, allocation) -> dict | None:
+    """Chi-square of the realized arm counts against the planned allocation.
+
+    Expected AI-allowed count is the sum of each task's planned probability; p < 0.001 warns
+    that randomization is being bypassed. None when the scope has no randomized tasks.
+    """
+    ai = np.asarray(ai, dtype=bool)
+    allocation = np.asarray(allocation, dtype=float)
+    n = ai.size
+    if n == 0:
+        return None
+    expected_ai = float(allocation.sum())
+    expected = np.array([expected_ai, n - expected_ai])
+    observed = np.array([float(ai.sum()), float(n - ai.sum())])
+    if np.any(expected <= 0):
+        return None
+    chi2 = float(((observed - expected) ** 2 / expected).sum())
+    p_value = float(sps.chi2.sf(chi2, 1))
+    return {
+        "n_ai": int(observed[0]),
+        "n_no_ai": int(observed[1]),
+        "expected_ai": expected_ai,
+        "expected_no_ai": float(expected[1]),
+        "chi2": chi2,
+        "p_value": p_value,
+        "warn": p_value < SRM_ALPHA,
+    }
+
+
+def attrition_by_arm(ai, abandoned) -> dict | None:
+    """Abandonment rate per arm over the resolved (completed or abandoned) tasks.
+
+    Pearson chi-square of arm x abandoned (no continuity correction); a gap over 5 percentage
+    points or p < 0.05 raises `differential_attrition`. None when an arm has no resolved task.
+    """
+    ai = np.asarray(ai, dtype=bool)
+    abandoned = np.asarray(abandoned, dtype=bool)
+    n_ai, n_no = int(ai.sum()), int((~ai).sum())
+    if n_ai == 0 or n_no == 0:
+        return None
+    ab_ai, ab_no = int((ai & abandoned).sum()), int((~ai & abandoned).sum())
+    rate_ai, rate_no = ab_ai / n_ai, ab_no / n_no
+    table = np.array([[ab_ai, n_ai - ab_ai], [ab_no, n_no - ab_no]], dtype=float)
+    if table[:, 0].sum() == 0 or table[:, 1].sum() == 0:
+        # Nobody (or everybody) abandoned: the arms cannot differ.
+        chi2, p_value = 0.0, 1.0
+    else:
+        chi2, p_value = (float(v) for v in sps.chi2_contingency(table, correction=False)[:2])
+    gap = rate_ai - rate_no
+    return {
+        "ai": rate_ai,
+        "no_ai": rate_no,
+        "abandoned_ai": ab_ai,
+        "abandoned_no_ai": ab_no,
+        "difference": gap,
+        "chi2": chi2,
+        "p_value": p_value,
+        "warn": abs(gap) > ATTRITION_GAP or p_value < ATTRITION_ALPHA,
+    }
+
+
+def balance(ai, log_forecast) -> dict:
+    """Balance: mean log no-AI forecast per arm of the analysed tasks, and their difference."""
+    ai = np.asarray(ai, dtype=bool)
+    log_forecast = np.asarray(log_forecast, dtype=float)
+    mean_ai = float(log_forecast[ai].mean()) if ai.any() else None
+    mean_no = float(log_forecast[~ai].mean()) if (~ai).any() else None
+    difference = mean_ai - mean_no if mean_ai is not None and mean_no is not None else None
+    return {"ai": mean_ai, "no_ai": mean_no, "difference": difference}
+
+
+def compliance(ai, used_any_tool) -> dict:
+    """Compliance: share of AI-not-allowed tasks that logged AI tool use."""
+    ai = np.asarray(ai, dtype=bool)
+    used = np.asarray(used_any_tool, dtype=bool)
+    n_no = int((~ai).sum())
+    share = float((used & ~ai).sum() / n_no) if n_no else None
+    return {
+        "no_ai_with_tools": int((used & ~ai).sum()),
+        "share": share,
+        "warn": share is not None and share > NON_COMPLIANCE_SHARE,
+    }
+
+
+def minimum_detectable_effect(se: float) -> float:
+    """MDE at 80% power and alpha 0.05: 2.80 * se on the log scale, as exp(2.80 * se) - 1."""
+    return math.exp(MDE_MULTIPLIER * se) - 1.0
+
+
+def tasks_needed(n_tasks: int, se: float, target_mde: float) -> int:
+    """Completed tasks needed to reach the target MDE: ceil(n * (se / se_target)^2).
+
+    se_target = log(1 + target_mde) / 2.80, the SE whose MDE is exactly the target.
+    """
+    se_target = math.log1p(target_mde) / MDE_MULTIPLIER
+    return int(math.ceil(n_tasks * (se / se_target) ** 2 - 1e-9))
+
+
+def forecast_time_change(forecast_ai, forecast_no_ai) -> float | None:
+    """Forecast perception: exp(mean(log(forecast_ai / forecast_no_ai))) - 1."""
+    fa = np.asarray(forecast_ai, dtype=float)
+    fn = np.asarray(forecast_no_ai, dtype=float)
+    if fa.size == 0:
+        return None
+    return float(math.expm1(np.mean(np.log(fa) - np.log(fn))))
+
+
+def posthoc_time_change(actual, perceived_other) -> float | None:
+    """Post-hoc perception over AI-allowed tasks: exp(mean(log(actual / perceived_other))) - 1.
+
+    `perceived_other` is the researcher's estimate of the time without AI; missing ones are
+    dropped.
+    """
+    actual = np.asarray(actual, dtype=float)
+    perceived = np.asarray(perceived_other, dtype=float)
+    keep = np.isfinite(perceived) & (perceived > 0) & np.isfinite(actual) & (actual > 0)
+    if not keep.any():
+        return None
+    return float(math.expm1(np.mean(np.log(actual[keep]) - np.log(perceived[keep]))))
+
+
+def _codes(values) -> tuple[np.ndarray, int]:
+    # Small non-negative integer codes index bincount directly; anything else is factorised.
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iu" and arr.size and arr.min() >= 0 and arr.max() < 4 * arr.size + 1024:
+        return arr.astype(np.int64, copy=False), int(arr.max()) + 1
+    uniques, codes = np.unique(arr, return_inverse=True)
+    return codes.ravel().astype(np.int64), max(int(uniques.size), 1)
+
+
+def paired_estimate(
+    log_ratio,
+    ai,
+    researchers,
+    task_types,
+    *,
+    resamples: int = 2000,
+    seed: int | list[int] = 20250710,
+) -> dict | None:
+    """Paired estimate over researcher x task-type blocks, with a researcher bootstrap CI.
+
+    In each block with completed tasks in both arms, d = mean(log(actual / forecast_no_ai)) of
+    the AI arm minus that of the no-AI arm; blocks are combined with weights
+    n_ai * n_no_ai / (n_ai + n_no_ai). The 95% CI is the percentile interval of `resamples`
+    bootstrap draws that resample, with replacement, the researchers having at least one such
+    block (their block sums are aggregated first, so a draw is a weighted sum).
+    `log_ratio` is log(actual / forecast_no_ai). None when no block has both arms.
+    """
+    log_ratio = np.asarray(log_ratio, dtype=float)
+    ai = np.asarray(ai, dtype=bool)
+    researcher_code, n_researcher_codes = _codes(researchers)
+    type_code, n_types = _codes(task_types)
+    block = researcher_code * n_types + type_code
+    n_block_codes = n_researcher_codes * n_types
+    n_ai = np.bincount(block, weights=ai, minlength=n_block_codes)
+    n_no = np.bincount(block, weights=~ai, minlength=n_block_codes)
+    sum_ai = np.bincount(block, weights=np.where(ai, log_ratio, 0.0), minlength=n_block_codes)
+    sum_no = np.bincount(block, weights=np.where(ai, 0.0, log_ratio), minlength=n_block_codes)
+    both = (n_ai > 0) & (n_no > 0)
+    if not both.any():
+        return None
+    diff = sum_ai[both] / n_ai[both] - sum_no[both] / n_no[both]
+    weight = n_ai[both] * n_no[both] / (n_ai[both] + n_no[both])
+    beta = float((weight * diff).sum() / weight.sum())
+
+    # Aggregate per researcher, so one bootstrap draw is a sum over resampled researchers.
+    owner = np.unique(np.flatnonzero(both) // n_types, return_inverse=True)[1].ravel()
+    n_res = int(owner.max()) + 1
+    sums = np.bincount(owner, weights=weight * diff, minlength=n_res)
+    weights = np.bincount(owner, weights=weight, minlength=n_res)
+    ci_low = ci_high = None
+    if n_res >= 2 and resamples > 0:
+        rng = np.random.default_rng(seed)
+        draws = rng.integers(0, n_res, size=(resamples, n_res))
+        # Sums and weights packed as one complex array: a single gather per resample matrix.
+        packed = (sums + 1j * weights).take(draws).sum(axis=1)
+        boot = packed.real / packed.imag
+        low, high = np.percentile(boot, [2.5, 97.5])
+        ci_low, ci_high = math.expm1(low), math.expm1(high)
+    return {
+        "beta": beta,
+        "time_change": math.expm1(beta),
+        "ci_low": ci_low,
+        "ci_high": ci_high,
+        "n_blocks": int(both.sum()),
+        "n_researchers": n_res,
+        "resamples": int(resamples),
+    }

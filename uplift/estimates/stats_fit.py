@@ -1,0 +1,281 @@
+"""Regression fits behind every estimate (see docs/estimation.md, "The primary estimate").
+
+A hand-written OLS path is used instead of statsmodels because the refresh fits several hundred
+scopes over up to a million tasks; tests/estimates/test_stats_fit.py checks it equals
+statsmodels within 1e-9 (params, the three standard errors, p-values and intervals).
+Products over the n tasks avoid BLAS: measured, OpenBLAS's threads made the million-task refresh
+~3x slower whenever another process held a core, as on a shared Celery host.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+from scipy import stats as sps
+
+Z_975 = float(sps.norm.ppf(0.975))
+# Condition number above which the design is treated as singular (statsmodels would use pinv).
+SINGULAR_CONDITION = 1e12
+
+
+class DegenerateDesign(ValueError):
+    """The scope's design matrix cannot identify the AI coefficient."""
+
+
+def cluster_codes(clusters) -> tuple[np.ndarray, int]:
+    """Compact integer codes 0..G-1 for the researchers of a sample, and G.
+
+    Small non-negative integer codes are used as they are (empty codes cost nothing in
+    bincount), anything else is factorised.
+    """
+    arr = np.asarray(clusters)
+    # Small non-negative integer codes are used as they are (bincount sizes by the largest).
+    if arr.dtype.kind in "iu" and (
+        arr.size == 0 or (arr.min() >= 0 and arr.max() < 4 * arr.size + 1024)
+    ):
+        codes = arr.astype(np.intp, copy=False)
+        present = np.bincount(codes) > 0 if codes.size else np.zeros(0, bool)
+        return codes, int(present.sum())
+    _, codes = np.unique(arr, return_inverse=True)
+    codes = codes.astype(np.intp)
+    return codes, int(codes.max() + 1) if codes.size else 0
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    # numpy's own summation loop: OpenBLAS threads thrash when the Celery host is busy.
+    return float(np.einsum("i,i->", a, b))
+
+
+def _gram(columns: list[np.ndarray]) -> np.ndarray:
+    # Cross-products of columns (X'X when columns are X), without BLAS (see _dot).
+    k = len(columns)
+    out = np.empty((k, k))
+    for i in range(k):
+        for j in range(i, k):
+            out[i, j] = out[j, i] = _dot(columns[i], columns[j])
+    return out
+
+
+def _combine(columns: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    # sum_j weights[j] * column_j, i.e. X @ weights, without BLAS (see _dot).
+    out = columns[0] * weights[0]
+    for column, weight in zip(columns[1:], weights[1:], strict=True):
+        out += column * weight
+    return out
+
+
+def fit_ols(
+    y: np.ndarray,
+    exog,
+    clusters,
+    *,
+    coef: int = 1,
+    extra_params: int = 0,
+    absorbed_leverage: np.ndarray | None = None,
+) -> dict:
+    """OLS of y on exog with nonrobust, HC3 and researcher-clustered standard errors.
+
+    `exog` is an n x k array or a list of k columns. Returns the coefficient at column `coef`
+    (`beta`), all `params`, the three SEs, the z-based 95% CIs of each (the replication view),
+    and the headline cluster t test on G-1 degrees of freedom. The cluster SE is statsmodels'
+    default `cov_type="cluster"` (small-sample factor G/(G-1) * (n-1)/(n-k)), which reproduces
+    METR's (0.016, 0.390). `extra_params` counts parameters absorbed before the fit (researcher
+    fixed effects), so the degrees of freedom match the equivalent dummy-variable regression,
+    and `absorbed_leverage` is their share of each task's leverage (1/n_g), so HC3 matches too.
+    """
+    y = np.asarray(y, dtype=float)
+    if isinstance(exog, np.ndarray):
+        exog = list(exog.T)
+    columns = [np.ascontiguousarray(c, dtype=float) for c in exog]
+    n, k_own = y.shape[0], len(columns)
+    k = k_own + extra_params
+    codes, n_clusters = cluster_codes(clusters)
+    if n <= k or n_clusters < 2:
+        raise DegenerateDesign("not enough tasks or researchers for the model")
+    xtx = _gram(columns)
+    if not np.all(np.isfinite(xtx)) or np.linalg.cond(xtx) > SINGULAR_CONDITION:
+        raise DegenerateDesign("design matrix is singular")
+    xtx_inv = np.linalg.inv(xtx)
+    params = xtx_inv @ np.array([_dot(c, y) for c in columns])
+    resid = y - _combine(columns, params)
+    df_resid = n - k
+    scale = _dot(resid, resid) / df_resid
+    cov_nonrobust = scale * xtx_inv
+
+    # HC3 scales each squared residual by 1/(1-h_i)^2, h_i = x_i' (X'X)^-1 x_i the leverage.
+    leverage = sum(c * _combine(columns, xtx_inv[j]) for j, c in enumerate(columns))
+    if absorbed_leverage is not None:
+        leverage = leverage + absorbed_leverage
+    with np.errstate(divide="ignore", invalid="ignore"):  # leverage 1: HC3 undefined, as in sm
+        scaled = resid / (1.0 - leverage)
+        cov_hc3 = xtx_inv @ _gram([c * scaled for c in columns]) @ xtx_inv
+
+    # Per-researcher sums of x_i * e_i, one bincount per column (faster than np.add.at).
+    sums = [np.bincount(codes, weights=c * resid) for c in columns]
+    correction = n_clusters / (n_clusters - 1.0) * ((n - 1.0) / (n - k))
+    cov_cluster = correction * (xtx_inv @ _gram(sums) @ xtx_inv)
+
+    beta = float(params[coef])
+    se = {
+        "nonrobust": math.sqrt(cov_nonrobust[coef, coef]),
+        "hc3": math.sqrt(cov_hc3[coef, coef]),
+        "cluster": math.sqrt(cov_cluster[coef, coef]),
+    }
+    df_cluster = n_clusters - 1
+    t_crit = float(sps.t.ppf(0.975, df_cluster))
+    p_values = {
+        "nonrobust": float(2 * sps.t.sf(abs(beta / se["nonrobust"]), df_resid)),
+        "hc3": float(2 * sps.norm.sf(abs(beta / se["hc3"]))),
+        "cluster": float(2 * sps.t.sf(abs(beta / se["cluster"]), df_cluster)),
+    }
+    return {
+        "beta": beta,
+        "params": [float(v) for v in params],
+        "se": se,
+        "ci_z_log": {key: (beta - Z_975 * s, beta + Z_975 * s) for key, s in se.items()},
+        "ci_log": (beta - t_crit * se["cluster"], beta + t_crit * se["cluster"]),
+        "t_crit": t_crit,
+        "p_values": p_values,
+        "p_value": p_values["cluster"],
+        "n": int(n),
+        "k": int(k),
+        "df_resid": int(df_resid),
+        "n_clusters": int(n_clusters),
+        "df_cluster": int(df_cluster),
+    }
+
+
+def fit_primary(log_actual, ai, log_forecast, clusters) -> dict:
+    """The primary estimate: OLS of log(actual) on AI allowed and log(no-AI forecast).
+
+    `log(actual_minutes) = a + b * ai_allowed + c * log(forecast_no_ai_minutes) + e`, with the
+    three standard errors of estimation.md and the headline cluster-robust t interval on G-1 df.
+    See `fit_ols` for the returned keys; `beta` is b.
+    """
+    log_actual = np.asarray(log_actual, dtype=float)
+    exog = [np.ones(log_actual.shape[0]), np.asarray(ai, float), np.asarray(log_forecast, float)]
+    return fit_ols(log_actual, exog, clusters, coef=1)
+
+
+def fit_no_covariate(log_actual, ai, clusters) -> dict:
+    """Sensitivity "no covariate": OLS of log(actual) on AI allowed alone, same SEs as primary."""
+    log_actual = np.asarray(log_actual, dtype=float)
+    exog = [np.ones(log_actual.shape[0]), np.asarray(ai, float)]
+    return fit_ols(log_actual, exog, clusters, coef=1)
+
+
+def fit_researcher_fixed_effects(log_actual, ai, log_forecast, clusters) -> dict:
+    """Sensitivity "researcher fixed effects": the primary spec plus one intercept per researcher.
+
+    Fitted by the within transformation (demeaning by researcher), which gives the same
+    coefficient, residuals and clustered SE as the dummy-variable regression
+    `log_actual ~ ai + log_forecast + C(researcher)` in statsmodels (degrees of freedom count the
+    G researcher intercepts; HC3 adds the dummies' leverage 1/n_g), at a fraction of the cost.
+    A researcher with a single task has leverage 1, which makes HC3 infinite as in statsmodels.
+    """
+    codes, _ = cluster_codes(clusters)
+    counts = np.bincount(codes)
+    safe = np.where(counts > 0, counts, 1)
+    columns = []
+    for values in (log_actual, ai, log_forecast):
+        v = np.asarray(values, dtype=float)
+        columns.append(v - (np.bincount(codes, weights=v) / safe)[codes])
+    n_clusters = int((counts > 0).sum())
+    return fit_ols(
+        columns[0],
+        columns[1:],
+        codes,
+        coef=0,
+        extra_params=n_clusters,
+        # The researcher dummies' hat matrix is block-averaging: leverage 1/n_g per task.
+        absorbed_leverage=1.0 / safe[codes],
+    )
+
+
+def fit_mixed_model(log_actual, ai, log_forecast, clusters) -> dict | None:
+    """Sensitivity "mixed model": statsmodels MixedLM with a random intercept per researcher.
+
+    REML fit of the primary spec; the interval is z-based on MixedLM's SE (statsmodels' own
+    convention for MixedLM). Returns None when the fit fails.
+    """
+    # Imported here: the statsmodels import is slow and most callers never need MixedLM.
+    from statsmodels.regression.mixed_linear_model import MixedLM
+
+    log_actual = np.asarray(log_actual, dtype=float)
+    exog = np.column_stack(
+        [np.ones(log_actual.shape[0]), np.asarray(ai, float), np.asarray(log_forecast, float)]
+    )
+    with warnings.catch_warnings():
+        # Boundary and convergence warnings are reported through `converged`, not stderr.
+        warnings.simplefilter("ignore")
+        try:
+            result = MixedLM(log_actual, exog, groups=np.asarray(clusters)).fit(reml=True)
+        except (ValueError, np.linalg.LinAlgError):
+            return None
+    beta = float(result.params[1])
+    se = float(result.bse[1])
+    if not (math.isfinite(beta) and math.isfinite(se)):
+        return None
+    return {
+        "beta": beta,
+        "se": se,
+        "ci_log": (beta - Z_975 * se, beta + Z_975 * se),
+        "converged": bool(result.converged),
+        "researcher_variance": float(np.asarray(result.cov_re).ravel()[0]),
+        "n": int(log_actual.shape[0]),
+    }
+
+
+def benjamini_hochberg(p_values) -> list[float]:
+    """Benjamini-Hochberg q-values (false discovery rate) for the subgroups of one dimension.
+
+    q_(i) = min over j >= i of p_(j) * m / j, capped at 1, in the input order; identical to
+    statsmodels `multipletests(method="fdr_bh")[1]`.
+    """
+    p = np.asarray(p_values, dtype=float)
+    m = p.size
+    if m == 0:
+        return []
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * m / np.arange(1, m + 1)
+    # Step-up: running minimum from the largest p downwards.
+    q_sorted = np.minimum.accumulate(scaled[::-1])[::-1]
+    q = np.empty(m)
+    q[order] = np.minimum(q_sorted, 1.0)
+    return [float(v) for v in q]
+
+
+def dersimonian_laird(betas, ses) -> dict:
+    """Random-effects pooling of subgroup coefficients with the DerSimonian-Laird tau^2.
+
+    With w_i = 1/se_i^2: Q = sum w_i (b_i - b_fixed)^2, tau^2 = max(0, (Q - (k-1)) /
+    (sum w - sum w^2 / sum w)); the pooled mean uses weights 1/(se_i^2 + tau^2). Each subgroup
+    is shrunk toward that mean: b_i* = mu + B_i (b_i - mu) with B_i = tau^2/(tau^2 + se_i^2),
+    variance B_i se_i^2 + (1 - B_i)^2 var(mu) (the uncertainty of mu carried over).
+    """
+    b = np.asarray(betas, dtype=float)
+    s2 = np.asarray(ses, dtype=float) ** 2
+    k = b.size
+    w = 1.0 / s2
+    fixed = float((w * b).sum() / w.sum())
+    q = float((w * (b - fixed) ** 2).sum())
+    denominator = float(w.sum() - (w**2).sum() / w.sum())
+    tau2 = max(0.0, (q - (k - 1)) / denominator) if denominator > 0 else 0.0
+    w_star = 1.0 / (s2 + tau2)
+    mean = float((w_star * b).sum() / w_star.sum())
+    mean_var = float(1.0 / w_star.sum())
+    shrink = tau2 / (tau2 + s2)
+    shrunk = mean + shrink * (b - mean)
+    shrunk_var = shrink * s2 + (1.0 - shrink) ** 2 * mean_var
+    return {
+        "k": int(k),
+        "q": q,
+        "tau2": float(tau2),
+        "mean": mean,
+        "mean_se": math.sqrt(mean_var),
+        "shrinkage": [float(v) for v in shrink],
+        "shrunk": [float(v) for v in shrunk],
+        "shrunk_se": [float(math.sqrt(v)) for v in shrunk_var],
+    }

@@ -1,0 +1,91 @@
+"""The lab view: where acceleration comes from (docs/estimation.md, "The lab view")."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+LAB_SIMULATIONS = 10_000
+
+
+def lab_view(
+    minutes_by_type: Mapping[str, float],
+    estimates_by_type: Mapping[str, tuple[float, float] | None],
+    *,
+    simulations: int = LAB_SIMULATIONS,
+    seed: int | list[int] = 20250710,
+) -> dict:
+    """Projected lab time and throughput for the current work mix with AI allowed.
+
+    `s_k` is task type k's share of all logged completed minutes; `estimates_by_type[k]` is the
+    type's (beta, cluster se) or None. `R = sum_k s_k * time_ratio_k`, where a type without an
+    estimate counts as 1 and is flagged; the lab throughput multiplier is 1/R, with a 95% CI
+    from `simulations` draws of each estimated beta_k ~ N(beta_k, se_k^2) (types independent).
+    Bottlenecks: each type's share of the remaining time `s_k * time_ratio_k / R`, and the lab
+    throughput gain of doubling its speed (Amdahl's law): R / (R - s_k * time_ratio_k / 2) - 1.
+    """
+    types = sorted(minutes_by_type)
+    total = float(sum(minutes_by_type[t] for t in types))
+    empty = {
+        "window_minutes": total,
+        "R": None,
+        "throughput_multiplier": None,
+        "ci_low": None,
+        "ci_high": None,
+        "simulations": int(simulations),
+        "types": [],
+        "flagged_types": [],
+        "bottlenecks": [],
+    }
+    if total <= 0:
+        return empty
+    shares = np.array([minutes_by_type[t] / total for t in types])
+    betas = np.zeros(len(types))
+    ses = np.zeros(len(types))
+    estimated = np.zeros(len(types), dtype=bool)
+    for i, name in enumerate(types):
+        est = estimates_by_type.get(name)
+        if est is not None:
+            betas[i], ses[i] = est
+            estimated[i] = True
+    ratios = np.where(estimated, np.exp(betas), 1.0)
+    projected = float((shares * ratios).sum())
+
+    rng = np.random.default_rng(seed)
+    # Unestimated types keep ratio 1 in every draw (se 0).
+    draws = np.exp(betas + ses * rng.standard_normal((simulations, len(types))))
+    draws[:, ~estimated] = 1.0
+    # einsum, not BLAS: OpenBLAS threads thrash on a busy worker host.
+    multipliers = 1.0 / np.einsum("ij,j->i", draws, shares)
+    ci_low, ci_high = (float(v) for v in np.percentile(multipliers, [2.5, 97.5]))
+
+    rows = []
+    for i, name in enumerate(types):
+        remaining = shares[i] * ratios[i]
+        doubled = projected - remaining / 2.0
+        rows.append(
+            {
+                "task_type": name,
+                "minutes": float(minutes_by_type[name]),
+                "share": float(shares[i]),
+                "time_ratio": float(ratios[i]),
+                "estimated": bool(estimated[i]),
+                "flagged": not bool(estimated[i]),
+                "remaining_share": float(remaining / projected),
+                "throughput_gain_if_doubled": float(projected / doubled - 1.0),
+                "multiplier_if_doubled": float(1.0 / doubled),
+            }
+        )
+    ranking = sorted(rows, key=lambda r: (-r["remaining_share"], r["task_type"]))
+    return {
+        **empty,
+        "R": projected,
+        "throughput_multiplier": 1.0 / projected,
+        "ci_low": ci_low if math.isfinite(ci_low) else None,
+        "ci_high": ci_high if math.isfinite(ci_high) else None,
+        "types": rows,
+        "flagged_types": [r["task_type"] for r in rows if r["flagged"]],
+        "bottlenecks": [r["task_type"] for r in ranking],
+    }
