@@ -1,6 +1,8 @@
+import functools
 from datetime import timedelta
 
 import factory
+from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
 from uplift.accounts.models import Membership, Team, User
@@ -17,20 +19,20 @@ class TeamFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Team {n}")
 
 
+@functools.cache
+def password_hash() -> str:
+    # Hashing is deliberately slow; every test user shares one hash of the same password.
+    return make_password(PASSWORD)
+
+
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = User
         django_get_or_create = ["username"]
-        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"researcher{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
-    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
-
-    @factory.post_generation
-    def _save(obj, create, extracted, **kwargs):
-        if create:
-            obj.save()
+    password = factory.LazyFunction(password_hash)
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -170,7 +171,7 @@ SPECTACULAR_SETTINGS = {
 
 # Celery. The default broker is kombu's filesystem transport: a real worker with no server.
 BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
@@ -193,7 +194,19 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+# Seconds between a change and the refresh it queues; changes within it share one run.
+ESTIMATES_REFRESH_DELAY = float(env("ESTIMATES_REFRESH_DELAY", "5"))
+CELERY_BEAT_SCHEDULE = {
+    "estimates-nightly": {
+        "task": "uplift.estimates.tasks.estimates_refresh_scheduled",
+        "schedule": crontab(hour=int(env("ESTIMATES_NIGHTLY_HOUR", "3")), minute=0),
+    },
+    # Runs a refresh that was requested while the broker was unreachable.
+    "estimates-catch-up": {
+        "task": "uplift.estimates.tasks.estimates_refresh_catch_up",
+        "schedule": float(env("ESTIMATES_CATCH_UP_SECONDS", "300")),
+    },
+}
 
 LOGGING = {
     "version": 1,

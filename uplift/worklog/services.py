@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from uplift.accounts.models import Membership, Team, User
+from uplift.estimates.services import estimates_refresh_on_commit
 from uplift.worklog.models import AuditEntry, Task, TaskType, Tool, ToolUse
 from uplift.worklog.worklog_csv import (
     Problem,
@@ -44,7 +45,10 @@ def worklog_import(
     """
     try:
         with transaction.atomic():
-            return _import_records(records=records, source=source)
+            result = _import_records(records=records, source=source)
+            if result.created or result.updated:
+                estimates_refresh_on_commit()
+            return result
     except _LockedFieldsChanged as refused:
         audit_record_refusals(refusals=refused.refusals, actor=actor, via="import")
         raise WorklogFileError([problem for _, problem, _, _ in refused.refusals]) from None
@@ -178,6 +182,34 @@ def _replace_tool_uses(*, records: list[TaskRecord], tasks: dict[str, Task], too
         [ToolUse(task=tasks[r.task_id], tool=tools[name]) for r in records for name in r.tools],
         batch_size=_BATCH,
     )
+
+
+def task_complete(
+    *,
+    task: Task,
+    actual_minutes: float | None = None,
+    perceived_other_minutes: float | None = None,
+    completed_at=None,
+) -> Task:
+    """Mark a task completed; its actual minutes default to the sum of its work sessions."""
+    if actual_minutes is None:
+        actual_minutes = sum(s.minutes or 0 for s in task.sessions.all()) or None
+    task.status = Task.Status.COMPLETED
+    task.actual_minutes = actual_minutes
+    task.perceived_other_minutes = perceived_other_minutes
+    task.completed_at = completed_at or timezone.now()
+    with transaction.atomic():
+        task.save(
+            update_fields=[
+                "status",
+                "actual_minutes",
+                "perceived_other_minutes",
+                "completed_at",
+                "updated_at",
+            ]
+        )
+        estimates_refresh_on_commit()
+    return task
 
 
 def audit_record_refusals(*, refusals, actor: User | None, via: str) -> None:

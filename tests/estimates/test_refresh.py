@@ -1,0 +1,183 @@
+"""The refresh job as a service: snapshots, the lock, coalescing and what readers see."""
+
+import io
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+
+from tests.factories import TaskFactory
+from uplift.estimates import services
+from uplift.estimates.lock import ADVISORY_LOCK_KEY
+from uplift.estimates.models import Snapshot
+from uplift.estimates.selectors import snapshot_latest
+from uplift.estimates.services import RefreshBusy, estimates_refresh, snapshot_request
+from uplift.worklog.services import task_complete
+
+pytestmark = pytest.mark.django_db
+
+METR_CSV = Path(__file__).parent.parent / "fixtures" / "metr-early-2025" / "data_complete.csv"
+
+
+@pytest.fixture
+def broker():
+    """The test Redis database, emptied, as the queue the app publishes to."""
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+def show_estimates() -> dict:
+    out = io.StringIO()
+    call_command("show_estimates", json=True, stdout=out)
+    return json.loads(out.getvalue())
+
+
+def overall(document: dict) -> dict:
+    return next(row for row in document["estimates"] if row["dimension"] == "overall")
+
+
+def test_metr_import_and_compute_reproduce_the_published_figures():
+    call_command("import_worklog", str(METR_CSV), format="metr", stdout=io.StringIO())
+    call_command("compute_estimates", stdout=io.StringIO())
+    row = overall(show_estimates())
+    assert (row["n_tasks"], row["n_ai"], row["n_no_ai"], row["n_researchers"]) == (
+        246,
+        136,
+        110,
+        16,
+    )
+    assert round(row["time_change"], 3) == 0.188
+    rounded = {key: [round(v, 3) for v in ci] for key, ci in row["ci_z"].items()}
+    assert rounded == {
+        "nonrobust": [0.013, 0.395],
+        "hc3": [0.013, 0.394],
+        "cluster": [0.016, 0.390],
+    }
+    assert row["group"] is None
+    assert row["status"] == "ok"
+
+
+def test_show_estimates_json_has_the_documented_shape():
+    call_command("import_worklog", str(METR_CSV), format="metr", stdout=io.StringIO())
+    call_command("compute_estimates", stdout=io.StringIO())
+    document = show_estimates()
+    snapshot = Snapshot.objects.get(status="succeeded")
+    assert document["snapshot"]["id"] == snapshot.pk
+    assert document["snapshot"]["n_tasks"] == 246
+    assert document["snapshot"]["method_version"] == snapshot.method_version != ""
+    assert document["snapshot"]["computed_at"] == snapshot.finished_at.isoformat()
+    row = overall(document)
+    for key in [
+        "dimension", "group", "status", "n_tasks", "n_ai", "n_no_ai", "n_researchers", "beta",
+        "time_change", "ci_low", "ci_high", "se", "ci_z", "p_value", "q_value", "mde",
+        "forecast_time_change", "posthoc_time_change", "warnings",
+    ]:  # fmt: skip
+        assert key in row, key
+    assert set(row["se"]) == {"nonrobust", "hc3", "cluster"}
+    groups = {(r["dimension"], r["group"]) for r in document["estimates"]}
+    assert ("team", "METR early-2025 study") in groups
+    assert ("task_type", "Open-source issue") in groups
+
+
+def test_snapshot_records_watermark_duration_and_progress():
+    tasks = TaskFactory.create_batch(3)
+    snapshot = estimates_refresh()
+    snapshot.refresh_from_db()
+    assert snapshot.status == "succeeded"
+    assert snapshot.n_tasks == 3
+    assert snapshot.data_changed_at == max(t.updated_at for t in tasks)
+    assert snapshot.duration_seconds > 0
+    assert snapshot.progress == 1.0
+    assert snapshot.progress_done == snapshot.progress_total > 0
+
+
+def test_a_scope_without_enough_data_says_so_and_shows_no_figure():
+    # Three AI-allowed tasks, each by a different researcher.
+    TaskFactory.create_batch(3, status="completed", actual_minutes=30)
+    estimates_refresh()
+    row = overall(show_estimates())
+    assert row["status"] == "insufficient_data"
+    assert row["time_change"] is None and row["ci_low"] is None
+    assert row["tasks_more_needed"] == {"ai": 2, "no_ai": 5, "researchers": 0}
+
+
+def test_failed_run_leaves_the_previous_snapshot_served(monkeypatch):
+    first = estimates_refresh()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("statistics exploded")
+
+    monkeypatch.setattr(services, "estimate_all", broken)
+    with pytest.raises(RuntimeError):
+        estimates_refresh()
+    failed = Snapshot.objects.exclude(pk=first.pk).get()
+    assert failed.status == "failed"
+    assert failed.message == "RuntimeError: statistics exploded"
+    assert failed.estimates.count() == 0
+    assert snapshot_latest() == first
+
+
+def test_refresh_refuses_to_run_while_another_holds_the_lock():
+    other = psycopg.connect(
+        host=connection.settings_dict["HOST"] or None,
+        port=connection.settings_dict["PORT"] or None,
+        user=connection.settings_dict["USER"],
+        dbname=connection.settings_dict["NAME"],
+    )
+    try:
+        other.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+        with pytest.raises(RefreshBusy):
+            estimates_refresh()
+        assert not Snapshot.objects.filter(status="running").exists()
+    finally:
+        other.close()
+    assert estimates_refresh().status == "succeeded"
+
+
+def test_next_run_marks_an_interrupted_run_failed():
+    Snapshot.objects.create(status="running")
+    estimates_refresh()
+    interrupted = Snapshot.objects.get(status="failed")
+    assert interrupted.message.startswith("Interrupted")
+    assert snapshot_latest().status == "succeeded"
+
+
+def test_only_one_run_is_queued_at_a_time():
+    first, created_first = snapshot_request()
+    second, created_second = snapshot_request()
+    assert (created_first, created_second) == (True, False)
+    assert first == second
+
+
+def test_a_burst_of_completions_queues_one_refresh(broker, django_capture_on_commit_callbacks):
+    tasks = TaskFactory.create_batch(1000)
+    with django_capture_on_commit_callbacks(execute=True):
+        pass
+    broker.flushdb()
+    Snapshot.objects.all().delete()
+    for task in tasks:
+        with django_capture_on_commit_callbacks(execute=True):
+            task_complete(task=task, actual_minutes=30)
+    assert Snapshot.objects.filter(status="pending").count() == 1
+    assert broker.llen("celery") == 1
+
+
+def test_a_refresh_requested_while_the_broker_is_down_is_caught_up(settings, monkeypatch):
+    from uplift.celery_app import app
+    from uplift.estimates.tasks import estimates_refresh_catch_up
+
+    monkeypatch.setitem(app.conf, "broker_write_url", "redis://127.0.0.1:1/0")
+    monkeypatch.setitem(app.conf, "broker_connection_max_retries", 0)
+    task = TaskFactory()
+    task_complete(task=task, actual_minutes=30)  # no on-commit: call what it would call
+    services.estimates_refresh_queue()
+    assert Snapshot.objects.get().status == "pending"
+    snapshot_id = estimates_refresh_catch_up()
+    assert Snapshot.objects.get(pk=snapshot_id).status == "succeeded"

@@ -1,0 +1,176 @@
+"""The refresh job on a real Celery worker consuming the test Redis."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from tests.factories import MembershipFactory, TaskFactory, TaskTypeFactory, TeamFactory
+from uplift.estimates.models import Snapshot
+from uplift.estimates.selectors import snapshot_latest
+from uplift.estimates.services import estimates_refresh, estimates_refresh_queue
+from uplift.worklog.models import Task
+from uplift.worklog.services import task_complete
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class Worker:
+    """A `celery worker` process on the test database and broker, with its log."""
+
+    def __init__(self, log_dir: Path):
+        self.log = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
+        env = {**os.environ, "DATABASE_URL": database_url()}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "uplift", "worker", "--pool", "solo",
+             "--hostname", f"test-{uuid.uuid4().hex[:8]}@localhost", "--without-gossip",
+             "--without-mingle", "--loglevel", "INFO"],
+            cwd=ROOT, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        self._wait_for("ready.")
+
+    def _wait_for(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log.read_text():
+                return
+            assert self.process.poll() is None, self.log.read_text()
+            time.sleep(0.1)
+        raise AssertionError(f"worker did not log {text!r}:\n{self.log.read_text()}")
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def broker():
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture
+def start_worker(broker, tmp_path):
+    workers = []
+
+    def start() -> Worker:
+        workers.append(Worker(tmp_path))
+        return workers[-1]
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def wait_until(condition, timeout: float = 30, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+def planned_tasks(n: int, researchers: int = 4) -> list[Task]:
+    team = TeamFactory()
+    task_type = TaskTypeFactory()
+    owners = [MembershipFactory(team=team).user for _ in range(researchers)]
+    return [
+        TaskFactory(
+            owner=owners[i % researchers],
+            team=team,
+            task_type=task_type,
+            condition="ai" if i % 2 else "no_ai",
+            forecast_no_ai_minutes=60 + i,
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_burst_of_completions_produces_one_or_two_snapshots_within_seconds(start_worker):
+    start_worker()
+    tasks = planned_tasks(1000, researchers=10)
+    started = time.monotonic()
+    for i, task in enumerate(tasks):
+        task_complete(task=task, actual_minutes=40 + (i * 7) % 50)
+    burst_seconds = time.monotonic() - started
+
+    def covers_every_completion():
+        snapshot = snapshot_latest()
+        overall = snapshot and snapshot.estimates.get(dimension="overall")
+        return overall if overall and overall.n_tasks == 1000 else None
+
+    overall = wait_until(covers_every_completion, timeout=30)
+    assert overall.data["n_ai"] == overall.data["n_no_ai"] == 500
+    assert overall.status == "ok"
+    assert time.monotonic() - started < burst_seconds + settings.ESTIMATES_REFRESH_DELAY + 10
+    time.sleep(1)
+    assert Snapshot.objects.filter(status="succeeded").count() in (1, 2)
+    assert not Snapshot.objects.exclude(status="succeeded").exists()
+
+
+def test_killing_the_worker_mid_refresh_keeps_the_old_snapshot_and_the_next_run_completes(
+    start_worker, settings
+):
+    settings.ESTIMATES_REFRESH_DELAY = 0
+    tasks = planned_tasks(40, researchers=8)
+    for i, task in enumerate(tasks):
+        Task.objects.filter(pk=task.pk).update(
+            status="completed", actual_minutes=30 + i, completed_at=timezone.now()
+        )
+    previous = estimates_refresh()
+    # Enough tasks that a refresh takes long enough to be caught running.
+    bulk = [
+        Task(
+            owner=t.owner, team=t.team, task_type=t.task_type, forecast_no_ai_minutes=60,
+            forecast_ai_minutes=45, assignment="randomized", condition=t.condition,
+            randomized_at=timezone.now(), allocation_ai=0.5, status="completed",
+            actual_minutes=20 + (n % 97), completed_at=timezone.now(),
+        )
+        for n in range(60_000)
+        for t in [tasks[n % len(tasks)]]
+    ]  # fmt: skip
+    Task.objects.bulk_create(bulk, batch_size=5000)
+
+    worker = start_worker()
+    estimates_refresh_queue()
+    running = wait_until(
+        lambda: Snapshot.objects.filter(status="running").first(), timeout=30, interval=0.01
+    )
+    worker.kill()
+    assert snapshot_latest() == previous
+    assert Snapshot.objects.get(pk=running.pk).status == "running"
+
+    start_worker()
+    estimates_refresh_queue()
+    latest = wait_until(lambda: (s := snapshot_latest()) != previous and s, timeout=60)
+    assert latest.n_tasks == 60_040
+    assert Snapshot.objects.get(pk=running.pk).status == "failed"
+    assert Snapshot.objects.get(pk=running.pk).message.startswith("Interrupted")

@@ -1,0 +1,88 @@
+from django.db import models
+from django.db.models import Q
+
+
+class Snapshot(models.Model):
+    """One run of the estimation job, and when it succeeded, every estimate it computed.
+
+    Readers see the latest succeeded snapshot; a failed or interrupted run never replaces it.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        CHANGE = "change", "Data changed"
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Requested"
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.CHANGE)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True)
+    method_version = models.CharField(max_length=20, blank=True)
+    # Input watermark: how many tasks were read and the latest change among them.
+    n_tasks = models.PositiveIntegerField(null=True, blank=True)
+    data_changed_at = models.DateTimeField(null=True, blank=True)
+    method = models.JSONField(default=dict, blank=True)
+    lab = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            # At most one queued run: later requests join it (coalescing bursts of changes).
+            models.UniqueConstraint(
+                fields=["status"], condition=Q(status="pending"), name="snapshot_one_pending"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "running", "succeeded", "failed"]),
+                name="snapshot_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-finished_at"], name="snapshot_status_finished")]
+
+    def __str__(self) -> str:
+        return f"Snapshot {self.pk} ({self.status})"
+
+    @property
+    def progress(self) -> float:
+        if self.status == self.Status.SUCCEEDED:
+            return 1.0
+        return self.progress_done / self.progress_total if self.progress_total else 0.0
+
+
+class Estimate(models.Model):
+    """One scope's estimate within a snapshot; ``data`` holds every figure and diagnostic."""
+
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="estimates")
+    position = models.PositiveIntegerField()
+    dimension = models.CharField(max_length=20)
+    # The team, task type, tool or month; empty for the overall and observational rows.
+    group = models.CharField(max_length=200, blank=True, default="")
+    status = models.CharField(max_length=20)
+    n_tasks = models.PositiveIntegerField()
+    time_change = models.FloatField(null=True, blank=True)
+    ci_low = models.FloatField(null=True, blank=True)
+    ci_high = models.FloatField(null=True, blank=True)
+    data = models.JSONField()
+
+    class Meta:
+        ordering = ["snapshot_id", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["snapshot", "dimension", "group"],
+                name="estimate_one_per_scope",
+            ),
+        ]
+        indexes = [models.Index(fields=["snapshot", "dimension", "group"], name="estimate_scope")]
+
+    def __str__(self) -> str:
+        return f"{self.dimension}:{self.group or 'all'}"

@@ -1,0 +1,48 @@
+"""Celery entry points for the estimates: each only calls a service."""
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from uplift.estimates.models import Snapshot
+from uplift.estimates.services import RefreshBusy, estimates_refresh
+
+# Retry while another refresh holds the lock, for up to about ten minutes.
+BUSY_RETRY_SECONDS = 5
+BUSY_RETRIES = 120
+
+
+@shared_task(
+    bind=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=6,
+)
+def estimates_refresh_task(self) -> int | None:
+    """Run the queued refresh (a no-op if an earlier run already covered it)."""
+    try:
+        snapshot = estimates_refresh(only_if_pending=True)
+    except RefreshBusy as busy:
+        raise self.retry(exc=busy, countdown=BUSY_RETRY_SECONDS, max_retries=BUSY_RETRIES) from None
+    return snapshot.pk if snapshot else None
+
+
+@shared_task(autoretry_for=(OperationalError, InterfaceError), retry_backoff=2, max_retries=6)
+def estimates_refresh_scheduled() -> int | None:
+    """The nightly full refresh, whatever is queued."""
+    try:
+        snapshot = estimates_refresh(trigger=Snapshot.Trigger.SCHEDULE)
+    except RefreshBusy:
+        return None  # a refresh is running right now: it is as fresh as this one would be
+    return snapshot.pk
+
+
+@shared_task(autoretry_for=(OperationalError, InterfaceError), retry_backoff=2, max_retries=3)
+def estimates_refresh_catch_up() -> int | None:
+    """Run a refresh that was requested but never queued (the broker was down)."""
+    try:
+        snapshot = estimates_refresh(only_if_pending=True)
+    except RefreshBusy:
+        return None
+    return snapshot.pk if snapshot else None
