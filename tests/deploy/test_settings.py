@@ -78,4 +78,8 @@ def test_defaults_are_sqlite_and_the_serverless_broker(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["django.db.backends.sqlite3", "IMMEDIATE", "filesystem://localhost/"]
+    assert result.stdout.split() == [
+        "django.db.backends.sqlite3",
+        "IMMEDIATE",
+        "filesystem://localhost/",
+    ]

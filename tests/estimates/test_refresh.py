@@ -136,6 +136,7 @@ def test_refresh_refuses_to_run_while_another_holds_the_lock():
         with pytest.raises(RefreshBusy):
             estimates_refresh()
         assert not Snapshot.objects.filter(status="running").exists()
+        other.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
     finally:
         other.close()
     assert estimates_refresh().status == "succeeded"
