@@ -195,8 +195,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
-# Seconds between a change and the refresh it queues; changes within it share one run.
+# A queued refresh runs once tasks have been quiet this many seconds (a burst shares one run),
+# or at the latest this long after it was requested.
 ESTIMATES_REFRESH_DELAY = float(env("ESTIMATES_REFRESH_DELAY", "5"))
+ESTIMATES_REFRESH_MAX_WAIT = float(env("ESTIMATES_REFRESH_MAX_WAIT", "120"))
 CELERY_BEAT_SCHEDULE = {
     "estimates-nightly": {
         "task": "uplift.estimates.tasks.estimates_refresh_scheduled",

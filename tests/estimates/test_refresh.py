@@ -2,6 +2,7 @@
 
 import io
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -10,13 +11,15 @@ import redis
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
+from django.utils import timezone
 
 from tests.factories import TaskFactory
 from uplift.estimates import services
 from uplift.estimates.lock import ADVISORY_LOCK_KEY
 from uplift.estimates.models import Snapshot
-from uplift.estimates.selectors import snapshot_latest
+from uplift.estimates.selectors import refresh_wait_seconds, snapshot_latest
 from uplift.estimates.services import RefreshBusy, estimates_refresh, snapshot_request
+from uplift.worklog.models import Task
 from uplift.worklog.services import task_complete
 
 pytestmark = pytest.mark.django_db
@@ -155,6 +158,28 @@ def test_only_one_run_is_queued_at_a_time():
     second, created_second = snapshot_request()
     assert (created_first, created_second) == (True, False)
     assert first == second
+
+
+def test_a_queued_refresh_waits_until_changes_stop(settings):
+    settings.ESTIMATES_REFRESH_DELAY = 5
+    settings.ESTIMATES_REFRESH_MAX_WAIT = 120
+    assert refresh_wait_seconds() == 0  # nothing queued
+    task = TaskFactory()
+    snapshot_request()
+    assert 4 < refresh_wait_seconds() <= 5
+    Task.objects.filter(pk=task.pk).update(updated_at=timezone.now() - timedelta(seconds=6))
+    assert refresh_wait_seconds() == 0
+
+
+def test_a_steady_stream_of_changes_still_refreshes_after_the_maximum_wait(settings):
+    settings.ESTIMATES_REFRESH_MAX_WAIT = 120
+    TaskFactory()
+    pending, _ = snapshot_request()
+    assert refresh_wait_seconds() > 0
+    Snapshot.objects.filter(pk=pending.pk).update(
+        requested_at=timezone.now() - timedelta(seconds=121)
+    )
+    assert refresh_wait_seconds() == 0
 
 
 def test_a_burst_of_completions_queues_one_refresh(broker, django_capture_on_commit_callbacks):

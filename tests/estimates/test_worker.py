@@ -35,7 +35,11 @@ class Worker:
 
     def __init__(self, log_dir: Path):
         self.log = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
-        env = {**os.environ, "DATABASE_URL": database_url()}
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "ESTIMATES_REFRESH_DELAY": str(settings.ESTIMATES_REFRESH_DELAY),
+        }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "uplift", "worker", "--pool", "solo",
              "--hostname", f"test-{uuid.uuid4().hex[:8]}@localhost", "--without-gossip",

@@ -5,6 +5,7 @@ import pandas as pd
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Max
+from django.utils import timezone
 
 from uplift.accounts.models import Team
 from uplift.estimates.models import Estimate, Snapshot
@@ -204,6 +205,25 @@ def _tool_sets(task_id: np.ndarray, tool_uses: np.ndarray) -> np.ndarray:
     tuples = np.empty(len(combos), dtype=object)
     tuples[:] = [tuple(labels[b] for b in range(len(labels)) if combo >> b & 1) for combo in combos]
     return tuples[codes]
+
+
+def refresh_wait_seconds() -> float:
+    """How long a queued refresh should still wait for a burst of changes to end.
+
+    Zero once no task has changed for ``ESTIMATES_REFRESH_DELAY`` seconds, or once the queued
+    run has waited ``ESTIMATES_REFRESH_MAX_WAIT`` (a steady stream of changes still refreshes).
+    """
+    pending = Snapshot.objects.filter(status=Snapshot.Status.PENDING).first()
+    if pending is None:
+        return 0.0
+    now = timezone.now()
+    if (now - pending.requested_at).total_seconds() >= settings.ESTIMATES_REFRESH_MAX_WAIT:
+        return 0.0
+    changed_at = Task.objects.aggregate(latest=Max("updated_at"))["latest"]
+    if changed_at is None:
+        return 0.0
+    quiet_for = (now - changed_at).total_seconds()
+    return max(0.0, settings.ESTIMATES_REFRESH_DELAY - quiet_for)
 
 
 def snapshot_latest() -> Snapshot | None:

@@ -4,6 +4,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from uplift.estimates.models import Snapshot
+from uplift.estimates.selectors import refresh_wait_seconds
 from uplift.estimates.services import RefreshBusy, estimates_refresh
 
 # Retry while another refresh holds the lock, for up to about ten minutes.
@@ -20,7 +21,14 @@ BUSY_RETRIES = 120
     max_retries=6,
 )
 def estimates_refresh_task(self) -> int | None:
-    """Run the queued refresh (a no-op if an earlier run already covered it)."""
+    """Run the queued refresh (a no-op if an earlier run already covered it).
+
+    While tasks are still changing it waits for the burst to end, so the burst shares one run.
+    """
+    wait = refresh_wait_seconds()
+    if wait > 0:
+        estimates_refresh_task.apply_async(countdown=wait)
+        return None
     try:
         snapshot = estimates_refresh(only_if_pending=True)
     except RefreshBusy as busy:
