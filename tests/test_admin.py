@@ -1,0 +1,53 @@
+"""Every admin page an administrator opens renders, with data in it."""
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from tests.factories import (
+    MembershipFactory,
+    TaskFactory,
+    ToolFactory,
+    UserFactory,
+    WorkSessionFactory,
+)
+from uplift.estimates.services import estimates_refresh
+from uplift.worklog.models import AuditEntry, ToolUse
+
+pytestmark = pytest.mark.django_db
+
+MODELS = sorted(admin.site._registry, key=lambda model: model._meta.label)
+
+
+@pytest.fixture
+def admin_client(client):
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    task = TaskFactory()
+    MembershipFactory(user=task.owner, team=task.team)
+    WorkSessionFactory(task=task)
+    ToolUse.objects.create(task=task, tool=ToolFactory(name="Claude"), mode="chat")
+    Group.objects.create(name="Auditors")
+    AuditEntry.objects.create(task=task, action="refused", field="condition")
+    estimates_refresh()
+    return client
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda model: model._meta.label)
+def test_admin_list_and_search_pages_render(admin_client, model):
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    assert admin_client.get(url, secure=True).status_code == 200
+    assert admin_client.get(url, {"q": "a"}, secure=True).status_code == 200
+    instance = model.objects.first()
+    assert instance is not None, f"no {model._meta.label} to open"
+    change = reverse(
+        f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[instance.pk]
+    )
+    assert admin_client.get(change, secure=True).status_code == 200
+
+
+def test_audit_log_cannot_be_edited_or_deleted_in_admin(admin_client):
+    entry = AuditEntry.objects.get()
+    delete = reverse("admin:worklog_auditentry_delete", args=[entry.pk])
+    assert admin_client.post(delete, {"post": "yes"}, secure=True).status_code == 403
+    assert AuditEntry.objects.filter(pk=entry.pk).exists()
