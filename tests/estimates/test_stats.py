@@ -409,3 +409,43 @@ def test_large_refresh_fits_mixed_model_on_overall_subsample_only(monkeypatch):
     team = row(result, "team", "core")["sensitivity"]
     assert team["mixed_model"] is None
     assert team["mixed_model_note"] == "mixed_model_overall_only"
+
+
+def test_categorical_columns_with_unused_categories_give_identical_output():
+    tasks = make_tasks(seed=12)
+    tasks.loc[::7, "month"] = "2025-09"  # months of unfinished tasks are never labels
+    tasks.loc[::7, "status"] = "abandoned"
+    tasks.loc[::7, "actual_minutes"] = np.nan
+    coded = tasks.copy()
+    for column in ("team", "task_type", "status", "assignment", "month", "researcher"):
+        values = tasks[column].dropna().unique().tolist()
+        # Categories out of sorted order, plus categories no task uses.
+        categories = ["zz-unused", *sorted(values, key=str, reverse=True)]
+        if column == "researcher":
+            categories = [999, *sorted(values, reverse=True)]
+        coded[column] = pd.Categorical(tasks[column], categories=categories)
+    expected = estimate_all(tasks)
+    result = estimate_all(coded)
+    assert result == expected
+    groups = {(e["dimension"], e["group"]) for e in result["estimates"]}
+    assert ("team", "zz-unused") not in groups
+    assert {g for d, g in groups if d == "month"} == {"2025-01", "2025-02", "2025-03"}
+    assert all(isinstance(g, str) for d, g in groups if d in ("team", "task_type", "month"))
+
+
+def test_integer_coded_team_and_task_type_are_labelled_as_str():
+    tasks = make_tasks(seed=13)
+    tasks["team"] = tasks["researcher"] % 3
+    tasks["task_type"] = pd.Categorical(tasks["researcher"] % 2)
+    result = estimate_all(tasks)
+    groups = {(e["dimension"], e["group"]) for e in result["estimates"]}
+    assert {g for d, g in groups if d == "team"} == {"0", "1", "2"}
+    assert {g for d, g in groups if d == "task_type"} == {"0", "1"}
+
+
+def test_repeated_task_ids_keep_the_stable_order():
+    tasks = make_tasks(seed=14)
+    tasks["task_id"] = tasks["task_id"] // 3
+    shuffled = tasks.sample(frac=1.0, random_state=2).reset_index(drop=True)
+    expected = estimate_all(shuffled.sort_values("task_id", kind="stable"))
+    assert estimate_all(shuffled) == expected

@@ -136,3 +136,19 @@ def test_paired_disagrees_only_when_intervals_do_not_overlap():
     assert paired_disagrees(paired, 0.05, 0.25) is True
     assert paired_disagrees(paired, 0.05, 0.35) is False
     assert paired_disagrees({"ci_low": None, "ci_high": None}, 0.0, 0.1) is False
+
+
+def test_paired_bootstrap_blocks_reproduce_the_single_draw_matrix(monkeypatch):
+    from uplift.estimates import stats_checks
+
+    rng = np.random.default_rng(4)
+    n = 600
+    args = (
+        rng.normal(size=n),
+        rng.random(n) < 0.5,
+        rng.integers(0, 150, n),
+        rng.integers(0, 3, n),
+    )
+    blocked = stats_checks.paired_estimate(*args, resamples=500, seed=[1, 2])
+    monkeypatch.setattr(stats_checks, "BOOTSTRAP_BLOCK_DRAWS", 10**9)  # one block
+    assert stats_checks.paired_estimate(*args, resamples=500, seed=[1, 2]) == blocked

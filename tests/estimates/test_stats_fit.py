@@ -250,3 +250,72 @@ def test_dersimonian_laird_matches_statsmodels_meta_analysis():
     assert ours["tau2"] == pytest.approx(reference.tau2, abs=1e-12)
     assert ours["mean"] == pytest.approx(reference.mean_effect_re, abs=1e-12)
     assert ours["mean_se"] == pytest.approx(reference.sd_eff_w_re, abs=1e-12)
+
+
+def fit_args(rows: pd.DataFrame, covariate: bool = True) -> tuple:
+    args = [np.log(rows["actual_minutes"].to_numpy()), rows["ai_allowed"].to_numpy()]
+    if covariate:
+        args.append(np.log(rows["forecast_no_ai"].to_numpy()))
+    return (*args, rows["researcher"].to_numpy())
+
+
+def assert_summary_equals_fit(shown: dict, fit: dict) -> None:
+    assert shown["beta"] == pytest.approx(fit["beta"], abs=TOL)
+    assert shown["se"] == pytest.approx(fit["se"]["cluster"], abs=TOL)
+    assert [shown["ci_low"], shown["ci_high"]] == pytest.approx(
+        list(np.expm1(fit["ci_log"])), abs=TOL
+    )
+    assert shown["n_tasks"] == fit["n"]
+
+
+def test_tool_rows_from_shared_no_ai_sums_equal_direct_fits(tasks, result):
+    # Tool rows reuse the AI-not-allowed tasks' sums (fit_with_no_ai_rows): check every fitted
+    # figure against fitting each scope's own rows directly.
+    completed = tasks["status"] == "completed"
+    uses_any = tasks["tools"].map(len) > 0
+    rows = [e for e in result["estimates"] if e["dimension"] == "tool" and e["status"] == "ok"]
+    assert rows
+    for e in rows:
+        direct = fit_primary(*fit_args(scope_rows(tasks, "tool", e["group"])))
+        assert e["beta"] == pytest.approx(direct["beta"], abs=TOL)
+        assert e["se"] == pytest.approx(direct["se"], abs=TOL)
+        assert [e["ci_low"], e["ci_high"]] == pytest.approx(
+            list(np.expm1(direct["ci_log"])), abs=TOL
+        )
+        assert e["p_value"] == pytest.approx(direct["p_value"], abs=TOL)
+        assert e["df"] == direct["df_cluster"]
+        sensitivity = e["sensitivity"]
+        no_covariate = fit_no_covariate(*fit_args(scope_rows(tasks, "tool", e["group"]), False))
+        assert_summary_equals_fit(sensitivity["no_covariate"], no_covariate)
+        uses = tasks["tools"].map(lambda used, g=e["group"]: g in used)
+        pooled = tasks[completed & ((tasks["ai_allowed"] & uses) | ~tasks["ai_allowed"])]
+        assert_summary_equals_fit(
+            sensitivity["self_selected_included"], fit_primary(*fit_args(pooled))
+        )
+    assert uses_any.any()
+
+
+def test_fit_with_no_ai_rows_equals_fit_on_the_concatenated_tasks():
+    from uplift.estimates.stats_fit import NoAIRows, fit_with_no_ai_rows
+
+    rng = np.random.default_rng(31)
+    n_shared, n_own, n_codes = 400, 250, 30
+    shared_lf, own_lf = rng.normal(4, 1, n_shared), rng.normal(4, 1, n_own)
+    shared_y = 0.2 + 0.9 * shared_lf + rng.normal(0, 0.5, n_shared)
+    own_y = 0.9 * own_lf + rng.normal(0, 0.5, n_own)
+    shared_res, own_res = rng.integers(0, n_codes, n_shared), rng.integers(5, 25, n_own)
+    shared = NoAIRows(shared_y, shared_lf, shared_res, n_codes)
+    y, lf = np.r_[shared_y, own_y], np.r_[shared_lf, own_lf]
+    ai, res = np.r_[np.zeros(n_shared, bool), np.ones(n_own, bool)], np.r_[shared_res, own_res]
+    for covariate, direct in [
+        (True, fit_primary(y, ai, lf, res)),
+        (False, fit_no_covariate(y, ai, res)),
+    ]:
+        ours = fit_with_no_ai_rows(shared, own_y, own_lf, own_res, covariate=covariate)
+        assert set(ours) == set(direct)
+        for key, value in direct.items():
+            if key == "ci_z_log":
+                for name, interval in value.items():
+                    assert ours[key][name] == pytest.approx(interval, abs=TOL), name
+            else:
+                assert ours[key] == pytest.approx(value, abs=TOL), key
