@@ -6,7 +6,7 @@ from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
 from uplift.accounts.models import Membership, Team, User
-from uplift.worklog.models import Task, TaskType, Tool, WorkSession
+from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
 
 PASSWORD = "correct horse battery staple"
 
@@ -85,3 +85,11 @@ class WorkSessionFactory(factory.django.DjangoModelFactory):
     owner = factory.LazyAttribute(lambda s: s.task.owner)
     started_at = factory.LazyFunction(lambda: timezone.now() - timedelta(hours=2))
     ended_at = factory.LazyAttribute(lambda s: s.started_at + timedelta(minutes=30))
+
+
+class ToolUseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ToolUse
+
+    task = factory.SubFactory(TaskFactory)
+    tool = factory.SubFactory(ToolFactory)

@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from uplift.dashboards import views as dashboard_views
+from uplift.worklog import views as worklog_views
 
 urlpatterns = [
-    path("", dashboard_views.home, name="home"),
+    path("", worklog_views.today, name="home"),
+    path("", include("uplift.worklog.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,15 +1,180 @@
 """Reads of the worklog, narrowed to what the caller may see."""
 
-from django.db.models import QuerySet
+import math
+from dataclasses import dataclass
 
-from uplift.accounts.models import User
-from uplift.worklog.models import Task
+from django.db.models import (
+    Case,
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Ln, TruncWeek
+
+from uplift.accounts.models import Membership, Team, User
+from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
+
+PLANNING_ROLES = (Membership.Role.RESEARCHER, Membership.Role.LEAD)
+CLOSED_STATUSES = (Task.Status.COMPLETED, Task.Status.ABANDONED)
+
+
+def _noncompliant() -> Q:
+    """AI tools logged on a "No AI" task: shown, never hidden."""
+    return Q(condition=Task.Condition.NO_AI) & Q(
+        Exists(ToolUse.objects.filter(task=OuterRef("pk")))
+    )
+
+
+def task_list_for_owner(*, owner: User) -> QuerySet[Task]:
+    """Every task of the owner: the only tasks a researcher may open or change."""
+    return Task.objects.filter(owner=owner).select_related("task_type", "team")
 
 
 def task_list_open(*, owner: User) -> QuerySet[Task]:
-    """The owner's planned and in-progress tasks, newest first."""
+    """The owner's planned and in-progress tasks, newest first, with minutes logged so far."""
+    logged = (
+        WorkSession.objects.filter(task=OuterRef("pk"), ended_at__isnull=False)
+        .order_by()
+        .values("task")
+        .annotate(total=Sum(F("ended_at") - F("started_at")))
+        .values("total")
+    )
     return (
         Task.objects.filter(owner=owner, status__in=[Task.Status.PLANNED, Task.Status.IN_PROGRESS])
         .select_related("task_type", "team")
+        .annotate(
+            logged=Subquery(logged, output_field=DurationField()),
+            noncompliant=Case(When(_noncompliant(), then=Value(True)), default=Value(False)),
+        )
         .order_by("-created_at", "-id")
     )
+
+
+def work_session_running(*, owner: User) -> WorkSession | None:
+    """The owner's running timer, with its task, or None."""
+    return (
+        WorkSession.objects.filter(owner=owner, ended_at__isnull=True)
+        .select_related("task", "task__task_type")
+        .first()
+    )
+
+
+def work_session_list(*, task: Task) -> QuerySet[WorkSession]:
+    return WorkSession.objects.filter(task=task).order_by("started_at")
+
+
+def tool_use_list(*, task: Task) -> QuerySet[ToolUse]:
+    return ToolUse.objects.filter(task=task).select_related("tool")
+
+
+def tool_list() -> QuerySet[Tool]:
+    return Tool.objects.order_by("name")
+
+
+def task_type_list() -> QuerySet[TaskType]:
+    return TaskType.objects.order_by("name")
+
+
+def team_list_for_planning(*, owner: User) -> QuerySet[Team]:
+    """The teams the owner may plan tasks in: those where they are a researcher or lead."""
+    return Team.objects.filter(
+        memberships__user=owner, memberships__role__in=PLANNING_ROLES
+    ).order_by("name")
+
+
+def task_history(
+    *, owner: User, task_type_id: int | None = None, condition: str | None = None
+) -> QuerySet[Task]:
+    """The owner's completed and abandoned tasks, newest first, each with its week."""
+    tasks = Task.objects.filter(owner=owner, status__in=CLOSED_STATUSES)
+    if task_type_id:
+        tasks = tasks.filter(task_type_id=task_type_id)
+    if condition:
+        tasks = tasks.filter(condition=condition)
+    return (
+        tasks.select_related("task_type")
+        .annotate(
+            closed_at=Coalesce("completed_at", "started_at", "created_at"),
+            week=TruncWeek(Coalesce("completed_at", "started_at", "created_at")),
+            noncompliant=Case(When(_noncompliant(), then=Value(True)), default=Value(False)),
+        )
+        .order_by("-closed_at", "-id")
+    )
+
+
+def task_history_weeks(*, history: QuerySet[Task]) -> dict:
+    """Per week of ``history``: tasks completed, abandoned and minutes spent."""
+    rows = (
+        history.order_by()
+        .values("week")
+        .annotate(
+            completed=Count("id", filter=Q(status=Task.Status.COMPLETED)),
+            abandoned=Count("id", filter=Q(status=Task.Status.ABANDONED)),
+            minutes=Sum("actual_minutes", filter=Q(status=Task.Status.COMPLETED)),
+        )
+    )
+    return {row["week"]: row for row in rows}
+
+
+@dataclass
+class Calibration:
+    condition: str
+    label: str
+    n: int
+    ratio: float | None  # geometric mean of actual / forecast
+    within_forecast: int
+
+    @property
+    def percent_off(self) -> float | None:
+        return None if self.ratio is None else (self.ratio - 1) * 100
+
+
+def researcher_calibration(*, owner: User) -> list[Calibration]:
+    """How the owner's forecasts compare with their actual time, per condition.
+
+    The ratio is actual / forecast for the condition the task ran under, as a geometric mean
+    (ratios multiply, so over- and under-runs of the same factor cancel).
+    """
+    forecast = Case(
+        When(Q(condition=Task.Condition.AI), then=F("forecast_ai_minutes")),
+        default=F("forecast_no_ai_minutes"),
+        output_field=FloatField(),
+    )
+    rows = (
+        Task.objects.filter(owner=owner, status=Task.Status.COMPLETED)
+        .annotate(forecast=forecast)
+        .values("condition")
+        .annotate(
+            n=Count("id"),
+            mean_log=ExpressionWrapper(
+                Sum(Ln(F("actual_minutes") / F("forecast"))) / Count("id"),
+                output_field=FloatField(),
+            ),
+            within=Count("id", filter=Q(actual_minutes__lte=F("forecast"))),
+        )
+        .order_by("condition")
+    )
+    found = {row["condition"]: row for row in rows}
+    result = []
+    for condition, label in Task.Condition.choices:
+        row = found.get(condition)
+        result.append(
+            Calibration(
+                condition=condition,
+                label=label,
+                n=row["n"] if row else 0,
+                ratio=math.exp(row["mean_log"]) if row else None,
+                within_forecast=row["within"] if row else 0,
+            )
+        )
+    return result

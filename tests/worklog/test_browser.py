@@ -1,0 +1,151 @@
+"""The researcher's daily flows, walked in Chromium against the live server."""
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.factories import MembershipFactory, TaskFactory, ToolFactory, UserFactory
+from uplift.worklog.models import Task
+from uplift.worklog.templatetags.worklog import minutes
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("plain_http", "static_served"),
+]
+
+
+@pytest.fixture
+def catalog(db):
+    return [ToolFactory(name="ChatGPT"), ToolFactory(name="Claude")]
+
+
+def sign_in(page: Page, live_server, username: str, password: str) -> None:
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Today")).to_be_visible()
+
+
+def plan_task(page: Page, title: str, no_ai: str = "60", ai: str = "40") -> None:
+    page.get_by_label("Title").fill(title)
+    page.get_by_label("Task type").select_option(label="Experiment code")
+    page.get_by_label("Forecast without AI (minutes)").fill(no_ai)
+    page.get_by_label("Forecast with AI (minutes)").fill(ai)
+    page.get_by_role("button", name="Plan and draw condition").click()
+
+
+def local_input(page: Page, minutes_ago: int) -> str:
+    """A datetime-local value in the browser's zone, ``minutes_ago`` before now."""
+    return page.evaluate(
+        """(m) => { const d = new Date(Date.now() - m * 60000);
+             const p = (n) => String(n).padStart(2, "0");
+             return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T` +
+                    `${p(d.getHours())}:${p(d.getMinutes())}`; }""",
+        minutes_ago,
+    )
+
+
+def test_a_researcher_plans_times_logs_tools_completes_and_finds_it_in_history(
+    page: Page, live_server, researcher, password, task_type, catalog
+):
+    sign_in(page, live_server, "ada", password)
+    plan_task(page, "Sweep learning rates")
+    task = Task.objects.get(title="Sweep learning rates")
+    label = "AI allowed" if task.condition == "ai" else "No AI"
+    expect(page.get_by_role("status")).to_contain_text(f"Planned “Sweep learning rates”: {label}")
+    item = page.locator(".task-item", has_text="Sweep learning rates")
+    expect(item.locator(".condition")).to_contain_text(label)
+
+    # Start the timer from Today; it keeps running across a reload.
+    item.get_by_role("button", name="Start timer on Sweep learning rates").click()
+    timer = page.locator(".timer-card .timer")
+    expect(timer).to_have_text(re.compile(r"^0:00:0\d$"))
+    page.wait_for_timeout(1200)
+    page.reload()
+    expect(page.locator(".timer-card")).to_contain_text("Sweep learning rates")
+    expect(timer).to_have_text(re.compile(r"^0:00:0[1-9]$"))
+    page.locator(".timer-card").get_by_role("button", name="Stop").click()
+
+    # Stop leads to the task, ready to complete; add a forgotten half hour by hand.
+    expect(page.get_by_role("heading", name="Sweep learning rates")).to_be_visible()
+    expect(page.locator(".task-head .condition")).to_contain_text(label)
+    page.get_by_text("Add a session by hand").click()
+    page.get_by_label("Start").fill(local_input(page, 120))
+    page.get_by_label("End").fill(local_input(page, 90))
+    page.get_by_role("button", name="Add session").click()
+    expect(page.get_by_role("status")).to_contain_text("Work session added")
+
+    page.get_by_label("Claude", exact=True).check()
+    page.get_by_label("Minutes with Claude").fill("20")
+    page.get_by_label("Mode of Claude").select_option("chat")
+    page.get_by_role("button", name="Save tools").click()
+    expect(page.get_by_role("status")).to_contain_text("AI tools used: Claude")
+    if task.condition == "no_ai":
+        expect(page.locator(".task-head .flag")).to_contain_text("non-compliance")
+
+    page.get_by_label(re.compile("how long would it have taken")).fill("75")
+    page.get_by_role("button", name="Complete task").click()
+    expect(page.get_by_role("status")).to_contain_text("Completed “Sweep learning rates”")
+
+    task.refresh_from_db()
+    assert task.status == "completed"
+    assert 30 < task.actual_minutes < 31
+    assert task.perceived_other_minutes == 75
+    assert [(u.tool.name, u.minutes, u.mode) for u in task.tool_uses.all()] == [
+        ("Claude", 20, "chat")
+    ]
+
+    page.get_by_role("link", name="History").click()
+    row = page.locator("tr", has_text="Sweep learning rates")
+    expect(row.get_by_test_id("minutes")).to_have_text(minutes(task.actual_minutes))
+    expect(page.get_by_test_id("totals")).to_contain_text(f"{minutes(task.actual_minutes)} min")
+    expect(page.get_by_test_id("totals")).to_contain_text("1 completed")
+
+
+def test_an_invalid_forecast_shows_an_error_by_the_field_and_keeps_the_input(
+    page: Page, live_server, researcher, password, task_type
+):
+    sign_in(page, live_server, "ada", password)
+    plan_task(page, "Write the intro", no_ai="0", ai="30")
+    field = page.get_by_label("Forecast without AI (minutes)")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    error = page.locator(".has-error .field-error")
+    expect(error).to_have_text("Must be more than 0 minutes.")
+    expect(field).to_have_value("0")
+    expect(page.get_by_label("Title")).to_have_value("Write the intro")
+    expect(page.get_by_label("Forecast with AI (minutes)")).to_have_value("30")
+    assert Task.objects.count() == 0
+
+
+def test_a_second_researcher_cannot_open_the_first_ones_task(
+    page: Page, live_server, researcher, team, password
+):
+    task = TaskFactory(owner=researcher, team=team, title="Ada's secret sweep")
+    MembershipFactory(user=UserFactory(username="bo"), team=team)
+    sign_in(page, live_server, "bo", password)
+    response = page.goto(f"{live_server.url}/tasks/{task.pk}/")
+    assert response.status == 404
+    expect(page.locator("body")).not_to_contain_text("Ada's secret sweep")
+
+
+def test_today_works_at_phone_width_with_the_keyboard(
+    page: Page, live_server, researcher, password, task_type
+):
+    page.set_viewport_size({"width": 375, "height": 740})
+    sign_in(page, live_server, "ada", password)
+    page.get_by_label("Title").focus()
+    page.keyboard.type("Keyboard only")
+    for field, value in (("task_type", None), ("no_ai", "50"), ("ai", "35")):
+        page.keyboard.press("Tab")
+        if value:
+            page.keyboard.type(value)
+        elif field == "task_type":
+            page.keyboard.press("ArrowDown")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page.locator(".task-item", has_text="Keyboard only")).to_be_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375

@@ -1,0 +1,242 @@
+"""The researcher's pages through Django's test client: ownership, forms, query counts."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.factories import (
+    MembershipFactory,
+    TaskFactory,
+    TaskTypeFactory,
+    TeamFactory,
+    ToolFactory,
+    ToolUseFactory,
+    UserFactory,
+    WorkSessionFactory,
+)
+from uplift.worklog.models import AuditEntry, Task
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client_of(client, plain_http):
+    def sign_in(user):
+        client.force_login(user)
+        return client
+
+    return sign_in
+
+
+def test_planning_from_today_assigns_a_condition_and_shows_it(client_of, researcher, task_type):
+    client = client_of(researcher)
+    response = client.post(
+        "/",
+        {
+            "title": "Sweep",
+            "task_type": task_type.pk,
+            "forecast_no_ai_minutes": "60",
+            "forecast_ai_minutes": "40",
+        },
+        follow=True,
+    )
+    task = Task.objects.get()
+    assert (task.owner, task.title, task.forecast_ai_minutes) == (researcher, "Sweep", 40)
+    label = "AI allowed" if task.condition == "ai" else "No AI"
+    assert f"Planned “Sweep”: {label}." in response.content.decode()
+
+
+def test_an_invalid_forecast_is_shown_next_to_the_field_and_the_input_kept(
+    client_of, researcher, task_type
+):
+    response = client_of(researcher).post(
+        "/",
+        {
+            "title": "Keep me",
+            "task_type": task_type.pk,
+            "forecast_no_ai_minutes": "-5",
+            "forecast_ai_minutes": "40",
+        },
+    )
+    assert response.status_code == 400
+    form = response.context["form"]
+    assert form.errors == {"forecast_no_ai_minutes": ["Must be more than 0 minutes."]}
+    html = response.content.decode()
+    assert 'value="Keep me"' in html and 'value="-5"' in html
+    assert Task.objects.count() == 0
+
+
+def test_several_teams_are_offered_as_a_choice(client_of, researcher, task_type):
+    MembershipFactory(user=researcher, team=TeamFactory(name="Evals"), role="lead")
+    response = client_of(researcher).post(
+        "/",
+        {"task_type": task_type.pk, "forecast_no_ai_minutes": 5, "forecast_ai_minutes": 5},
+    )
+    assert response.context["form"].errors == {"team": ["This field is required."]}
+
+
+@pytest.mark.parametrize(
+    ("name", "method"),
+    [
+        ("task_detail", "get"),
+        ("task_timer", "post"),
+        ("session_add", "post"),
+        ("tool_uses", "post"),
+        ("task_complete", "post"),
+        ("task_abandon", "post"),
+        ("task_edit", "post"),
+    ],
+)
+def test_another_researchers_task_is_not_found(client_of, researcher, name, method):
+    theirs = TaskFactory(owner=UserFactory(username="bo"))
+    response = getattr(client_of(researcher), method)(
+        reverse(f"worklog:{name}", args=[theirs.pk]), {"action": "start", "reason": "x"}
+    )
+    assert response.status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.status == Task.Status.PLANNED
+
+
+def test_another_researchers_session_is_not_found(client_of, researcher):
+    session = WorkSessionFactory(task=TaskFactory(owner=UserFactory(username="bo")))
+    url = reverse("worklog:session_edit", args=[session.task_id, session.pk])
+    assert client_of(researcher).get(url).status_code == 404
+
+
+def test_a_posted_change_of_a_locked_field_is_refused_and_audited(client_of, researcher, team):
+    task = TaskFactory(owner=researcher, team=team, title="Sweep")
+    response = client_of(researcher).post(
+        reverse("worklog:task_edit", args=[task.pk]),
+        {"title": "Sweep 2", "forecast_ai_minutes": "5", "condition": "no_ai"},
+    )
+    assert response.status_code == 400
+    task.refresh_from_db()
+    assert (task.title, task.forecast_ai_minutes, task.condition) == ("Sweep", 45, "ai")
+    refused = AuditEntry.objects.filter(task=task, action="refused", via="web")
+    assert sorted(refused.values_list("field", "new_value")) == [
+        ("condition", "'no_ai'"),
+        ("forecast_ai_minutes", "5"),
+    ]
+
+
+def test_the_edit_form_does_not_offer_locked_fields(client_of, researcher, team):
+    task = TaskFactory(owner=researcher, team=team)
+    form = (
+        client_of(researcher)
+        .get(reverse("worklog:task_detail", args=[task.pk]))
+        .context["edit_form"]
+    )
+    assert set(form.fields) == {"title"}
+
+
+def test_a_future_session_is_refused_next_to_the_field(client_of, researcher, team):
+    task = TaskFactory(owner=researcher, team=team)
+    later = timezone.localtime() + timedelta(hours=2)
+    response = client_of(researcher).post(
+        reverse("worklog:session_add", args=[task.pk]),
+        {
+            "started_at": (later - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+            "ended_at": later.strftime("%Y-%m-%dT%H:%M"),
+        },
+    )
+    assert response.status_code == 400
+    assert response.context["session_form"].errors == {
+        "ended_at": ["The end cannot be in the future."]
+    }
+
+
+def test_history_groups_by_week_filters_and_totals(client_of, researcher, team):
+    kinds = TaskTypeFactory(name="Code review"), TaskTypeFactory(name="Paper writing")
+    now = timezone.now()
+    for weeks, kind, condition, minutes in [
+        (0, kinds[0], "ai", 30),
+        (0, kinds[1], "no_ai", 50),
+        (1, kinds[0], "no_ai", 70),
+    ]:
+        TaskFactory(
+            owner=researcher,
+            team=team,
+            task_type=kind,
+            condition=condition,
+            status="completed",
+            actual_minutes=minutes,
+            completed_at=now - timedelta(weeks=weeks),
+        )
+    TaskFactory(owner=UserFactory(username="bo"), status="completed", actual_minutes=999)
+    client = client_of(researcher)
+    response = client.get(reverse("worklog:history"))
+    weeks = response.context["weeks"]
+    assert [len(w["tasks"]) for w in weeks] == [2, 1]
+    assert [w["totals"]["minutes"] for w in weeks] == [80, 70]
+    assert response.context["total_minutes"] == 150
+    filtered = client.get(
+        reverse("worklog:history"), {"task_type": kinds[0].pk, "condition": "no_ai"}
+    )
+    assert [t.actual_minutes for w in filtered.context["weeks"] for t in w["tasks"]] == [70]
+    assert filtered.context["total_minutes"] == 70
+
+
+def _today_queries(client) -> int:
+    queries = []
+
+    def count(execute, sql, params, many, context):
+        queries.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        response = client.get("/")
+    assert response.status_code == 200
+    return len(queries)
+
+
+def test_today_makes_the_same_number_of_queries_whatever_the_number_of_tasks(
+    client_of, researcher, team
+):
+    client = client_of(researcher)
+    claude = ToolFactory(name="Claude")
+    now = timezone.now()
+
+    def add_tasks(n, offset):
+        for i in range(n):
+            open_task = TaskFactory(owner=researcher, team=team, status="in_progress")
+            WorkSessionFactory(
+                task=open_task,
+                started_at=now - timedelta(hours=offset + i + 1),
+                ended_at=now - timedelta(hours=offset + i + 0.5),
+            )
+            ToolUseFactory(task=open_task, tool=claude)
+            TaskFactory(owner=researcher, team=team, status="completed", actual_minutes=10)
+
+    add_tasks(2, 0)
+    WorkSessionFactory(task=Task.objects.first(), started_at=now, ended_at=None)
+    few = _today_queries(client)
+    add_tasks(40, 10)
+    assert _today_queries(client) == few
+    assert few <= 12  # session, user, open tasks, running timer, form choices
+
+
+def test_an_observational_team_asks_whether_ai_will_be_used(client_of, researcher, team, task_type):
+    team.observational = True
+    team.save()
+    client = client_of(researcher)
+    form = {"task_type": task_type.pk, "forecast_no_ai_minutes": 30, "forecast_ai_minutes": 20}
+    refused = client.post("/", form)
+    assert refused.context["form"].errors == {
+        "uses_ai": ["This task is observational: say whether you will use AI."]
+    }
+    client.post("/", {**form, "uses_ai": "no"})
+    task = Task.objects.get()
+    assert (task.assignment, task.condition) == ("self_selected", "no_ai")
+
+
+def test_the_timer_redirects_only_within_the_site(client_of, researcher, team):
+    task = TaskFactory(owner=researcher, team=team)
+    response = client_of(researcher).post(
+        reverse("worklog:task_timer", args=[task.pk]),
+        {"action": "start", "next": "https://evil.example/"},
+    )
+    assert response.url == reverse("worklog:task_detail", args=[task.pk])
+    assert task.sessions.get().ended_at is None

@@ -1,0 +1,190 @@
+"""The researcher's forms. They only parse input; the services decide what is allowed."""
+
+from django import forms
+
+from uplift.worklog.models import Task, TaskType, ToolUse
+from uplift.worklog.selectors import task_type_list, team_list_for_planning
+
+MAX_MINUTES = 60 * 24 * 30  # a month of minutes: anything above is a typo
+
+
+class MinutesField(forms.FloatField):
+    """Minutes, strictly positive, with errors worded for people."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", None)
+        super().__init__(max_value=MAX_MINUTES, **kwargs)
+        self.widget.attrs.update({"inputmode": "decimal", "step": "any", "min": "1"})
+        self.error_messages["invalid"] = "Enter a number of minutes, like 45."
+        self.error_messages["max_value"] = "That is more than a month: enter minutes."
+
+    def validate(self, value):
+        super().validate(value)
+        if value is not None and value <= 0:
+            raise forms.ValidationError("Must be more than 0 minutes.", code="min_value")
+
+
+class WorklogForm(forms.Form):
+    """Labels without a trailing colon: they read as plain names for screen readers."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    """The browser's date and time picker, in the researcher's time zone."""
+
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+class TaskPlanForm(WorklogForm):
+    title = forms.CharField(max_length=300, required=False, label="Title")
+    task_type = forms.ModelChoiceField(queryset=TaskType.objects.none(), label="Task type")
+    team = forms.ModelChoiceField(queryset=None, label="Team", required=False)
+    forecast_no_ai_minutes = MinutesField(label="Forecast without AI (minutes)")
+    forecast_ai_minutes = MinutesField(label="Forecast with AI (minutes)")
+    uses_ai = forms.TypedChoiceField(
+        label="Will you use AI? (observational tasks only)",
+        choices=[("", "—"), ("yes", "Yes, I will use AI"), ("no", "No AI")],
+        coerce=lambda value: value == "yes",
+        empty_value=None,
+        required=False,
+    )
+
+    def __init__(self, *args, owner, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["task_type"].queryset = task_type_list()
+        self.fields["task_type"].label_from_instance = lambda t: (
+            f"{t.name} (observational)" if t.observational else t.name
+        )
+        teams = list(team_list_for_planning(owner=owner))
+        self.teams = teams
+        self.fields["team"].queryset = team_list_for_planning(owner=owner)
+        if len(teams) > 1:
+            self.fields["team"].required = True
+        else:
+            # One team (or none, which the service refuses): nothing to choose.
+            self.fields["team"].widget = forms.HiddenInput()
+        self.observational_possible = any(t.observational for t in teams) or any(
+            t.observational for t in self.fields["task_type"].queryset
+        )
+        if not self.observational_possible:
+            del self.fields["uses_ai"]
+
+    def clean_team(self):
+        team = self.cleaned_data.get("team")
+        if team is None and len(self.teams) == 1:
+            return self.teams[0]
+        if team is None:
+            raise forms.ValidationError(
+                "You are not a researcher in any team yet: ask an admin to add you."
+            )
+        return team
+
+
+class TaskEditForm(WorklogForm):
+    """Only unlocked fields: forecasts and condition are never offered once assigned."""
+
+    title = forms.CharField(max_length=300, required=False, label="Title")
+    perceived_other_minutes = MinutesField(
+        required=False, label="Time under the other condition (minutes, optional)"
+    )
+    abandoned_reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, label="Why it was abandoned"
+    )
+
+    def __init__(self, *args, task: Task, **kwargs):
+        super().__init__(*args, **kwargs)
+        if task.status != Task.Status.COMPLETED:
+            del self.fields["perceived_other_minutes"]
+        if task.status != Task.Status.ABANDONED:
+            del self.fields["abandoned_reason"]
+
+
+class TaskCompleteForm(WorklogForm):
+    perceived_other_minutes = MinutesField(required=False)
+    actual_minutes = MinutesField(
+        required=False, label="You logged no time: how many minutes did it take?"
+    )
+
+    def __init__(self, *args, task: Task, has_sessions: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        other = "with AI" if task.condition == Task.Condition.NO_AI else "without AI"
+        self.fields[
+            "perceived_other_minutes"
+        ].label = f"Optional: how long would it have taken {other}? (minutes)"
+        if has_sessions:
+            del self.fields["actual_minutes"]
+        else:
+            self.fields["actual_minutes"].required = True
+
+
+class TaskAbandonForm(WorklogForm):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), label="Why are you abandoning it?"
+    )
+
+
+class WorkSessionForm(WorklogForm):
+    started_at = forms.DateTimeField(label="Start", widget=DateTimeLocalInput())
+    ended_at = forms.DateTimeField(label="End", widget=DateTimeLocalInput())
+    confirm_long = forms.BooleanField(
+        required=False, label="Yes, this session really lasted over 16 hours"
+    )
+
+
+class ToolUseForm(WorklogForm):
+    """One checkbox per tool of the catalog, each with optional minutes and mode."""
+
+    def __init__(self, *args, tools, current: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tools = list(tools)
+        for tool in self.tools:
+            use = current.get(tool.pk)
+            self.fields[f"tool_{tool.pk}"] = forms.BooleanField(
+                required=False, label=tool.name, initial=use is not None
+            )
+            self.fields[f"minutes_{tool.pk}"] = MinutesField(
+                required=False,
+                label=f"Minutes with {tool.name}",
+                initial=use.minutes if use else None,
+            )
+            self.fields[f"mode_{tool.pk}"] = forms.ChoiceField(
+                choices=ToolUse.Mode.choices,
+                label=f"Mode of {tool.name}",
+                initial=use.mode if use else ToolUse.Mode.OTHER,
+            )
+
+    def rows(self):
+        """(tool, checkbox, minutes, mode) bound fields, in catalog order."""
+        for tool in self.tools:
+            yield tool, self[f"tool_{tool.pk}"], self[f"minutes_{tool.pk}"], self[f"mode_{tool.pk}"]
+
+    def chosen(self):
+        """(tool, minutes, mode) of the ticked tools."""
+        return [
+            (
+                tool,
+                self.cleaned_data.get(f"minutes_{tool.pk}"),
+                self.cleaned_data.get(f"mode_{tool.pk}"),
+            )
+            for tool in self.tools
+            if self.cleaned_data.get(f"tool_{tool.pk}")
+        ]
+
+
+class HistoryFilterForm(WorklogForm):
+    task_type = forms.ModelChoiceField(
+        queryset=TaskType.objects.none(), required=False, empty_label="All types"
+    )
+    condition = forms.ChoiceField(
+        choices=[("", "Both conditions"), *Task.Condition.choices], required=False
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["task_type"].queryset = task_type_list()

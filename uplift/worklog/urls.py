@@ -1,0 +1,21 @@
+from django.urls import path
+
+from uplift.worklog import views
+
+app_name = "worklog"
+
+urlpatterns = [
+    path("tasks/<int:task_id>/", views.task_detail, name="task_detail"),
+    path("tasks/<int:task_id>/timer/", views.task_timer, name="task_timer"),
+    path("tasks/<int:task_id>/sessions/", views.session_add, name="session_add"),
+    path(
+        "tasks/<int:task_id>/sessions/<int:session_id>/",
+        views.session_edit,
+        name="session_edit",
+    ),
+    path("tasks/<int:task_id>/tools/", views.tool_uses, name="tool_uses"),
+    path("tasks/<int:task_id>/complete/", views.task_complete, name="task_complete"),
+    path("tasks/<int:task_id>/abandon/", views.task_abandon, name="task_abandon"),
+    path("tasks/<int:task_id>/edit/", views.task_edit, name="task_edit"),
+    path("history/", views.history, name="history"),
+]

@@ -1,0 +1,346 @@
+"""The researcher's pages: Today, a task, history. Views parse, call a service, redirect."""
+
+import functools
+import zoneinfo
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from uplift.worklog import selectors, services
+from uplift.worklog.forms import (
+    HistoryFilterForm,
+    TaskAbandonForm,
+    TaskCompleteForm,
+    TaskEditForm,
+    TaskPlanForm,
+    ToolUseForm,
+    WorkSessionForm,
+)
+from uplift.worklog.models import Task, WorkSession
+
+HISTORY_PAGE_SIZE = 50
+
+
+def researcher_view(view):
+    """Sign-in required, and times shown in the browser's time zone (set by static/js)."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            timezone.activate(zoneinfo.ZoneInfo(request.COOKIES.get("tz", "")))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            timezone.deactivate()
+        try:
+            return view(request, *args, **kwargs)
+        finally:
+            timezone.deactivate()
+
+    return wrapped
+
+
+def _own_task(request: HttpRequest, task_id: int) -> Task:
+    # Another researcher's task is indistinguishable from a missing one: 404.
+    return get_object_or_404(selectors.task_list_for_owner(owner=request.user), pk=task_id)
+
+
+def _add_errors(form, error: ValidationError) -> None:
+    """Put a service's refusal next to the field it concerns (or on top of the form)."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+@researcher_view
+def today(request: HttpRequest) -> HttpResponse:
+    """Open tasks, the running timer and the form to plan a new task."""
+    form = TaskPlanForm(request.POST or None, owner=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            task = services.task_plan(
+                owner=request.user,
+                team=data["team"],
+                task_type=data["task_type"],
+                title=data["title"],
+                forecast_no_ai_minutes=data["forecast_no_ai_minutes"],
+                forecast_ai_minutes=data["forecast_ai_minutes"],
+                uses_ai=data.get("uses_ai"),
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, f"Planned “{task}”: {task.get_condition_display()}.")
+            return redirect("home")
+    status = 400 if form.is_bound else 200
+    return render(
+        request,
+        "home.html",
+        {
+            "form": form,
+            "open_tasks": selectors.task_list_open(owner=request.user),
+            "running": selectors.work_session_running(owner=request.user),
+        },
+        status=status,
+    )
+
+
+def _detail(request: HttpRequest, task: Task, status: int = 200, **forms) -> HttpResponse:
+    sessions = list(selectors.work_session_list(task=task))
+    uses = {use.tool_id: use for use in selectors.tool_use_list(task=task)}
+    is_open = task.status in services.OPEN_STATUSES
+    context = {
+        "task": task,
+        "sessions": sessions,
+        "logged_minutes": sum(s.minutes or 0 for s in sessions),
+        "running": next((s for s in sessions if s.ended_at is None), None),
+        "tool_uses": list(uses.values()),
+        "noncompliant": task.condition == Task.Condition.NO_AI and bool(uses),
+        "is_open": is_open,
+        "session_form": forms.get("session_form") or WorkSessionForm(),
+        "tool_form": forms.get("tool_form")
+        or ToolUseForm(tools=selectors.tool_list(), current=uses),
+        "edit_form": forms.get("edit_form")
+        or TaskEditForm(
+            task=task,
+            initial={
+                "title": task.title,
+                "perceived_other_minutes": task.perceived_other_minutes,
+                "abandoned_reason": task.abandoned_reason,
+            },
+        ),
+    }
+    if is_open:
+        context["complete_form"] = forms.get("complete_form") or TaskCompleteForm(
+            task=task, has_sessions=bool(sessions)
+        )
+        context["abandon_form"] = forms.get("abandon_form") or TaskAbandonForm()
+    return render(request, "worklog/task_detail.html", context, status=status)
+
+
+@researcher_view
+def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
+    return _detail(request, _own_task(request, task_id))
+
+
+@researcher_view
+@require_POST
+def task_timer(request: HttpRequest, task_id: int) -> HttpResponse:
+    """Start, pause or stop the timer. Pause and stop both end the session; stop then offers
+    to complete the task."""
+    task = _own_task(request, task_id)
+    action = request.POST.get("action")
+    try:
+        if action == "start":
+            services.work_session_start(task=task)
+        else:
+            running = selectors.work_session_running(owner=request.user)
+            if running is None or running.task_id != task.pk:
+                messages.info(request, "The timer was not running on this task.")
+            else:
+                services.work_session_stop(owner=request.user)
+    except services.LongSession:
+        messages.warning(
+            request,
+            "The timer has run for over 16 hours. Correct its end below (or confirm it).",
+        )
+        running = selectors.work_session_running(owner=request.user)
+        return redirect("worklog:session_edit", task_id=task.pk, session_id=running.pk)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    if action == "stop":
+        return redirect(reverse("worklog:task_detail", args=[task.pk]) + "#complete")
+    target = request.POST.get("next", "")
+    # Only back to a page of this site: never an open redirect.
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("worklog:task_detail", args=[task.pk])
+    return redirect(target)
+
+
+@researcher_view
+@require_POST
+def session_add(request: HttpRequest, task_id: int) -> HttpResponse:
+    task = _own_task(request, task_id)
+    form = WorkSessionForm(request.POST)
+    if form.is_valid():
+        try:
+            services.work_session_add(task=task, **form.cleaned_data)
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, "Work session added.")
+            return redirect("worklog:task_detail", task_id=task.pk)
+    return _detail(request, task, status=400, session_form=form)
+
+
+@researcher_view
+def session_edit(request: HttpRequest, task_id: int, session_id: int) -> HttpResponse:
+    task = _own_task(request, task_id)
+    session = get_object_or_404(WorkSession, pk=session_id, task=task)
+    initial = {
+        "started_at": timezone.localtime(session.started_at).replace(second=0, microsecond=0),
+        "ended_at": timezone.localtime(session.ended_at or timezone.now()).replace(
+            second=0, microsecond=0
+        ),
+    }
+    form = WorkSessionForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.work_session_update(session=session, **form.cleaned_data)
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, "Work session corrected.")
+            return redirect("worklog:task_detail", task_id=task.pk)
+    return render(
+        request,
+        "worklog/session_edit.html",
+        {"task": task, "session": session, "form": form},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@researcher_view
+@require_POST
+def tool_uses(request: HttpRequest, task_id: int) -> HttpResponse:
+    task = _own_task(request, task_id)
+    current = {use.tool_id: use for use in selectors.tool_use_list(task=task)}
+    form = ToolUseForm(request.POST, tools=selectors.tool_list(), current=current)
+    if form.is_valid():
+        entries = [
+            services.ToolUseEntry(tool=tool, minutes=minutes, mode=mode)
+            for tool, minutes, mode in form.chosen()
+        ]
+        try:
+            services.tool_use_set(task=task, uses=entries)
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            names = ", ".join(e.tool.name for e in entries) or "none"
+            messages.success(request, f"AI tools used: {names}.")
+            return redirect("worklog:task_detail", task_id=task.pk)
+    return _detail(request, task, status=400, tool_form=form)
+
+
+@researcher_view
+@require_POST
+def task_complete(request: HttpRequest, task_id: int) -> HttpResponse:
+    task = _own_task(request, task_id)
+    has_sessions = task.sessions.exists()
+    form = TaskCompleteForm(request.POST, task=task, has_sessions=has_sessions)
+    if form.is_valid():
+        try:
+            services.task_complete(
+                task=task,
+                actual_minutes=form.cleaned_data.get("actual_minutes"),
+                perceived_other_minutes=form.cleaned_data.get("perceived_other_minutes"),
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, f"Completed “{task}” in {task.actual_minutes:.0f} min.")
+            return redirect("home")
+    return _detail(request, task, status=400, complete_form=form)
+
+
+@researcher_view
+@require_POST
+def task_abandon(request: HttpRequest, task_id: int) -> HttpResponse:
+    task = _own_task(request, task_id)
+    form = TaskAbandonForm(request.POST)
+    if form.is_valid():
+        try:
+            services.task_abandon(task=task, reason=form.cleaned_data["reason"])
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, f"Abandoned “{task}”. It stays in your history.")
+            return redirect("home")
+    return _detail(request, task, status=400, abandon_form=form)
+
+
+@researcher_view
+@require_POST
+def task_edit(request: HttpRequest, task_id: int) -> HttpResponse:
+    task = _own_task(request, task_id)
+    form = TaskEditForm(request.POST, task=task)
+    if form.is_valid():
+        changes = {name: form.cleaned_data[name] for name in form.fields}
+        # Locked fields are never offered; a request that sends them anyway is refused
+        # and audited rather than silently ignored.
+        for name in Task.LOCKED_FIELDS:
+            if name in request.POST:
+                changes[name] = _posted_value(task, name, request.POST[name])
+        try:
+            services.task_update(task=task, actor=request.user, changes=changes, via="web")
+        except ValidationError as error:
+            task.refresh_from_db()
+            _add_errors(form, error)
+        else:
+            messages.success(request, "Task updated.")
+            return redirect("worklog:task_detail", task_id=task.pk)
+    return _detail(request, task, status=400, edit_form=form)
+
+
+def _posted_value(task: Task, name: str, raw: str):
+    if isinstance(getattr(task, name), float):
+        try:
+            return float(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+@researcher_view
+def history(request: HttpRequest) -> HttpResponse:
+    """Past tasks by week, filterable, with weekly totals and personal calibration."""
+    filters = HistoryFilterForm(request.GET or None)
+    task_type_id = condition = None
+    if filters.is_valid():
+        task_type = filters.cleaned_data.get("task_type")
+        task_type_id = task_type.pk if task_type else None
+        condition = filters.cleaned_data.get("condition") or None
+    tasks = selectors.task_history(
+        owner=request.user, task_type_id=task_type_id, condition=condition
+    )
+    weeks_totals = selectors.task_history_weeks(history=tasks)
+    page = Paginator(tasks, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    weeks = []
+    for task in page:
+        if not weeks or weeks[-1]["week"] != task.week:
+            weeks.append(
+                {
+                    "week": task.week,
+                    "week_end": task.week + timedelta(days=6),
+                    "totals": weeks_totals.get(task.week, {}),
+                    "tasks": [],
+                }
+            )
+        weeks[-1]["tasks"].append(task)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "worklog/history.html",
+        {
+            "filters": filters,
+            "weeks": weeks,
+            "page": page,
+            "query": query.urlencode(),
+            "total_completed": sum(w["completed"] for w in weeks_totals.values()),
+            "total_abandoned": sum(w["abandoned"] for w in weeks_totals.values()),
+            "total_minutes": sum(w["minutes"] or 0 for w in weeks_totals.values()),
+            "calibration": selectors.researcher_calibration(owner=request.user),
+        },
+    )
