@@ -40,7 +40,21 @@ def password():
 
 
 @pytest.fixture
-def plain_http(settings):
+def static_served(settings):
+    """Serve static files in the live server under their plain names.
+
+    pytest-django's live server serves /static/ through the staticfiles finders, which do not
+    know the hashed names the manifest storage puts in pages: without this, no script or
+    stylesheet would load. ``make test`` still runs collectstatic with the manifest storage.
+    """
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def plain_http(settings, static_served):
     """The live server speaks plain HTTP: let cookies and requests work without TLS."""
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False

@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("uplift.worklog.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("dashboards/", include("uplift.dashboards.urls")),
 ]

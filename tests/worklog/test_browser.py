@@ -12,7 +12,7 @@ from uplift.worklog.templatetags.worklog import minutes
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("plain_http", "static_served"),
+    pytest.mark.usefixtures("plain_http"),
 ]
 
 

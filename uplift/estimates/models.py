@@ -86,3 +86,88 @@ class Estimate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dimension}:{self.group or 'all'}"
+
+
+class SnapshotScope(models.Model):
+    """One precomputed slice of a snapshot: the organisation or one team, over a window.
+
+    The dashboards filter only among these: a page never fits anything. ``Estimate`` keeps the
+    organisation's all-time rows (what ``show_estimates`` and the API return); the same rows
+    are repeated here as the "org" scope of window "all", so that the pages read one table.
+    """
+
+    class Kind(models.TextChoices):
+        ORG = "org", "Organisation"
+        TEAM = "team", "Team"
+
+    class Window(models.TextChoices):
+        ALL = "all", "All time"
+        LAST_6 = "6m", "Last 6 months"
+        LAST_3 = "3m", "Last 3 months"
+
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="scopes")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # Kept when a team is later deleted: the snapshot still says what it computed.
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    label = models.CharField(max_length=200)
+    window = models.CharField(max_length=10, choices=Window.choices)
+    # Months of completion ("YYYY-MM") the window covers; empty for all time.
+    first_month = models.CharField(max_length=7, blank=True)
+    last_month = models.CharField(max_length=7, blank=True)
+    n_tasks = models.PositiveIntegerField()
+    lab = models.JSONField(null=True, blank=True)
+    # Fingerprint of the slice's input rows: the next refresh reuses the rows when it matches.
+    input_hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["snapshot_id", "kind", "label", "window"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["snapshot", "window"],
+                condition=Q(kind="org"),
+                name="snapshot_scope_one_org_per_window",
+            ),
+            models.UniqueConstraint(
+                fields=["snapshot", "team", "window"],
+                condition=Q(kind="team"),
+                name="snapshot_scope_one_team_per_window",
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind="org") & Q(team__isnull=True)) | Q(kind="team"),
+                name="snapshot_scope_org_has_no_team",
+            ),
+            models.CheckConstraint(
+                condition=Q(window__in=["all", "6m", "3m"]), name="snapshot_scope_window_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.get_window_display()})"
+
+
+class ScopedEstimate(models.Model):
+    """One estimate row of a ``SnapshotScope``, as ``estimate_all`` computed it on that slice."""
+
+    scope = models.ForeignKey(SnapshotScope, on_delete=models.CASCADE, related_name="estimates")
+    position = models.PositiveIntegerField()
+    dimension = models.CharField(max_length=20)
+    group = models.CharField(max_length=200, blank=True, default="")
+    status = models.CharField(max_length=20)
+    n_tasks = models.PositiveIntegerField()
+    time_change = models.FloatField(null=True, blank=True)
+    ci_low = models.FloatField(null=True, blank=True)
+    ci_high = models.FloatField(null=True, blank=True)
+    data = models.JSONField()
+
+    class Meta:
+        ordering = ["scope_id", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "dimension", "group"], name="scoped_estimate_one_per_scope"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}: {self.dimension}:{self.group or 'all'}"

@@ -257,17 +257,6 @@ def snapshot_as_json(*, snapshot: Snapshot) -> dict:
     }
 
 
-def snapshot_scope_list(*, snapshot: Snapshot) -> list:
-    """The precomputed slices of a snapshot (organisation, teams, windows), without their lab."""
-    from uplift.estimates.models import SnapshotScope
-
-    return list(
-        SnapshotScope.objects.filter(snapshot=snapshot)
-        .defer("lab")
-        .order_by("kind", "label", "team_id", "window")
-    )
-
-
 def scoped_estimate_list(*, scope) -> list:
     """Every estimate row of one precomputed slice, in the order estimate_all gave them."""
     from uplift.estimates.models import ScopedEstimate
@@ -283,3 +272,16 @@ def snapshot_in_progress() -> Snapshot | None:
         .order_by("-id")
         .first()
     )
+
+
+def snapshot_scope_windows(*, snapshot: Snapshot, team_id: int | None) -> list:
+    """The windows precomputed for the organisation (``team_id`` None) or one team, with labs."""
+    from uplift.estimates.models import SnapshotScope
+
+    scopes = SnapshotScope.objects.filter(snapshot=snapshot)
+    if team_id is None:
+        scopes = scopes.filter(kind=SnapshotScope.Kind.ORG)
+    else:
+        scopes = scopes.filter(kind=SnapshotScope.Kind.TEAM, team_id=team_id)
+    order = {window: i for i, window in enumerate(SnapshotScope.Window.values)}
+    return sorted(scopes, key=lambda scope: order[scope.window])

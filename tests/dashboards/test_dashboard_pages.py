@@ -1,0 +1,189 @@
+"""The dashboards as served: who may see what, and that they show the snapshot's figures."""
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from tests.dashboards.pages import read_dashboard
+from uplift.estimates import services
+from uplift.estimates.models import ScopedEstimate, Snapshot, SnapshotScope
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def lead_client(client, organisation, django_user_model):
+    client.force_login(django_user_model.objects.get(username="lin"))
+    return client
+
+
+@pytest.fixture
+def admin_client_(client, organisation, django_user_model):
+    client.force_login(django_user_model.objects.get(username="root"))
+    return client
+
+
+def scope_rows(*, team=None, window="all") -> dict[tuple[str, str], dict]:
+    scope = SnapshotScope.objects.get(
+        snapshot=Snapshot.objects.get(status="succeeded"),
+        kind="org" if team is None else "team",
+        team=team,
+        window=window,
+    )
+    return {(e.dimension, e.group): e.data for e in ScopedEstimate.objects.filter(scope=scope)}
+
+
+def as_percent(text: str) -> float:
+    return float(text.replace("%", "").replace("×", ""))
+
+
+def test_researcher_is_refused_the_team_dashboard(client, organisation, researcher):
+    client.force_login(researcher)
+    assert client.get(reverse("dashboards:team")).status_code == 403
+    assert client.get(reverse("dashboards:team_csv", args=["trend"])).status_code == 403
+    assert client.post(reverse("dashboards:recompute")).status_code == 403
+
+
+def test_lead_cannot_see_another_team(lead_client, organisation):
+    other = organisation["evaluations"].pk
+    assert lead_client.get(reverse("dashboards:team"), {"team": other}).status_code == 403
+    csv_url = reverse("dashboards:team_csv", args=["by-task-type"])
+    assert lead_client.get(csv_url, {"team": other}).status_code == 403
+    assert lead_client.get(reverse("dashboards:org")).status_code == 403
+
+
+def test_lead_sees_own_team_by_default(lead_client, organisation):
+    response = lead_client.get(reverse("dashboards:team"))
+    assert response.status_code == 200
+    assert response.context["team"] == organisation["alignment"]
+    assert [t.name for t in response.context["teams"]] == ["Alignment"]
+
+
+def test_admin_sees_every_team_and_the_organisation(admin_client_, organisation):
+    response = admin_client_.get(reverse("dashboards:team"), {"team": organisation["tiny"].pk})
+    assert response.status_code == 200
+    assert [t.name for t in response.context["teams"]] == ["Alignment", "Evaluations", "Tiny"]
+    org = admin_client_.get(reverse("dashboards:org"))
+    tables, _ = read_dashboard(org.content.decode())
+    assert [row[0] for row in tables["by-team"][1:]] == ["Alignment", "Evaluations", "Tiny"]
+
+
+def test_headline_figures_equal_the_snapshot(lead_client, organisation):
+    row = scope_rows(team=organisation["alignment"])[("overall", "")]
+    _, figures = read_dashboard(lead_client.get(reverse("dashboards:team")).content.decode())
+    # Displayed with one decimal in percent: no drift beyond half a displayed unit.
+    assert as_percent(figures["time-change"]) == pytest.approx(row["time_change"] * 100, abs=0.05)
+    assert as_percent(figures["ci-low"]) == pytest.approx(row["ci_low"] * 100, abs=0.05)
+    assert as_percent(figures["ci-high"]) == pytest.approx(row["ci_high"] * 100, abs=0.05)
+    assert as_percent(figures["speedup"]) == pytest.approx(row["speedup"], abs=0.005)
+    assert int(figures["n-tasks"]) == row["n_tasks"] == 98
+    assert int(figures["n-researchers"]) == row["n_researchers"] == 6
+    words = "longer" if row["time_change"] >= 0 else "less time"
+    assert f"took {abs(row['time_change']) * 100:.0f}% {words}, 95% CI" in figures["sentence"]
+
+
+def test_chart_tables_equal_the_snapshot_rows(lead_client, organisation):
+    rows = scope_rows(team=organisation["alignment"])
+    tables, _ = read_dashboard(lead_client.get(reverse("dashboards:team")).content.decode())
+    header, *body = tables["by-task-type"]
+    assert header[:6] == [
+        "Task type", "Tasks", "Researchers", "Time change %", "95% CI low %", "95% CI high %",
+    ]  # fmt: skip
+    assert [r[0] for r in body] == ["Experiment code", "Paper writing", "Rare"]
+    for cells in body:
+        row = rows[("task_type", cells[0])]
+        assert int(cells[1]) == row["n_tasks"]
+        if row["status"] == "ok":
+            for cell, key in zip(cells[3:6], ("time_change", "ci_low", "ci_high"), strict=True):
+                assert float(cell) == pytest.approx(row[key] * 100, abs=0.05)
+            assert float(cells[6]) == pytest.approx(row["pooled"]["time_change"] * 100, abs=0.05)
+    months = [r[0] for r in tables["trend"][1:]]
+    assert months == sorted(g for (d, g) in rows if d == "month")
+
+
+def test_insufficient_data_is_shown_as_such_not_as_a_number(admin_client_, organisation):
+    row = scope_rows(team=organisation["tiny"])[("overall", "")]
+    assert row["status"] == "insufficient_data"
+    html = admin_client_.get(reverse("dashboards:team"), {"team": organisation["tiny"].pk})
+    _, figures = read_dashboard(html.content.decode())
+    assert figures["time-change"] == "insufficient data"
+    assert figures["sentence"].startswith("Not enough data for an estimate: it needs")
+    assert "%" not in figures["sentence"]
+    assert "ci-low" not in figures and "speedup" not in figures
+
+
+def test_insufficient_task_type_has_no_figures_in_its_row(lead_client, organisation):
+    tables, _ = read_dashboard(lead_client.get(reverse("dashboards:team")).content.decode())
+    rare = next(r for r in tables["by-task-type"] if r[0] == "Rare")
+    assert rare[3:10] == [""] * 7
+    assert rare[-1] == "insufficient data"
+
+
+def test_task_type_filter_changes_the_headline(lead_client, organisation):
+    row = scope_rows(team=organisation["alignment"])[("task_type", "Experiment code")]
+    response = lead_client.get(reverse("dashboards:team"), {"type": "Experiment code"})
+    _, figures = read_dashboard(response.content.decode())
+    assert as_percent(figures["time-change"]) == pytest.approx(row["time_change"] * 100, abs=0.05)
+    assert int(figures["n-tasks"]) == row["n_tasks"]
+
+
+def test_window_filter_offers_only_precomputed_windows(admin_client_, organisation):
+    response = admin_client_.get(reverse("dashboards:org"), {"window": "3m"})
+    assert response.context["scope"].window == "3m"
+    row = scope_rows(window="3m")[("overall", "")]
+    _, figures = read_dashboard(response.content.decode())
+    assert int(figures["n-tasks"]) == row["n_tasks"]
+    # Teams are precomputed over all time only: the page says so and shows all time.
+    team = admin_client_.get(
+        reverse("dashboards:team"), {"team": organisation["alignment"].pk, "window": "3m"}
+    )
+    assert team.context["scope"].window == "all"
+    assert any("not precomputed" in n for n in team.context["notices"])
+
+
+def test_csv_download_is_the_table(lead_client, organisation):
+    page = lead_client.get(reverse("dashboards:team"), {"type": "Paper writing"})
+    tables, _ = read_dashboard(page.content.decode())
+    for slug in ("by-task-type", "trend", "perception", "evidence", "time-share", "tools"):
+        response = lead_client.get(
+            reverse("dashboards:team_csv", args=[slug]), {"type": "Paper writing"}
+        )
+        assert response["Content-Type"].startswith("text/csv")
+        assert list(csv.reader(io.StringIO(response.content.decode()))) == tables[slug], slug
+
+
+def test_pages_compute_no_statistics(
+    lead_client, organisation, monkeypatch, django_assert_max_num_queries
+):
+    def refuse(*args, **kwargs):
+        raise AssertionError("statistics computed inside a request")
+
+    monkeypatch.setattr(services, "estimate_all", refuse)
+    with django_assert_max_num_queries(10):
+        assert lead_client.get(reverse("dashboards:team")).status_code == 200
+
+
+def test_recompute_queues_a_run_and_reports_its_progress(lead_client, organisation, monkeypatch):
+    from uplift.estimates.tasks import estimates_refresh_task
+
+    monkeypatch.setattr(estimates_refresh_task, "apply_async", lambda **kwargs: None)
+    response = lead_client.post(reverse("dashboards:recompute"), {"next": "/dashboards/?type=Rare"})
+    assert response.status_code == 302 and response["Location"] == "/dashboards/?type=Rare"
+    queued = Snapshot.objects.get(status="pending")
+    assert queued.trigger == "manual"
+    job = lead_client.get(reverse("dashboards:job", args=[queued.pk])).json()
+    assert job == {"id": queued.pk, "status": "pending", "progress": 0.0, "message": ""}
+    page = lead_client.get(reverse("dashboards:team"))
+    assert page.context["job"] == queued
+
+
+def test_recompute_refuses_a_redirect_off_site(lead_client, organisation, monkeypatch):
+    from uplift.estimates.tasks import estimates_refresh_task
+
+    monkeypatch.setattr(estimates_refresh_task, "apply_async", lambda **kwargs: None)
+    response = lead_client.post(
+        reverse("dashboards:recompute"), {"next": "https://elsewhere.example/"}
+    )
+    assert response["Location"] == reverse("dashboards:team")

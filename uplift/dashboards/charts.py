@@ -1,0 +1,395 @@
+"""What the dashboards show, built from one precomputed slice of the latest snapshot.
+
+Everything here reads stored rows and formats them: no statistics happen in a request. Each
+chart comes with the table of its numbers; the CSV download is that table, cell for cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from html import escape
+
+from django.utils.safestring import mark_safe
+
+# Plain words for the warnings estimate_all attaches to a row.
+WARNING_TEXT = {
+    "insufficient_data": "Not enough data for an estimate yet.",
+    "few_clusters": "Fewer than 10 researchers: the interval may be too narrow.",
+    "sample_ratio_mismatch": (
+        "The AI-allowed share of tasks is far from the planned allocation: "
+        "randomization may be being bypassed."
+    ),
+    "differential_attrition": (
+        "Tasks are abandoned at different rates with and without AI, which can bias the result."
+    ),
+    "non_compliance": "Some tasks assigned no AI logged AI tool use.",
+    "degenerate_design": "The data cannot separate the AI effect from the forecast.",
+    "paired_disagrees": "The paired estimate disagrees with the main one beyond their intervals.",
+    "descriptive": "Tool use was not randomized: this comparison is descriptive only.",
+    "observational": "Self-selected tasks: observational, not causal.",
+}
+# Rows of one dimension, by the dimension's name in estimate_all.
+DIMENSION_TITLES = {"task_type": "task type", "team": "team"}
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    """A ratio-scale change as signed percent points ("+18.8"), or an empty cell."""
+    if value is None:
+        return ""
+    return f"{value * 100:+.{digits}f}"
+
+
+def plain_percent(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return ""
+    return f"{value * 100:.{digits}f}"
+
+
+def multiplier(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+@dataclass
+class Table:
+    """A chart's numbers as displayed: header labels and rows of cell strings."""
+
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+
+    def body_html(self) -> str:
+        """The table's rows as HTML: the first cell heads its row, numbers align right.
+
+        Built here rather than in the template: the organisation page has thousands of cells
+        and template loops over them were most of its server time.
+        """
+        return mark_safe(
+            "".join(
+                f'<tr><th scope="row">{escape(first)}</th>'
+                + "".join(f'<td class="num">{escape(cell)}</td>' for cell in rest)
+                + "</tr>"
+                for first, *rest in self.rows
+            )
+        )
+
+
+@dataclass
+class Chart:
+    slug: str
+    title: str
+    caption: str
+    table: Table
+    # Passed to static/js/dashboards.js as JSON: {kind, labels, datasets, ...}.
+    config: dict | None = None
+    note: str = ""
+
+
+def time_change_sentence(row: dict) -> str:
+    """The headline in words, e.g. "Tasks with AI allowed took 19% longer, 95% CI +2% to +39%"."""
+    change = row["time_change"]
+    direction = "longer" if change >= 0 else "less time"
+    size = f"{abs(change) * 100:.0f}%"
+    return (
+        f"Tasks with AI allowed took {size} {direction}, "
+        f"95% CI {percent(row['ci_low'], 0)}% to {percent(row['ci_high'], 0)}%"
+    )
+
+
+def needed_sentence(row: dict) -> str:
+    more = row.get("tasks_more_needed") or {}
+    parts = []
+    if more.get("ai"):
+        parts.append(f"{more['ai']} more completed AI-allowed tasks")
+    if more.get("no_ai"):
+        parts.append(f"{more['no_ai']} more completed no-AI tasks")
+    if more.get("researchers"):
+        parts.append(f"{more['researchers']} more researchers")
+    if not parts:
+        return "Not enough data for an estimate."
+    return "Not enough data for an estimate: it needs " + ", ".join(parts) + "."
+
+
+def warnings_in_words(row: dict) -> list[str]:
+    return [WARNING_TEXT.get(code, code.replace("_", " ")) for code in row.get("warnings", [])]
+
+
+def _interval(row: dict | None) -> dict | None:
+    # A point with its error bar, in percent; None when there is no estimate to draw.
+    if not row or row.get("time_change") is None:
+        return None
+    return {
+        "value": row["time_change"] * 100,
+        "low": row["ci_low"] * 100,
+        "high": row["ci_high"] * 100,
+    }
+
+
+def forest_chart(rows: list[dict], dimension: str, *, selected: str = "") -> Chart:
+    """Time change by subgroup with 95% CIs, raw and partially pooled."""
+    title = DIMENSION_TITLES.get(dimension, dimension)
+    table = Table(
+        [
+            title.capitalize(),
+            "Tasks",
+            "Researchers",
+            "Time change %",
+            "95% CI low %",
+            "95% CI high %",
+            "Pooled change %",
+            "Pooled CI low %",
+            "Pooled CI high %",
+            "q-value",
+            "Status",
+        ]
+    )
+    labels, raw, pooled = [], [], []
+    for row in rows:
+        ok = row["status"] == "ok"
+        pool = row.get("pooled") or {}
+        table.rows.append(
+            [
+                row["group"],
+                str(row["n_tasks"]),
+                str(row["n_researchers"]),
+                percent(row["time_change"]),
+                percent(row["ci_low"]),
+                percent(row["ci_high"]),
+                percent(pool.get("time_change")),
+                percent(pool.get("ci_low")),
+                percent(pool.get("ci_high")),
+                "" if row.get("q_value") is None else f"{row['q_value']:.3f}",
+                "ok" if ok else "insufficient data",
+            ]
+        )
+        labels.append(row["group"] if ok else f"{row['group']} (insufficient data)")
+        raw.append(_interval(row))
+        pooled.append(_interval(pool) if pool else None)
+    return Chart(
+        slug=f"by-{dimension.replace('_', '-')}",
+        title=f"Time change by {title}",
+        caption=(
+            f"Time change with AI allowed by {title}, percent, with 95% confidence intervals: "
+            "raw (each fitted alone) and partially pooled toward the mean of all."
+        ),
+        table=table,
+        config={
+            "kind": "forest",
+            "labels": labels,
+            "selected": selected,
+            "datasets": [
+                {"label": "Raw", "points": raw},
+                {"label": "Partially pooled", "points": pooled},
+            ],
+        },
+    )
+
+
+def trend_chart(rows: list[dict]) -> Chart:
+    table = Table(["Month", "Tasks", "Time change %", "95% CI low %", "95% CI high %", "Status"])
+    labels, points = [], []
+    for row in rows:
+        table.rows.append(
+            [
+                row["group"],
+                str(row["n_tasks"]),
+                percent(row["time_change"]),
+                percent(row["ci_low"]),
+                percent(row["ci_high"]),
+                "ok" if row["status"] == "ok" else "insufficient data",
+            ]
+        )
+        labels.append(row["group"])
+        points.append(_interval(row))
+    return Chart(
+        slug="trend",
+        title="Trend by month",
+        caption="Time change with AI allowed by month of completion, percent, with 95% CI band.",
+        table=table,
+        config={"kind": "trend", "labels": labels, "points": points},
+    )
+
+
+def perception_chart(row: dict) -> Chart:
+    table = Table(["Figure", "Time change %", "95% CI low %", "95% CI high %", "Based on"])
+    measured = _interval(row)
+    items = [
+        ("Forecast", row.get("forecast_time_change"), None, "forecasts before randomization"),
+        (
+            "Post-hoc",
+            row.get("posthoc_time_change"),
+            None,
+            f"{row.get('n_posthoc') or 0} completed AI-allowed tasks",
+        ),
+        ("Measured", row.get("time_change"), measured, f"{row['n_tasks']} completed tasks"),
+    ]
+    values = []
+    for label, value, interval, basis in items:
+        table.rows.append(
+            [
+                label,
+                percent(value),
+                percent(row["ci_low"]) if interval else "",
+                percent(row["ci_high"]) if interval else "",
+                basis,
+            ]
+        )
+        point = None
+        if value is not None:
+            point = {"value": value * 100}
+            if interval:
+                point.update(low=interval["low"], high=interval["high"])
+        values.append(point)
+    return Chart(
+        slug="perception",
+        title="Perceived against measured",
+        caption=(
+            "What researchers expected (forecast) and believed afterwards (post-hoc) against "
+            "the measured time change, percent; only the measurement has a confidence interval."
+        ),
+        table=table,
+        config={"kind": "bars", "labels": [i[0] for i in items], "points": values},
+    )
+
+
+def evidence_table(row: dict) -> Chart:
+    diagnostics = row.get("diagnostics") or {}
+    attrition = diagnostics.get("attrition") or {}
+    compliance = diagnostics.get("compliance") or {}
+    ratio = diagnostics.get("sample_ratio") or {}
+    more = row.get("tasks_more_needed") or {}
+    table = Table(["Measure", "Value"])
+    needed = row.get("tasks_needed")
+    table.rows = [
+        ["Completed AI-allowed tasks", str(row["n_ai"])],
+        ["Completed no-AI tasks", str(row["n_no_ai"])],
+        ["Researchers", str(row["n_researchers"])],
+        ["Minimum detectable effect (80% power) %", plain_percent(row.get("mde"))],
+        ["Tasks needed for +/-10%", "" if needed is None else str(needed)],
+        [
+            "Tasks still needed for +/-10%",
+            "" if needed is None else str(max(0, needed - row["n_tasks"])),
+        ],
+        ["More tasks needed for an estimate", _more_needed(more)],
+        ["Sample-ratio mismatch p", _p(ratio.get("p_value"))],
+        ["Abandoned with AI %", plain_percent(attrition.get("ai"))],
+        ["Abandoned without AI %", plain_percent(attrition.get("no_ai"))],
+        ["No-AI tasks that used AI %", plain_percent(compliance.get("share"))],
+    ]
+    return Chart(
+        slug="evidence",
+        title="Strength of evidence",
+        caption="Sample sizes, power and diagnostics behind the headline estimate.",
+        table=table,
+    )
+
+
+def _more_needed(more: dict) -> str:
+    if not more:
+        return "none"
+    return ", ".join(f"{v} {k.replace('_', '-')}" for k, v in more.items() if v) or "none"
+
+
+def _p(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def lab_charts(lab: dict | None) -> tuple[Chart, Chart]:
+    lab = lab or {"types": [], "bottlenecks": []}
+    share = Table(
+        [
+            "Task type",
+            "Share of time %",
+            "Time ratio with AI",
+            "Share of remaining time %",
+            "Lab throughput gain if twice as fast %",
+            "Estimated",
+        ]
+    )
+    by_name = {t["task_type"]: t for t in lab["types"]}
+    for t in lab["types"]:
+        share.rows.append(
+            [
+                t["task_type"],
+                plain_percent(t["share"]),
+                multiplier(t["time_ratio"]),
+                plain_percent(t["remaining_share"]),
+                plain_percent(t["throughput_gain_if_doubled"]),
+                "yes" if t["estimated"] else "no (counted as 1)",
+            ]
+        )
+    ranking = Table(["Rank", "Task type", "Lab throughput gain if twice as fast %"])
+    for rank, name in enumerate(lab["bottlenecks"], start=1):
+        ranking.rows.append(
+            [str(rank), name, plain_percent(by_name[name]["throughput_gain_if_doubled"])]
+        )
+    return (
+        Chart(
+            slug="time-share",
+            title="Where researcher time goes",
+            caption="Share of logged completed minutes by task type, percent.",
+            table=share,
+            config={
+                "kind": "hbar",
+                "labels": [t["task_type"] for t in lab["types"]],
+                "values": [t["share"] * 100 for t in lab["types"]],
+                "label": "Share of time %",
+            },
+        ),
+        Chart(
+            slug="bottlenecks",
+            title="Where faster AI would add most",
+            caption=(
+                "Task types ranked by their share of the remaining time with AI; the gain in lab "
+                "throughput if that type alone became twice as fast (Amdahl's law), percent."
+            ),
+            table=ranking,
+            config={
+                "kind": "hbar",
+                "labels": list(lab["bottlenecks"]),
+                "values": [
+                    by_name[n]["throughput_gain_if_doubled"] * 100 for n in lab["bottlenecks"]
+                ],
+                "label": "Throughput gain if twice as fast %",
+            },
+        ),
+    )
+
+
+def tool_chart(rows: list[dict], overall: dict) -> Chart:
+    """Share of completed AI-allowed tasks that logged each tool, and the descriptive rows."""
+    table = Table(
+        [
+            "Tool",
+            "AI-allowed tasks using it",
+            "Share of AI-allowed tasks %",
+            "Time change % (descriptive)",
+            "95% CI low %",
+            "95% CI high %",
+        ]
+    )
+    n_ai = overall["n_ai"]
+    labels, shares = [], []
+    for row in rows:
+        share = row["n_ai"] / n_ai if n_ai else None
+        table.rows.append(
+            [
+                row["group"],
+                str(row["n_ai"]),
+                plain_percent(share),
+                percent(row["time_change"]),
+                percent(row["ci_low"]),
+                percent(row["ci_high"]),
+            ]
+        )
+        labels.append(row["group"])
+        shares.append(None if share is None else share * 100)
+    return Chart(
+        slug="tools",
+        title="AI tool usage",
+        caption=(
+            "Share of completed AI-allowed tasks that logged each tool, percent (a task may use "
+            "several). Time change compares those tasks with all no-AI tasks: descriptive, "
+            "since tools were not randomized."
+        ),
+        table=table,
+        config={"kind": "hbar", "labels": labels, "values": shares, "label": "Share %"},
+    )

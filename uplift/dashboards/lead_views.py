@@ -1,0 +1,291 @@
+"""Team lead and organisation dashboards: they read the latest snapshot and nothing else."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from uplift.accounts.models import Membership, Team
+from uplift.dashboards import charts
+from uplift.estimates.models import Snapshot, SnapshotScope
+from uplift.estimates.selectors import (
+    scoped_estimate_list,
+    snapshot_in_progress,
+    snapshot_latest,
+    snapshot_scope_windows,
+)
+from uplift.estimates.services import estimates_refresh_queue
+
+# How long a slice's rendered charts are kept (they never change; this only bounds memory).
+SCOPE_VIEW_SECONDS = 60 * 60
+
+
+def teams_visible(user) -> list[Team]:
+    """Teams whose dashboards the user may see: all for admins, the teams they lead otherwise."""
+    if user.is_staff:
+        return list(Team.objects.order_by("name"))
+    return list(
+        Team.objects.filter(
+            memberships__user=user, memberships__role=Membership.Role.LEAD
+        ).order_by("name")
+    )
+
+
+def _require_dashboard_user(user) -> list[Team]:
+    teams = teams_visible(user)
+    if not user.is_staff and not teams:
+        raise PermissionDenied("Dashboards are for team leads and admins.")
+    user.sees_dashboards = True  # the navigation need not ask the database again
+    return teams
+
+
+def _dashboard(request: HttpRequest, *, org: bool) -> dict:
+    """Everything one dashboard page shows, for the filters in the request's query string."""
+    teams = _require_dashboard_user(request.user)
+    if org and not request.user.is_staff:
+        raise PermissionDenied("The organisation view is for admins.")
+    team = None
+    if not org:
+        requested = request.GET.get("team", "")
+        if requested:
+            if not requested.isdigit():
+                raise Http404("No such team.")
+            team = next((t for t in teams if t.pk == int(requested)), None)
+            if team is None:
+                if Team.objects.filter(pk=int(requested)).exists():
+                    raise PermissionDenied("You can only see the teams you lead.")
+                raise Http404("No such team.")
+        elif teams:
+            team = teams[0]
+
+    context = {
+        "org": org,
+        "teams": teams,
+        "team": team,
+        "job": snapshot_in_progress(),
+        "notices": [],
+        "charts": [],
+    }
+    snapshot = snapshot_latest()
+    context["snapshot"] = snapshot
+    if snapshot is None or (not org and team is None):
+        return context
+
+    candidates = snapshot_scope_windows(snapshot=snapshot, team_id=None if org else team.pk)
+    context["windows"] = candidates
+    if not candidates:
+        context["notices"].append(
+            "The latest snapshot has no figures for this team yet: request a recompute."
+        )
+        return context
+    window = request.GET.get("window", SnapshotScope.Window.ALL)
+    scope = next((s for s in candidates if s.window == window), None)
+    if scope is None:
+        scope = next((s for s in candidates if s.window == SnapshotScope.Window.ALL), candidates[0])
+        context["notices"].append(
+            "That date range was not precomputed for this view; showing "
+            f"{scope.get_window_display().lower()}."
+        )
+    context["scope"] = scope
+
+    view = _scope_view(
+        scope=scope, snapshot=snapshot, org=org, team=team, task_type=request.GET.get("type", "")
+    )
+    context["notices"] += view["notices"]
+    context.update({key: value for key, value in view.items() if key != "notices"})
+    return context
+
+
+def _scope_view(*, scope, snapshot, org: bool, team, task_type: str) -> dict:
+    """Headline, charts and their rendered HTML for one slice and task type, cached.
+
+    A published snapshot never changes and a slice belongs to one snapshot, so what is built
+    from it can be kept: the key holds the slice's id, and a new snapshot has new slices.
+    """
+    digest = hashlib.sha256(task_type.encode()).hexdigest()[:16]  # any text, a safe key
+    key = f"dashboards:{scope.pk}:{int(org)}:{digest}"
+    view = cache.get(key)
+    if view is not None:
+        return view
+    rows = [estimate.data for estimate in scoped_estimate_list(scope=scope)]
+    by_dimension: dict[str, list[dict]] = {}
+    for row in rows:
+        by_dimension.setdefault(row["dimension"], []).append(row)
+    overall = by_dimension["overall"][0]
+    types = by_dimension.get("task_type", [])
+    notices = []
+    headline = overall
+    if task_type:
+        headline = next((row for row in types if row["group"] == task_type), None)
+        if headline is None:
+            notices.append(
+                f"No estimate for the task type “{task_type}” in this view; showing all types."
+            )
+            task_type, headline = "", overall
+    time_share, bottlenecks = charts.lab_charts(scope.lab)
+    chart_list = [
+        charts.forest_chart(types, "task_type", selected=task_type),
+        *([charts.forest_chart(by_dimension.get("team", []), "team")] if org else []),
+        charts.trend_chart(by_dimension.get("month", [])),
+        charts.perception_chart(headline),
+        charts.evidence_table(headline),
+        time_share,
+        bottlenecks,
+        charts.tool_chart(by_dimension.get("tool", []), overall),
+    ]
+    query = urlencode(
+        {
+            key: value
+            for key, value in (
+                ("team", "" if org else team.pk),
+                ("window", scope.window),
+                ("type", task_type),
+            )
+            if value
+        }
+    )
+    body = render_to_string(
+        "dashboards/_body.html",
+        {
+            "org": org,
+            "snapshot": snapshot,
+            "scope": scope,
+            "task_type": task_type,
+            "headline": _headline(headline),
+            "lab_summary": _lab_summary(scope.lab),
+            "charts": chart_list,
+            "query": query,
+        },
+    )
+    view = {
+        "task_types": [row["group"] for row in types],
+        "task_type": task_type,
+        "notices": notices,
+        "charts": chart_list,
+        "query": query,
+        "body": body,
+    }
+    cache.set(key, view, SCOPE_VIEW_SECONDS)
+    return view
+
+
+def _headline(row: dict) -> dict:
+    ok = row["status"] == "ok"
+    speedup_interval = None
+    if ok:
+        # speedup = 1 / time_ratio, so its interval is the time ratio's, inverted.
+        speedup_interval = (1 / (1 + row["ci_high"]), 1 / (1 + row["ci_low"]))
+    return {
+        "row": row,
+        "ok": ok,
+        "sentence": charts.time_change_sentence(row) if ok else charts.needed_sentence(row),
+        "time_change": charts.percent(row["time_change"]),
+        "ci_low": charts.percent(row["ci_low"]),
+        "ci_high": charts.percent(row["ci_high"]),
+        "speedup": charts.multiplier(row["speedup"]),
+        "speedup_low": charts.multiplier(speedup_interval[0]) if ok else "",
+        "speedup_high": charts.multiplier(speedup_interval[1]) if ok else "",
+        "warnings": charts.warnings_in_words(row),
+    }
+
+
+def _lab_summary(lab: dict | None) -> dict | None:
+    if not lab or lab.get("throughput_multiplier") is None:
+        return None
+    return {
+        "multiplier": charts.multiplier(lab["throughput_multiplier"]),
+        "ci_low": charts.multiplier(lab["ci_low"]),
+        "ci_high": charts.multiplier(lab["ci_high"]),
+        "flagged": lab.get("flagged_types", []),
+    }
+
+
+@login_required
+@require_GET
+def team_dashboard(request: HttpRequest) -> HttpResponse:
+    if request.GET.get("team") == "org":
+        query = request.GET.copy()
+        del query["team"]
+        return redirect(f"{reverse('dashboards:org')}?{query.urlencode()}")
+    return render(request, "dashboards/dashboard.html", _dashboard(request, org=False))
+
+
+@login_required
+@require_GET
+def org_dashboard(request: HttpRequest) -> HttpResponse:
+    if request.GET.get("team", "").isdigit():  # a team chosen in the filters, without script
+        return redirect(f"{reverse('dashboards:team')}?{request.GET.urlencode()}")
+    return render(request, "dashboards/dashboard.html", _dashboard(request, org=True))
+
+
+def _chart_csv(request: HttpRequest, slug: str, *, org: bool) -> HttpResponse:
+    context = _dashboard(request, org=org)
+    chart = next((c for c in context["charts"] if c.slug == slug), None)
+    if chart is None:
+        raise Http404("No such chart.")
+    scope = context["scope"]
+    name = "org" if org else f"team-{context['team'].pk}"
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="uplift-{name}-{scope.window}-{slug}.csv"'
+    )
+    writer = csv.writer(response)
+    writer.writerow(chart.table.columns)
+    writer.writerows(chart.table.rows)
+    return response
+
+
+@login_required
+@require_GET
+def team_chart_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    return _chart_csv(request, slug, org=False)
+
+
+@login_required
+@require_GET
+def org_chart_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    return _chart_csv(request, slug, org=True)
+
+
+@login_required
+@require_POST
+def recompute(request: HttpRequest) -> HttpResponse:
+    _require_dashboard_user(request.user)
+    snapshot = estimates_refresh_queue(trigger=Snapshot.Trigger.MANUAL)
+    messages.success(request, f"Recompute requested (run {snapshot.pk}).")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("dashboards:team")
+    return redirect(target)
+
+
+@login_required
+@require_GET
+def job_status(request: HttpRequest, pk: int) -> JsonResponse:
+    _require_dashboard_user(request.user)
+    snapshot = get_object_or_404(
+        Snapshot.objects.only("id", "status", "progress_done", "progress_total", "message"),
+        pk=pk,
+    )
+    return JsonResponse(
+        {
+            "id": snapshot.pk,
+            "status": snapshot.status,
+            "progress": snapshot.progress,
+            "message": snapshot.message if snapshot.status == Snapshot.Status.FAILED else "",
+        }
+    )
