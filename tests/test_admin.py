@@ -12,6 +12,7 @@ from tests.factories import (
     UserFactory,
     WorkSessionFactory,
 )
+from uplift.api.models import ApiToken
 from uplift.estimates.services import estimates_refresh
 from uplift.worklog.models import AuditEntry, ToolUse
 
@@ -28,6 +29,7 @@ def admin_client(client):
     WorkSessionFactory(task=task)
     ToolUse.objects.create(task=task, tool=ToolFactory(name="Claude"), mode="chat")
     Group.objects.create(name="Auditors")
+    ApiToken.objects.create(user=task.owner, expiry=None, name="notebook")
     AuditEntry.objects.create(task=task, action="refused", field="condition")
     estimates_refresh()
     return client

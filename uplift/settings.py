@@ -4,6 +4,7 @@ With nothing set it runs the zero-setup local mode: SQLite in ``var/`` and a Cel
 the filesystem. Production sets ``DATABASE_URL``, ``CELERY_BROKER_URL`` and ``SECRET_KEY``.
 """
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -52,6 +53,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "knox",
     "uplift.accounts",
     "uplift.worklog",
     "uplift.estimates",
@@ -157,18 +160,52 @@ if not DEBUG:
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "uplift.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "uplift.api.schema.UpliftAutoSchema",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "uplift.api.pagination.IdCursorPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "uplift.api.errors.api_exception_handler",
+    # `?format=` selects the export format (csv, jsonl), not a DRF renderer.
+    "URL_FORMAT_OVERRIDE": None,
+    # Writes are throttled per user; reads are cheap and paginated.
+    "DEFAULT_THROTTLE_RATES": {"api_writes": env("API_WRITE_RATE", "120/minute")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Uplift API",
     "DESCRIPTION": "Tasks, work sessions, tool use and uplift estimates.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the drf-spectacular-sidecar package's static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatusEnum": "uplift.worklog.models.Task.Status",
+        "SnapshotStatusEnum": "uplift.estimates.models.Snapshot.Status",
+    },
 }
+# Personal API tokens (django-rest-knox): stored hashed, sent as "Authorization: Bearer ...".
+KNOX_TOKEN_MODEL = "api.ApiToken"
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Bearer",
+    "TOKEN_TTL": None,  # each token gets the expiry its owner chose on the tokens page
+    "TOKEN_PREFIX": "upl_",
+}
+# knox's own migration would create its default token table (unused: ApiToken replaces it),
+# whose foreign key to users then blocks the test database's flush.
+MIGRATION_MODULES = {"knox": None}
+# Key of the analysts' researcher pseudonyms (HMAC-SHA256); derived from SECRET_KEY unless set.
+PSEUDONYM_KEY = (
+    env("PSEUDONYM_KEY") or hashlib.sha256(f"uplift-pseudonym:{SECRET_KEY}".encode()).hexdigest()
+)
 
 # Celery. The default broker is kombu's filesystem transport: a real worker with no server.
 BROKER_DIR = VAR_DIR / "broker"

@@ -8,5 +8,6 @@ urlpatterns = [
     path("", include("uplift.worklog.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("uplift.api.urls")),
     path("dashboards/", include("uplift.dashboards.urls")),
 ]

@@ -1,0 +1,183 @@
+"""The task export: worklog CSV and JSON lines, streamed, filtered, and importable again."""
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.factories import TaskFactory, ToolFactory, ToolUseFactory
+from uplift.accounts.models import Team, User
+from uplift.api.access import ApiAccess, researcher_pseudonym
+from uplift.api.export import export_csv, export_rows
+from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
+from uplift.worklog.worklog_csv import COLUMNS, write_worklog
+
+ADMIN = ApiAccess(user_id=0, is_admin=True, is_analyst=False, team_ids=frozenset(),
+                  lead_team_ids=frozenset())  # fmt: skip
+ANALYST = ApiAccess(user_id=0, is_admin=False, is_analyst=True, team_ids=frozenset(),
+                    lead_team_ids=frozenset())  # fmt: skip
+
+
+@pytest.fixture
+def varied_tasks(world):
+    """Tasks whose values test every formatting rule: floats, timestamps, quoting, tools."""
+    second_tool = ToolFactory(name="copilot")
+    cases = [
+        {"title": 'Commas, "quotes"\nand a new line', "forecast_no_ai_minutes": 33.333333333333336},
+        {"title": "Ünïcödé — dash", "forecast_no_ai_minutes": 0.1, "forecast_ai_minutes": 1e-05},
+        {"title": "", "forecast_no_ai_minutes": 123456.789, "forecast_ai_minutes": 2.5e-07},
+        {"title": "big", "forecast_no_ai_minutes": 1e15, "forecast_ai_minutes": 12345678.9},
+    ]
+    tasks = []
+    for i, values in enumerate(cases):
+        task = TaskFactory(
+            owner=world.users["outsider"] if i % 2 else world.users["researcher"],
+            team=world.interpretability if i % 2 else world.alignment,
+            task_type=world.task_type,
+            **values,
+        )
+        tasks.append(task)
+    done = tasks[0]
+    done.status = Task.Status.COMPLETED
+    done.actual_minutes = 47.25
+    done.perceived_other_minutes = 60
+    done.started_at = datetime(2025, 3, 1, 9, 0, 0, tzinfo=UTC)
+    done.completed_at = datetime(2025, 3, 1, 10, 2, 3, 4500, tzinfo=UTC)
+    done.save()
+    ToolUseFactory(task=done, tool=world.tool)
+    ToolUseFactory(task=done, tool=second_tool)
+    return tasks
+
+
+def _download(client, query: str) -> bytes:
+    response = client.get(f"/api/v1/tasks/export/?{query}")
+    assert response.status_code == 200, response.content
+    assert response.streaming
+    return b"".join(response.streaming_content)
+
+
+def _reference_csv(tasks, access) -> bytes:
+    """The worklog app's own writer over ``worklog_rows``: what the export must equal."""
+    return "".join(write_worklog(export_rows(tasks=tasks, access=access))).encode()
+
+
+@pytest.mark.parametrize("access", [ADMIN, ANALYST], ids=["admin", "analyst"])
+def test_postgres_export_writes_the_same_bytes_as_the_worklog_writer(varied_tasks, access):
+    tasks = Task.objects.all()
+    assert b"".join(export_csv(tasks=tasks, access=access)) == _reference_csv(tasks, access)
+
+
+def test_csv_export_has_the_worklog_columns_and_values(world, varied_tasks):
+    body = _download(world.client("admin"), "format=csv").decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert tuple(rows[0]) == COLUMNS
+    done = next(r for r in rows if r["task_id"] == str(varied_tasks[0].pk))
+    assert done["researcher"] == "ada@example.org"
+    assert done["title"] == 'Commas, "quotes"\nand a new line'
+    assert done["forecast_no_ai_minutes"] == "33.333333333333336"
+    assert done["forecast_ai_minutes"] == "45"
+    assert done["actual_minutes"] == "47.25"
+    assert done["completed_at"] == "2025-03-01T10:02:03.004500+00:00"
+    assert done["started_at"] == "2025-03-01T09:00:00+00:00"
+    assert done["tools"] == "claude;copilot"
+
+
+def test_analyst_export_pseudonymizes_every_researcher(world, varied_tasks):
+    body = _download(world.client("analyst"), "format=csv").decode()
+    researchers = {row["researcher"] for row in csv.DictReader(io.StringIO(body))}
+    assert researchers == {
+        researcher_pseudonym(world.users["researcher"].pk),
+        researcher_pseudonym(world.users["outsider"].pk),
+    }
+    assert "@" not in body
+
+
+def test_export_takes_the_list_filters(world, varied_tasks):
+    body = _download(
+        world.client("admin"), f"format=csv&status=completed&team={world.alignment.pk}"
+    )
+    rows = list(csv.DictReader(io.StringIO(body.decode())))
+    assert [row["task_id"] for row in rows] == [str(varied_tasks[0].pk)]
+
+
+def test_researcher_exports_only_own_tasks(world, varied_tasks):
+    body = _download(world.client("researcher"), "format=csv").decode()
+    ids = [row["task_id"] for row in csv.DictReader(io.StringIO(body))]
+    own = Task.objects.filter(owner=world.users["researcher"]).order_by("id")
+    assert ids == [str(pk) for pk in own.values_list("id", flat=True)]
+
+
+def test_jsonl_export_has_one_typed_object_per_task(world, varied_tasks):
+    body = _download(world.client("admin"), "format=jsonl").decode()
+    lines = [json.loads(line) for line in body.splitlines()]
+    assert len(lines) == Task.objects.count()
+    done = next(line for line in lines if line["task_id"] == str(varied_tasks[0].pk))
+    assert done["forecast_no_ai_minutes"] == 33.333333333333336
+    assert done["perceived_other_minutes"] == 60
+    assert done["tools"] == ["claude", "copilot"]
+    assert done["completed_at"] == "2025-03-01T10:02:03.004500+00:00"
+    assert done["title"] == 'Commas, "quotes"\nand a new line'
+    planned = next(line for line in lines if line["task_id"] == str(varied_tasks[1].pk))
+    assert planned["actual_minutes"] is None and planned["tools"] == []
+
+
+def test_unknown_export_format_is_a_field_error(world):
+    response = world.client("admin").get("/api/v1/tasks/export/?format=xlsx")
+    assert response.status_code == 400
+    assert "format" in response.json()
+
+
+def _empty_database(keep: User) -> None:
+    ToolUse.objects.all().delete()
+    WorkSession.objects.all().delete()
+    Task.objects.all().delete()
+    Tool.objects.all().delete()
+    TaskType.objects.all().delete()
+    User.objects.exclude(pk=keep.pk).delete()
+    Team.objects.all().delete()
+
+
+def test_export_import_export_gives_identical_bytes(world, varied_tasks):
+    admin = world.client("admin")
+    first = _download(admin, "format=csv")
+    _empty_database(keep=world.users["admin"])
+    assert Task.objects.count() == 0
+
+    response = admin.post("/api/v1/import/", {"file": io.BytesIO(first)}, format="multipart")
+    assert response.status_code == 200, response.content
+    assert response.json() == {"created": 6, "updated": 0, "unchanged": 0}
+    assert _download(admin, "format=csv") == first
+
+
+def test_import_refuses_a_bad_file_whole_with_row_and_column(world):
+    bad = (
+        "task_id,researcher,team,task_type,assignment,condition,forecast_no_ai_minutes,"
+        "forecast_ai_minutes,status\n"
+        "a,new@example.org,Alignment,Debugging,randomized,ai,60,40,planned\n"
+        "b,new@example.org,Alignment,Debugging,randomized,maybe,60,-1,planned\n"
+    )
+    before = Task.objects.count()
+    response = world.client("analyst").post(
+        "/api/v1/import/", {"file": io.BytesIO(bad.encode())}, format="multipart"
+    )
+    assert response.status_code == 400
+    problems = response.json()["problems"]
+    assert {(p["row"], p["column"]) for p in problems} == {
+        (3, "condition"),
+        (3, "forecast_ai_minutes"),
+    }
+    assert "row 3, column condition" in response.json()["detail"]
+    assert Task.objects.count() == before
+
+
+def test_export_off_postgresql_writes_the_same_data(world, varied_tasks, monkeypatch):
+    """SQLite (local mode) takes the worklog writer's path: same CSV, same JSON lines."""
+    client = world.client("analyst")
+    on_postgres = (_download(client, "format=csv"), _download(client, "format=jsonl"))
+    monkeypatch.setattr("uplift.api.export.connection.vendor", "sqlite")
+    generic = (_download(client, "format=csv"), _download(client, "format=jsonl"))
+    assert generic[0] == on_postgres[0]
+    parse = lambda body: [json.loads(line) for line in body.decode().splitlines()]  # noqa: E731
+    assert parse(generic[1]) == parse(on_postgres[1])

@@ -1,0 +1,88 @@
+"""Who may see and change what through the API (docs/product.md, "Who may see what").
+
+Every endpoint and the export narrow their rows with these functions, so the rules live once:
+researchers their own tasks, leads their teams' tasks, analysts everything read-only with
+researchers pseudonymized, admins (``is_staff``) everything.
+"""
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from uplift.accounts.models import Membership, Team, User
+from uplift.worklog.models import Task
+
+
+@dataclass(frozen=True)
+class ApiAccess:
+    """One user's reach in the API, read once per request from their memberships."""
+
+    user_id: int
+    is_admin: bool
+    is_analyst: bool
+    team_ids: frozenset[int]
+    lead_team_ids: frozenset[int]
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.is_admin or self.is_analyst
+
+    @property
+    def pseudonymized(self) -> bool:
+        """Analysts never see who a researcher is; admins do."""
+        return self.is_analyst and not self.is_admin
+
+
+def access_of(user: User) -> ApiAccess:
+    """The user's API access, cached on the user object for the rest of the request."""
+    cached = getattr(user, "_api_access", None)
+    if cached is not None:
+        return cached
+    roles = list(Membership.objects.filter(user=user).values_list("team_id", "role"))
+    access = ApiAccess(
+        user_id=user.pk,
+        is_admin=user.is_staff,
+        is_analyst=any(role == Membership.Role.ANALYST for _, role in roles),
+        team_ids=frozenset(team_id for team_id, _ in roles),
+        lead_team_ids=frozenset(t for t, role in roles if role == Membership.Role.LEAD),
+    )
+    user._api_access = access
+    return access
+
+
+def tasks_visible(access: ApiAccess) -> QuerySet[Task]:
+    """The tasks the user may read: own, the teams they lead, or all."""
+    tasks = Task.objects.all()
+    if access.sees_everything:
+        return tasks
+    return tasks.filter(Q(owner_id=access.user_id) | Q(team_id__in=access.lead_team_ids))
+
+
+def task_editable(access: ApiAccess, task: Task) -> bool:
+    """Only the task's researcher changes it (and admins); leads and analysts only read."""
+    return access.is_admin or task.owner_id == access.user_id
+
+
+def teams_visible(access: ApiAccess) -> QuerySet[Team]:
+    teams = Team.objects.all()
+    return teams if access.sees_everything else teams.filter(pk__in=access.team_ids)
+
+
+def researcher_pseudonym(user_id: int) -> str:
+    """A stable keyed hash of the researcher's id: the same person always reads the same.
+
+    HMAC-SHA256 under ``PSEUDONYM_KEY``: without the key the id cannot be recovered by trying
+    ids, and rotating the key re-pseudonymizes everyone.
+    """
+    digest = hmac.new(
+        settings.PSEUDONYM_KEY.encode(), str(user_id).encode(), hashlib.sha256
+    ).hexdigest()
+    return f"researcher-{digest[:12]}"
+
+
+def researcher_label(access: ApiAccess, *, user_id: int, email: str) -> str:
+    """How a task's researcher is shown to this user: pseudonym for analysts, email otherwise."""
+    return researcher_pseudonym(user_id) if access.pseudonymized else email

@@ -1,0 +1,48 @@
+"""Every API error as JSON with a message per field; no input reaches a 500.
+
+DRF already answers its own exceptions as ``{"field": ["message"]}`` or ``{"detail": "..."}``.
+The services raise Django's ``ValidationError`` and the database may refuse a row with an
+``IntegrityError`` or ``DataError``: those are the client's input, so they answer 400 too.
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError, IntegrityError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from uplift.worklog.worklog_csv import WorklogFileError
+
+
+def validation_messages(error: DjangoValidationError) -> dict[str, list[str]]:
+    """A Django validation error as DRF's shape: field -> messages, others under ``detail``."""
+    if hasattr(error, "error_dict"):
+        return {
+            field: [str(message) for message in messages]
+            for field, messages in error.message_dict.items()
+        }
+    return {"detail": [str(message) for message in error.messages]}
+
+
+def worklog_file_problems(error: WorklogFileError) -> dict:
+    """A refused worklog CSV: the report, and each problem's row (a number) and column."""
+    return {
+        "detail": error.report(),
+        "problems": [
+            {"row": p.row, "column": p.column, "message": p.message} for p in error.problems
+        ],
+    }
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, WorklogFileError):
+        # Answered directly: a ValidationError would turn the row numbers into strings.
+        return Response(worklog_file_problems(exc), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(validation_messages(exc))
+    elif isinstance(exc, IntegrityError | DataError):
+        # The database's constraints are the last check; their message names the rule broken.
+        exc = exceptions.ValidationError({"detail": ["The database refused this change."]})
+    elif isinstance(exc, ValueError | OverflowError):
+        exc = exceptions.ValidationError({"detail": [str(exc)]})
+    return exception_handler(exc, context)

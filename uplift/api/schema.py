@@ -1,0 +1,47 @@
+"""OpenAPI generation: every operation documents the errors it can answer."""
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
+
+_COMMON_ERRORS = {
+    "401": "Not signed in, or the token is invalid, revoked or expired.",
+    "403": "Signed in, but this role may not do this.",
+}
+_ERRORS_WITH_INPUT = {"400": "Invalid input: a list of messages per field or parameter."}
+_ERRORS_ON_OBJECT = {"404": "No such object, or not one this user may see."}
+_ERRORS_ON_WRITE = {
+    "415": "The body is not in a media type this operation reads.",
+    "429": "Too many writes: wait as the Retry-After header says.",
+}
+
+
+class UpliftAutoSchema(AutoSchema):
+    """drf-spectacular's schema with 400/401/403/404/429 added where they can happen."""
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        if direction != "response":
+            return responses
+        # Any operation can meet invalid input: a body, a filter or a query parameter.
+        errors = {**_COMMON_ERRORS, **_ERRORS_WITH_INPUT}
+        method = self.method.upper()
+        if "{" in self.path or getattr(self.view, "may_be_missing", False):
+            errors.update(_ERRORS_ON_OBJECT)
+        if method in ("POST", "PUT", "PATCH", "DELETE"):
+            errors.update(_ERRORS_ON_WRITE)
+        if self.method.upper() == "GET" and getattr(self.view, "pagination_class", None):
+            errors.update(_ERRORS_ON_OBJECT)  # an invalid cursor is answered 404
+        for code, description in errors.items():
+            if code not in responses:
+                responses[code] = self._get_response_for_code(
+                    OpenApiResponse(response=_ERROR_SCHEMA, description=description), code
+                )
+        return responses
+
+
+# Free-form on purpose: a 400 carries one key per invalid field, with nested lists or objects.
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"detail": {}},
+    "additionalProperties": True,
+}

@@ -1,0 +1,264 @@
+"""What the API reads and writes; every serializer lists its fields.
+
+Read serializers show what a user may see (the researcher's email, or a pseudonym for
+analysts). Write serializers only validate the input's shape: the services decide.
+"""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from uplift.accounts.models import Team
+from uplift.api.access import access_of, researcher_label
+from uplift.estimates.models import Snapshot
+from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
+
+# Minutes beyond this (about 19 years) are typing mistakes, and keep every number finite.
+MAX_MINUTES = 10_000_000
+
+
+def minutes_field(**kwargs) -> serializers.FloatField:
+    return serializers.FloatField(min_value=0, max_value=MAX_MINUTES, **kwargs)
+
+
+class ResearcherField(serializers.Field):
+    """The task's researcher: email for researchers, leads and admins, pseudonym for analysts."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, obj):
+        access = access_of(self.context["request"].user)
+        # The list annotates the email; a task from elsewhere falls back to its owner.
+        email = getattr(obj, "researcher_email", None) or obj.owner.email
+        return researcher_label(access, user_id=obj.owner_id, email=email)
+
+
+extend_schema_field(OpenApiTypes.STR)(ResearcherField)
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Team
+        fields = ["id", "name", "allocation_ai", "observational"]
+
+
+class TaskTypeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TaskType
+        fields = ["id", "name", "description", "observational"]
+
+
+class ToolSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tool
+        fields = ["id", "name", "vendor", "model_version"]
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    """A task as its reader may see it, with the names of the AI tools used on it."""
+
+    researcher = ResearcherField()
+    team_name = serializers.CharField(read_only=True)
+    task_type_name = serializers.CharField(read_only=True)
+    tools = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Task
+        fields = [
+            "id",
+            "researcher",
+            "team",
+            "team_name",
+            "task_type",
+            "task_type_name",
+            "title",
+            "assignment",
+            "condition",
+            "forecast_no_ai_minutes",
+            "forecast_ai_minutes",
+            "randomized_at",
+            "allocation_ai",
+            "status",
+            "abandoned_reason",
+            "started_at",
+            "completed_at",
+            "actual_minutes",
+            "perceived_other_minutes",
+            "tools",
+            "source",
+            "external_id",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_tools(self, task: Task) -> list[str]:
+        tools_of = self.context.get("tools_of")
+        if tools_of is None:
+            tools_of = tool_names_by_task(task_ids=[task.pk])
+        return tools_of.get(task.pk, [])
+
+
+def tool_names_by_task(*, task_ids: list[int]) -> dict[int, list[str]]:
+    """The sorted tool names of each task, in one query for a whole page.
+
+    Cheaper than ``prefetch_related``, which builds a queryset and two objects per tool use.
+    """
+    names: dict[int, list[str]] = {}
+    for task_id, name in (
+        ToolUse.objects.filter(task_id__in=task_ids)
+        .order_by("task_id", "tool__name")
+        .values_list("task_id", "tool__name")
+    ):
+        names.setdefault(task_id, []).append(name)
+    return names
+
+
+class TaskPlanSerializer(serializers.Serializer):
+    """A new task: the forecasts come before the condition is drawn."""
+
+    team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all())
+    task_type = serializers.PrimaryKeyRelatedField(queryset=TaskType.objects.all())
+    title = serializers.CharField(max_length=300, allow_blank=True, default="")
+    forecast_no_ai_minutes = minutes_field()
+    forecast_ai_minutes = minutes_field()
+    uses_ai = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Only for observational teams or task types: will you use AI?",
+    )
+
+
+class TaskChangeSerializer(serializers.Serializer):
+    """A change to a task. Forecasts, assignment and condition are accepted only to refuse
+    (and record) any attempt to change them after randomization."""
+
+    title = serializers.CharField(max_length=300, allow_blank=True, required=False)
+    perceived_other_minutes = minutes_field(required=False, allow_null=True)
+    abandoned_reason = serializers.CharField(max_length=2000, allow_blank=True, required=False)
+    forecast_no_ai_minutes = minutes_field(required=False)
+    forecast_ai_minutes = minutes_field(required=False)
+    assignment = serializers.ChoiceField(choices=Task.Assignment.choices, required=False)
+    condition = serializers.ChoiceField(choices=Task.Condition.choices, required=False)
+
+
+class TaskCompleteSerializer(serializers.Serializer):
+    actual_minutes = minutes_field(
+        required=False, allow_null=True, help_text="Default: the sum of the work sessions."
+    )
+    perceived_other_minutes = minutes_field(required=False, allow_null=True)
+
+
+class TaskAbandonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class ToolUseEntrySerializer(serializers.Serializer):
+    tool = serializers.PrimaryKeyRelatedField(queryset=Tool.objects.all())
+    minutes = minutes_field(required=False, allow_null=True, default=None)
+    mode = serializers.ChoiceField(choices=ToolUse.Mode.choices, default=ToolUse.Mode.OTHER)
+
+
+class ToolUseSetSerializer(serializers.Serializer):
+    """Every AI tool used on the task: replaces what was logged before."""
+
+    uses = ToolUseEntrySerializer(many=True, max_length=100)
+
+    def validate_uses(self, uses):
+        tools = [use["tool"].pk for use in uses]
+        if len(tools) != len(set(tools)):
+            raise serializers.ValidationError("Each tool can be listed once.")
+        return uses
+
+
+class ToolUseSerializer(serializers.ModelSerializer):
+    tool_name = serializers.CharField(source="tool.name", read_only=True)
+
+    class Meta:
+        model = ToolUse
+        fields = ["id", "task", "tool", "tool_name", "minutes", "mode"]
+        read_only_fields = fields
+
+
+class WorkSessionSerializer(serializers.ModelSerializer):
+    minutes = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = WorkSession
+        fields = ["id", "task", "started_at", "ended_at", "minutes"]
+        read_only_fields = fields
+
+
+class WorkSessionWriteSerializer(serializers.Serializer):
+    """A finished work session entered by hand, or a correction of one."""
+
+    task = serializers.PrimaryKeyRelatedField(queryset=Task.objects.all())
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField()
+    confirm_long = serializers.BooleanField(
+        default=False, help_text="Confirm a session over 16 hours."
+    )
+
+
+class WorkSessionChangeSerializer(serializers.Serializer):
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField()
+    confirm_long = serializers.BooleanField(default=False)
+
+
+class SnapshotSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Snapshot
+        fields = [
+            "id",
+            "status",
+            "trigger",
+            "requested_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+            "n_tasks",
+            "method_version",
+            "message",
+        ]
+        read_only_fields = fields
+
+
+class EstimatesSnapshotInfoSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    computed_at = serializers.DateTimeField(allow_null=True)
+    method_version = serializers.CharField()
+    n_tasks = serializers.IntegerField(allow_null=True)
+    duration_seconds = serializers.FloatField(allow_null=True)
+
+
+class EstimatesSerializer(serializers.Serializer):
+    """The latest snapshot, exactly as ``manage.py show_estimates --json`` prints it."""
+
+    snapshot = EstimatesSnapshotInfoSerializer()
+    estimates = serializers.ListField(
+        child=serializers.DictField(), help_text="One row per scope: see estimation.md."
+    )
+    lab = serializers.DictField(allow_null=True)
+
+
+class ImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+
+
+class ImportSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A worklog CSV (docs/worklog-csv.md), UTF-8.")
+
+
+class WorkSessionStartSerializer(serializers.Serializer):
+    task = serializers.PrimaryKeyRelatedField(queryset=Task.objects.all())
+
+
+class WorkSessionStopSerializer(serializers.Serializer):
+    confirm_long = serializers.BooleanField(
+        default=False, help_text="Stop a timer that has run over 16 hours."
+    )

@@ -1,0 +1,30 @@
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from uplift.api import pages, views
+
+app_name = "api"
+
+router = DefaultRouter(trailing_slash=True, use_regex_path=False)
+router.include_root_view = False
+# The format is a query parameter of the export, not a URL suffix.
+router.include_format_suffixes = False
+router.register("tasks", views.TaskViewSet, basename="task")
+router.register("work-sessions", views.WorkSessionViewSet, basename="work-session")
+router.register("tool-uses", views.ToolUseViewSet, basename="tool-use")
+router.register("teams", views.TeamViewSet, basename="team")
+router.register("task-types", views.TaskTypeViewSet, basename="task-type")
+router.register("tools", views.ToolViewSet, basename="tool")
+router.register("snapshots", views.SnapshotViewSet, basename="snapshot")
+
+urlpatterns = [
+    path("estimates/", views.EstimatesView.as_view(), name="estimates"),
+    path("import/", views.ImportView.as_view(), name="import"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("tokens/", pages.tokens, name="tokens"),
+    path("tokens/<str:token_key>/revoke/", pages.token_revoke, name="token-revoke"),
+    *router.urls,
+    re_path(r"^(?P<path>.*)$", views.not_found),
+]
