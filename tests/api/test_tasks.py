@@ -45,6 +45,7 @@ def test_changing_a_forecast_is_refused_and_recorded(world):
         ({"forecast_no_ai_minutes": 0, "forecast_ai_minutes": 10}, "forecast_no_ai_minutes"),
         ({"team": 10**12}, "team"),
         ({"task_type": "x"}, "task_type"),
+        ({"title": "two\nlines"}, "title"),
     ],
 )
 def test_invalid_plan_gets_a_message_per_field(world, payload, field):

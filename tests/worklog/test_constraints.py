@@ -23,6 +23,12 @@ def test_forecast_must_be_positive(field, value):
         TaskFactory(**{field: value})
 
 
+@pytest.mark.parametrize("title", ["two\nlines", "carriage\rreturn"])
+def test_title_is_one_line(title):
+    with refused(match="task_title_one_line"):
+        TaskFactory(title=title)
+
+
 def test_completed_task_needs_actual_minutes():
     with refused(match="task_completed_has_actual"):
         TaskFactory(status=Task.Status.COMPLETED, actual_minutes=None)

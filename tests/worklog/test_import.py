@@ -131,6 +131,11 @@ def test_timestamp_without_offset_is_refused():
     ]
 
 
+def test_title_with_a_line_break_is_refused():
+    text = HEADER + 'X1,ada@example.org,T,K,"two\rlines",randomized,ai,60,45,planned,,,,,\n'
+    assert problems_of(text) == ["row 2, column title: must be one line (it contains a line break)"]
+
+
 def test_duplicate_task_id_in_one_file_is_refused():
     row = GOOD_ROWS.splitlines()[0]
     assert problems_of(HEADER + row + "\n" + row + "\n") == [

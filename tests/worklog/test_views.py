@@ -69,6 +69,23 @@ def test_an_invalid_forecast_is_shown_next_to_the_field_and_the_input_kept(
     assert Task.objects.count() == 0
 
 
+def test_a_title_with_a_line_break_is_refused_next_to_the_field(client_of, researcher, task_type):
+    response = client_of(researcher).post(
+        "/",
+        {
+            "title": "one\r\ntwo",
+            "task_type": task_type.pk,
+            "forecast_no_ai_minutes": "60",
+            "forecast_ai_minutes": "40",
+        },
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors == {
+        "title": ["A title is one line: remove the line breaks."]
+    }
+    assert Task.objects.count() == 0
+
+
 def test_several_teams_are_offered_as_a_choice(client_of, researcher, task_type):
     MembershipFactory(user=researcher, team=TeamFactory(name="Evals"), role="lead")
     response = client_of(researcher).post(

@@ -11,7 +11,15 @@ from rest_framework import serializers
 from uplift.accounts.models import Team
 from uplift.api.access import access_of, researcher_label
 from uplift.estimates.models import Snapshot
-from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
+from uplift.worklog.models import (
+    TITLE_MAX_LENGTH,
+    Task,
+    TaskType,
+    Tool,
+    ToolUse,
+    WorkSession,
+    title_is_one_line,
+)
 
 # Minutes beyond this (about 19 years) are typing mistakes, and keep every number finite.
 MAX_MINUTES = 10_000_000
@@ -120,7 +128,9 @@ class TaskPlanSerializer(serializers.Serializer):
 
     team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all())
     task_type = serializers.PrimaryKeyRelatedField(queryset=TaskType.objects.all())
-    title = serializers.CharField(max_length=300, allow_blank=True, default="")
+    title = serializers.CharField(
+        max_length=TITLE_MAX_LENGTH, allow_blank=True, default="", validators=[title_is_one_line]
+    )
     forecast_no_ai_minutes = minutes_field()
     forecast_ai_minutes = minutes_field()
     uses_ai = serializers.BooleanField(
@@ -135,7 +145,12 @@ class TaskChangeSerializer(serializers.Serializer):
     """A change to a task. Forecasts, assignment and condition are accepted only to refuse
     (and record) any attempt to change them after randomization."""
 
-    title = serializers.CharField(max_length=300, allow_blank=True, required=False)
+    title = serializers.CharField(
+        max_length=TITLE_MAX_LENGTH,
+        allow_blank=True,
+        required=False,
+        validators=[title_is_one_line],
+    )
     perceived_other_minutes = minutes_field(required=False, allow_null=True)
     abandoned_reason = serializers.CharField(max_length=2000, allow_blank=True, required=False)
     forecast_no_ai_minutes = minutes_field(required=False)

@@ -2,7 +2,7 @@
 
 from django import forms
 
-from uplift.worklog.models import Task, TaskType, ToolUse
+from uplift.worklog.models import TITLE_MAX_LENGTH, Task, TaskType, ToolUse, title_is_one_line
 from uplift.worklog.selectors import task_type_list, team_list_for_planning
 
 MAX_MINUTES = 60 * 24 * 30  # a month of minutes: anything above is a typo
@@ -42,7 +42,12 @@ class DateTimeLocalInput(forms.DateTimeInput):
 
 
 class TaskPlanForm(WorklogForm):
-    title = forms.CharField(max_length=300, required=False, label="Title")
+    title = forms.CharField(
+        max_length=TITLE_MAX_LENGTH,
+        required=False,
+        label="Title",
+        validators=[title_is_one_line],
+    )
     task_type = forms.ModelChoiceField(queryset=TaskType.objects.none(), label="Task type")
     team = forms.ModelChoiceField(queryset=None, label="Team", required=False)
     forecast_no_ai_minutes = MinutesField(label="Forecast without AI (minutes)")
@@ -89,7 +94,12 @@ class TaskPlanForm(WorklogForm):
 class TaskEditForm(WorklogForm):
     """Only unlocked fields: forecasts and condition are never offered once assigned."""
 
-    title = forms.CharField(max_length=300, required=False, label="Title")
+    title = forms.CharField(
+        max_length=TITLE_MAX_LENGTH,
+        required=False,
+        label="Title",
+        validators=[title_is_one_line],
+    )
     perceived_other_minutes = MinutesField(
         required=False, label="Time under the other condition (minutes, optional)"
     )

@@ -1,6 +1,13 @@
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
+
+TITLE_MAX_LENGTH = 300
+# A title is one line: a line break inside it would also break the exported CSV row.
+title_is_one_line = RegexValidator(
+    r"[\r\n]", inverse_match=True, message="A title is one line: remove the line breaks."
+)
 
 
 class TaskType(models.Model):
@@ -56,7 +63,9 @@ class Task(models.Model):
     )
     team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="tasks")
     task_type = models.ForeignKey(TaskType, on_delete=models.PROTECT, related_name="tasks")
-    title = models.CharField(max_length=300, blank=True)
+    title = models.CharField(
+        max_length=TITLE_MAX_LENGTH, blank=True, validators=[title_is_one_line]
+    )
 
     forecast_no_ai_minutes = models.FloatField(
         help_text="Forecast without AI, made before assignment."
@@ -102,6 +111,10 @@ class Task(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(forecast_no_ai_minutes__gt=0), name="task_forecast_no_ai_positive"
+            ),
+            models.CheckConstraint(
+                condition=~Q(title__contains="\n") & ~Q(title__contains="\r"),
+                name="task_title_one_line",
             ),
             models.CheckConstraint(
                 condition=Q(forecast_ai_minutes__gt=0), name="task_forecast_ai_positive"

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from uplift.worklog.models import TITLE_MAX_LENGTH
+
 COLUMNS = (
     "task_id",
     "researcher",
@@ -167,8 +169,10 @@ def _record_from_row(row_number: int, values: dict[str, str]) -> tuple[TaskRecor
     )
     if record.researcher and "@" not in record.researcher:
         read.problem("researcher", f"must be an email address, not {record.researcher!r}")
-    if len(record.title) > 300:
-        read.problem("title", "must be at most 300 characters")
+    if len(record.title) > TITLE_MAX_LENGTH:
+        read.problem("title", f"must be at most {TITLE_MAX_LENGTH} characters")
+    if "\n" in record.title or "\r" in record.title:
+        read.problem("title", "must be one line (it contains a line break)")
     if record.status == "completed":
         if record.actual_minutes is None and not values.get("actual_minutes", "").strip():
             read.problem("actual_minutes", "is required when status is completed")
