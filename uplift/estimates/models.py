@@ -59,10 +59,10 @@ class Snapshot(models.Model):
         return self.progress_done / self.progress_total if self.progress_total else 0.0
 
 
-class Estimate(models.Model):
-    """One scope's estimate within a snapshot; ``data`` holds every figure and diagnostic."""
+class EstimateRow(models.Model):
+    """One row of ``estimate_all``: ``data`` holds every figure and diagnostic, and the columns
+    beside it the few that pages and the admin query."""
 
-    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="estimates")
     position = models.PositiveIntegerField()
     dimension = models.CharField(max_length=20)
     # The team, task type, tool or month; empty for the overall and observational rows.
@@ -73,6 +73,34 @@ class Estimate(models.Model):
     ci_low = models.FloatField(null=True, blank=True)
     ci_high = models.FloatField(null=True, blank=True)
     data = models.JSONField()
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def from_rows(cls, rows: list[dict], **owner) -> list:
+        """Unsaved instances for ``estimate_all`` rows, in their order, under ``owner``."""
+        return [
+            cls(
+                position=position,
+                dimension=row["dimension"],
+                group=row["group"] or "",
+                status=row["status"],
+                n_tasks=row["n_tasks"],
+                time_change=row["time_change"],
+                ci_low=row["ci_low"],
+                ci_high=row["ci_high"],
+                data=row,
+                **owner,
+            )
+            for position, row in enumerate(rows)
+        ]
+
+
+class Estimate(EstimateRow):
+    """One scope's estimate within a snapshot (the organisation, all time)."""
+
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="estimates")
 
     class Meta:
         ordering = ["snapshot_id", "position"]
@@ -147,19 +175,10 @@ class SnapshotScope(models.Model):
         return f"{self.label} ({self.get_window_display()})"
 
 
-class ScopedEstimate(models.Model):
+class ScopedEstimate(EstimateRow):
     """One estimate row of a ``SnapshotScope``, as ``estimate_all`` computed it on that slice."""
 
     scope = models.ForeignKey(SnapshotScope, on_delete=models.CASCADE, related_name="estimates")
-    position = models.PositiveIntegerField()
-    dimension = models.CharField(max_length=20)
-    group = models.CharField(max_length=200, blank=True, default="")
-    status = models.CharField(max_length=20)
-    n_tasks = models.PositiveIntegerField()
-    time_change = models.FloatField(null=True, blank=True)
-    ci_low = models.FloatField(null=True, blank=True)
-    ci_high = models.FloatField(null=True, blank=True)
-    data = models.JSONField()
 
     class Meta:
         ordering = ["scope_id", "position"]

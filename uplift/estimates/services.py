@@ -135,21 +135,7 @@ def _compute(snapshot: Snapshot) -> None:
             )
 
     result = estimate_all(tasks, progress=progress)
-    estimates = [
-        Estimate(
-            snapshot=snapshot,
-            position=position,
-            dimension=row["dimension"],
-            group=row["group"] or "",
-            status=row["status"],
-            n_tasks=row["n_tasks"],
-            time_change=row["time_change"],
-            ci_low=row["ci_low"],
-            ci_high=row["ci_high"],
-            data=row,
-        )
-        for position, row in enumerate(result["estimates"])
-    ]
+    estimates = Estimate.from_rows(result["estimates"], snapshot=snapshot)
     scoped = []
     for index, item in enumerate(plan):
         if item["tasks"] is None:  # the organisation over all time: the result above
@@ -177,22 +163,7 @@ def _compute(snapshot: Snapshot) -> None:
         Estimate.objects.bulk_create(estimates, batch_size=500)
         SnapshotScope.objects.bulk_create([scope for scope, _ in scoped])
         ScopedEstimate.objects.bulk_create(
-            [
-                ScopedEstimate(
-                    scope=scope,
-                    position=position,
-                    dimension=row["dimension"],
-                    group=row["group"] or "",
-                    status=row["status"],
-                    n_tasks=row["n_tasks"],
-                    time_change=row["time_change"],
-                    ci_low=row["ci_low"],
-                    ci_high=row["ci_high"],
-                    data=row,
-                )
-                for scope, rows in scoped
-                for position, row in enumerate(rows)
-            ],
+            [row for scope, rows in scoped for row in ScopedEstimate.from_rows(rows, scope=scope)],
             batch_size=500,
         )
         snapshot.status = Snapshot.Status.SUCCEEDED
