@@ -6,21 +6,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('worklog', '0002_database_guards'),
+        ("accounts", "0001_initial"),
+        ("worklog", "0002_database_guards"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='task',
-            name='title',
-            field=models.CharField(blank=True, max_length=300, validators=[django.core.validators.RegexValidator('[\\r\\n]', inverse_match=True, message='A title is one line: remove the line breaks.')]),
+            model_name="task",
+            name="title",
+            field=models.CharField(
+                blank=True,
+                max_length=300,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "[\\r\\n]",
+                        inverse_match=True,
+                        message="A title is one line: remove the line breaks.",
+                    )
+                ],
+            ),
         ),
         migrations.AddConstraint(
-            model_name='task',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('title__contains', '\n'), _negated=True), models.Q(('title__contains', '\r'), _negated=True)), name='task_title_one_line'),
+            model_name="task",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("title__contains", "\n"), _negated=True),
+                    models.Q(("title__contains", "\r"), _negated=True),
+                ),
+                name="task_title_one_line",
+            ),
         ),
     ]
