@@ -1,11 +1,14 @@
 import io
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Count
+from django.utils import timezone
 
 from uplift.accounts.models import Membership, Team, User
+from uplift.worklog.demo import demo_records
 from uplift.worklog.models import Task, TaskType, Tool
 
 pytestmark = pytest.mark.django_db
@@ -54,6 +57,29 @@ def test_seeding_twice_changes_nothing(seeded):
     before = (Task.objects.count(), User.objects.count(), Membership.objects.count())
     call_command("seed_demo", stdout=io.StringIO())
     assert (Task.objects.count(), User.objects.count(), Membership.objects.count()) == before
+
+
+def test_the_demo_plan_does_not_depend_on_the_day_it_is_generated():
+    def plan(records):
+        return {
+            r.task_id: (r.task_type, r.condition, r.forecast_no_ai_minutes, r.forecast_ai_minutes)
+            for r in records
+        }
+
+    monday = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    assert plan(demo_records(today=monday)) == plan(
+        demo_records(today=monday + timedelta(days=3, hours=5))
+    )
+
+
+def test_seeding_again_days_later_adds_nothing_and_changes_no_locked_field(seeded, monkeypatch):
+    before = dict(Task.objects.values_list("external_id", "forecast_no_ai_minutes"))
+    later = timezone.now() + timedelta(days=3, hours=5)
+    monkeypatch.setattr("uplift.accounts.management.commands.seed_demo.timezone.now", lambda: later)
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "(0 created)" in out.getvalue()
+    assert dict(Task.objects.values_list("external_id", "forecast_no_ai_minutes")) == before
 
 
 def test_seed_refuses_with_debug_off(settings):

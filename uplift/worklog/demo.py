@@ -75,24 +75,29 @@ def team_of(index: int) -> str:
 
 def demo_records(*, today: datetime, seed: int = 7) -> list[TaskRecord]:
     """About 3,000 tasks over the six months up to ``today``; the same seed gives the same data."""
-    rng = random.Random(seed)
     types = sorted(TASK_TYPES)
     records: list[TaskRecord] = []
     start = (today - timedelta(days=DAYS)).replace(hour=9, minute=0, second=0, microsecond=0)
     for index, name in enumerate(RESEARCHERS):
-        pace = math.exp(rng.gauss(0, 0.25))  # some researchers are slower than they think
-        favourite_tools = rng.sample([tool[0] for tool in TOOLS], 2)
+        # One generator per researcher for what is fixed at planning (type, forecasts, arm) and
+        # one per task for what happens later, so the plan never depends on the day it is run.
+        planning = random.Random(f"{seed}:{name}")
+        pace = math.exp(planning.gauss(0, 0.25))  # some researchers are slower than they think
+        favourite_tools = planning.sample([tool[0] for tool in TOOLS], 2)
         # Blocked randomization: each researcher x task type draws from shuffled pairs.
         blocks: dict[str, list[str]] = {}
         for n in range(TASKS_PER_RESEARCHER):
-            task_type = rng.choice(types)
+            task_type = planning.choice(types)
             if not blocks.get(task_type):
-                blocks[task_type] = rng.sample(["ai", "no_ai"], 2)
+                blocks[task_type] = planning.sample(["ai", "no_ai"], 2)
             condition = blocks[task_type].pop()
+            forecast_no_ai = float(planning.choice([30, 45, 60, 90, 120, 180, 240, 360, 480]))
+            forecast_ai = max(
+                5.0, round(forecast_no_ai * math.exp(planning.gauss(FORECAST_BIAS, 0.15)))
+            )
+            rng = random.Random(f"{seed}:{name}:{n}")
             day = DAYS * n / TASKS_PER_RESEARCHER + rng.uniform(0, 1.2)
             started = start + timedelta(days=day, hours=rng.uniform(0, 6))
-            forecast_no_ai = float(rng.choice([30, 45, 60, 90, 120, 180, 240, 360, 480]))
-            forecast_ai = max(5.0, round(forecast_no_ai * math.exp(rng.gauss(FORECAST_BIAS, 0.15))))
             ratio = TASK_TYPES[task_type] if condition == "ai" else 1.0
             actual = round(forecast_no_ai * pace * ratio * math.exp(rng.gauss(0, 0.45)), 1)
             record = TaskRecord(

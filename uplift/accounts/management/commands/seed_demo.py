@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from uplift.accounts.models import Membership, Team, User
 from uplift.worklog import demo
-from uplift.worklog.models import TaskType, Tool
+from uplift.worklog.models import Task, TaskType, Tool
 from uplift.worklog.services import worklog_import
 
 PASSWORD = "uplift-demo"
@@ -44,12 +44,20 @@ class Command(BaseCommand):
             for name in demo.TEAMS:
                 Team.objects.get_or_create(name=name)
             self._accounts()
-            result = worklog_import(
-                records=demo.demo_records(today=timezone.now()), source=demo.SOURCE
+            # Demo tasks already there are left as they are (their forecasts are locked):
+            # seeding again, on any later day, only adds what is missing.
+            existing = set(
+                Task.objects.filter(source=demo.SOURCE).values_list("external_id", flat=True)
             )
+            records = [
+                record
+                for record in demo.demo_records(today=timezone.now())
+                if record.task_id not in existing
+            ]
+            created = worklog_import(records=records, source=demo.SOURCE).created if records else 0
         self.stdout.write(
-            f"Demo data: {result.total} tasks ({result.created} created, {result.updated} "
-            f"updated). Log in as ada, lin, ana or admin with password {PASSWORD!r}."
+            f"Demo data: {len(existing) + created} tasks ({created} created). "
+            f"Log in as ada, lin, ana or admin with password {PASSWORD!r}."
         )
 
     def _accounts(self) -> None:
