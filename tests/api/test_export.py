@@ -25,7 +25,10 @@ def varied_tasks(world):
     """Tasks whose values test every formatting rule: floats, timestamps, quoting, tools."""
     second_tool = ToolFactory(name="copilot")
     cases = [
-        {"title": 'Commas, "quotes"\nand a new line', "forecast_no_ai_minutes": 33.333333333333336},
+        {
+            "title": 'Commas, "quotes"; semicolons and ünïcode',
+            "forecast_no_ai_minutes": 33.333333333333336,
+        },
         {"title": "Ünïcödé — dash", "forecast_no_ai_minutes": 0.1, "forecast_ai_minutes": 1e-05},
         {"title": "", "forecast_no_ai_minutes": 123456.789, "forecast_ai_minutes": 2.5e-07},
         {"title": "big", "forecast_no_ai_minutes": 1e15, "forecast_ai_minutes": 12345678.9},
@@ -75,7 +78,7 @@ def test_csv_export_has_the_worklog_columns_and_values(world, varied_tasks):
     assert tuple(rows[0]) == COLUMNS
     done = next(r for r in rows if r["task_id"] == str(varied_tasks[0].pk))
     assert done["researcher"] == "ada@example.org"
-    assert done["title"] == 'Commas, "quotes"\nand a new line'
+    assert done["title"] == 'Commas, "quotes"; semicolons and ünïcode'
     assert done["forecast_no_ai_minutes"] == "33.333333333333336"
     assert done["forecast_ai_minutes"] == "45"
     assert done["actual_minutes"] == "47.25"
@@ -118,7 +121,7 @@ def test_jsonl_export_has_one_typed_object_per_task(world, varied_tasks):
     assert done["perceived_other_minutes"] == 60
     assert done["tools"] == ["claude", "copilot"]
     assert done["completed_at"] == "2025-03-01T10:02:03.004500+00:00"
-    assert done["title"] == 'Commas, "quotes"\nand a new line'
+    assert done["title"] == 'Commas, "quotes"; semicolons and ünïcode'
     planned = next(line for line in lines if line["task_id"] == str(varied_tasks[1].pk))
     assert planned["actual_minutes"] is None and planned["tools"] == []
 
