@@ -48,7 +48,9 @@ class TaskPlanForm(WorklogForm):
         label="Title",
         validators=[title_is_one_line],
     )
-    task_type = forms.ModelChoiceField(queryset=TaskType.objects.none(), label="Task type")
+    task_type = forms.ModelChoiceField(
+        queryset=TaskType.objects.none(), label="Task type", empty_label="Choose a task type"
+    )
     team = forms.ModelChoiceField(queryset=None, label="Team", required=False)
     forecast_no_ai_minutes = MinutesField(label="Forecast without AI (minutes)")
     forecast_ai_minutes = MinutesField(label="Forecast with AI (minutes)")
