@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 
 from uplift.worklog import views as worklog_views
@@ -7,6 +9,8 @@ urlpatterns = [
     path("", worklog_views.today, name="home"),
     path("", include("uplift.worklog.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
+    # Browsers ask for /favicon.ico on pages that name no icon (the admin's).
+    path("favicon.ico", lambda request: redirect(static("favicon.svg"))),
     path("admin/", admin.site.urls),
     path("api/v1/", include("uplift.api.urls")),
     path("dashboards/", include("uplift.dashboards.urls")),

@@ -130,6 +130,9 @@
     var source = document.getElementById("chart-data-" + slug);
     if (!source) return;
     var config = JSON.parse(source.textContent);
+    // The box's height follows its row count; set here, as the CSP refuses inline styles.
+    var box = canvas.closest(".chart-box");
+    if (box && box.dataset.rows) box.style.setProperty("--rows", box.dataset.rows);
     var chartConfig = BUILDERS[config.kind](config);
     var options = chartConfig.options;
     options.maintainAspectRatio = false;
