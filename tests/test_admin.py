@@ -22,8 +22,11 @@ MODELS = sorted(admin.site._registry, key=lambda model: model._meta.label)
 
 
 @pytest.fixture
-def admin_client(client):
-    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+def admin_client(client, password):
+    UserFactory(username="root", is_staff=True, is_superuser=True)
+    # A failed and a successful sign-in, for the login throttling's records.
+    for username, attempt in [("nobody", "wrong password"), ("root", password)]:
+        client.post("/accounts/login/", {"username": username, "password": attempt}, secure=True)
     task = TaskFactory()
     MembershipFactory(user=task.owner, team=task.team)
     WorkSessionFactory(task=task)

@@ -36,7 +36,13 @@ def test_demo_is_a_believable_organisation(seeded):
 
 def test_demo_accounts_sign_in_with_the_published_password(seeded, client):
     for username in ["ada", "lin", "ana", "admin"]:
-        assert client.login(username=username, password="uplift-demo"), username
+        response = client.post(
+            "/accounts/login/",
+            {"username": username, "password": "uplift-demo"},
+            secure=True,
+        )
+        assert (response.status_code, response["Location"]) == (302, "/"), username
+        client.logout()
     lin = Membership.objects.get(user__username="lin")
     ada = Membership.objects.get(user__username="ada")
     assert (lin.role, lin.team) == ("lead", ada.team)
