@@ -35,6 +35,7 @@ from uplift.estimates.models import Snapshot
 from uplift.estimates.selectors import snapshot_as_json, snapshot_latest
 from uplift.worklog import services
 from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
+from uplift.worklog.selectors import tool_names_by_task
 from uplift.worklog.worklog_csv import read_worklog
 
 EXPORT_FORMATS = {
@@ -75,7 +76,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         context = {
             **self.get_serializer_context(),
-            "tools_of": s.tool_names_by_task(task_ids=[task.pk for task in page]),
+            "tools_of": tool_names_by_task(task_ids=[task.pk for task in page]),
         }
         return self.get_paginated_response(s.TaskSerializer(page, many=True, context=context).data)
 

@@ -77,6 +77,21 @@ def tool_use_list(*, task: Task) -> QuerySet[ToolUse]:
     return ToolUse.objects.filter(task=task).select_related("tool")
 
 
+def tool_names_by_task(*, task_ids: list[int]) -> dict[int, list[str]]:
+    """The sorted tool names of each task, in one query for a whole page or export chunk.
+
+    Cheaper than ``prefetch_related``, which builds a queryset and two objects per tool use.
+    """
+    names: dict[int, list[str]] = {}
+    for task_id, name in (
+        ToolUse.objects.filter(task_id__in=task_ids)
+        .order_by("task_id", "tool__name")
+        .values_list("task_id", "tool__name")
+    ):
+        names.setdefault(task_id, []).append(name)
+    return names
+
+
 def tool_list() -> QuerySet[Tool]:
     return Tool.objects.order_by("name")
 

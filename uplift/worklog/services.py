@@ -14,7 +14,7 @@ from django.utils import timezone
 from uplift.accounts.models import Membership, Team, User
 from uplift.estimates.services import estimates_refresh_on_commit
 from uplift.worklog.models import AuditEntry, Task, TaskType, Tool, ToolUse, WorkSession
-from uplift.worklog.selectors import PLANNING_ROLES
+from uplift.worklog.selectors import PLANNING_ROLES, tool_names_by_task
 from uplift.worklog.worklog_csv import (
     Problem,
     TaskRecord,
@@ -217,7 +217,7 @@ def worklog_rows(*, tasks: QuerySet[Task]) -> Iterator[dict[str, str]]:
     """The worklog CSV row of each task, in id order, reading the database in chunks."""
     tasks = tasks.select_related("owner", "team", "task_type").order_by("id")
     for chunk in _chunks(tasks.iterator(chunk_size=_BATCH), _BATCH):
-        tools_of = _tool_names(task_ids=[task.pk for task in chunk])
+        tools_of = tool_names_by_task(task_ids=[task.pk for task in chunk])
         for task in chunk:
             yield {
                 "task_id": task.external_id or str(task.pk),
@@ -236,17 +236,6 @@ def worklog_rows(*, tasks: QuerySet[Task]) -> Iterator[dict[str, str]]:
                 "perceived_other_minutes": format_minutes(task.perceived_other_minutes),
                 "tools": ";".join(tools_of.get(task.pk, [])),
             }
-
-
-def _tool_names(*, task_ids: list[int]) -> dict[int, list[str]]:
-    names: dict[int, list[str]] = {}
-    for task_id, name in (
-        ToolUse.objects.filter(task_id__in=task_ids)
-        .order_by("task_id", "tool__name")
-        .values_list("task_id", "tool__name")
-    ):
-        names.setdefault(task_id, []).append(name)
-    return names
 
 
 def _chunks(items: Iterable, size: int) -> Iterator[list]:
