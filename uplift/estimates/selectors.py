@@ -21,40 +21,37 @@ ASSIGNMENT_CODES = ("randomized", "self_selected")
 # client, three times the server's work. No joins, no ORDER BY and no date arithmetic: names
 # come from the small catalog tables, months are computed in numpy, and estimate_all orders
 # rows by task_id itself.
-_TASK_COLUMNS = """
-    t.id, t.owner_id, t.team_id, t.task_type_id,
-    t.assignment = 'randomized', t.condition = 'ai',
-    CAST(CASE t.status WHEN 'planned' THEN 0 WHEN 'in_progress' THEN 1
-                  WHEN 'completed' THEN 2 ELSE 3 END AS SMALLINT),
-    COALESCE(t.allocation_ai, 'NaN'), t.forecast_no_ai_minutes, t.forecast_ai_minutes,
-    COALESCE(t.actual_minutes, 'NaN'), COALESCE(t.perceived_other_minutes, 'NaN'),
-    {completed_at}
-"""
+_STATUS_CODE = (
+    "CAST(CASE t.status WHEN 'planned' THEN 0 WHEN 'in_progress' THEN 1"
+    " WHEN 'completed' THEN 2 ELSE 3 END AS SMALLINT)"
+)
+# (column, binary type in the COPY, SQL expression); NaN stands for a missing minute count.
 _TASK_FIELDS = [
-    ("task_id", ">i8"),
-    ("researcher", ">i8"),
-    ("team", ">i8"),
-    ("task_type", ">i8"),
-    ("randomized", "?"),
-    ("ai", "?"),
-    ("status", ">i2"),
-    ("allocation", ">f8"),
-    ("forecast_no_ai", ">f8"),
-    ("forecast_ai", ">f8"),
-    ("actual_minutes", ">f8"),
-    ("perceived_other_minutes", ">f8"),
-    ("completed_at", ">i8"),  # microseconds since 2000-01-01 UTC; -infinity when not completed
+    ("task_id", ">i8", "t.id"),
+    ("researcher", ">i8", "t.owner_id"),
+    ("team", ">i8", "t.team_id"),
+    ("task_type", ">i8", "t.task_type_id"),
+    ("randomized", "?", "t.assignment = 'randomized'"),
+    ("ai", "?", "t.condition = 'ai'"),
+    ("status", ">i2", _STATUS_CODE),
+    ("allocation", ">f8", "COALESCE(t.allocation_ai, 'NaN')"),
+    ("forecast_no_ai", ">f8", "t.forecast_no_ai_minutes"),
+    ("forecast_ai", ">f8", "t.forecast_ai_minutes"),
+    ("actual_minutes", ">f8", "COALESCE(t.actual_minutes, 'NaN')"),
+    ("perceived_other_minutes", ">f8", "COALESCE(t.perceived_other_minutes, 'NaN')"),
+    # Microseconds since 2000-01-01 UTC; -infinity when not completed.
+    ("completed_at", ">i8", "COALESCE(t.completed_at, '-infinity')"),
 ]
-_TOOL_USE_FIELDS = [("task_id", ">i8"), ("tool_id", ">i8")]
+_TOOL_USE_FIELDS = [("task_id", ">i8", "t.task_id"), ("tool_id", ">i8", "t.tool_id")]
 _SLICE_BITS = 16
 # A binary COPY starts with a 19-byte header; a one-dimensional array with a 20-byte header.
 _COPY_HEADER, _ARRAY_HEADER = 19, 20
 _POSTGRES_EPOCH = np.datetime64("2000-01-01T00:00:00", "us")
 
 
-def _copy_columns(columns_sql: str, table: str, fields: list[tuple[str, str]]) -> dict:
+def _copy_columns(table: str, fields: list[tuple[str, str, str]]) -> dict:
     """Read columns with one binary COPY of array_agg slices; returns one array per field."""
-    select = ", ".join(f"array_agg({expression})" for expression in _split_columns(columns_sql))
+    select = ", ".join(f"array_agg({expression})" for _, _, expression in fields)
     sql = (
         f"COPY (SELECT {select} FROM {table} GROUP BY t.id >> {_SLICE_BITS}) "
         "TO STDOUT WITH (FORMAT binary)"
@@ -63,36 +60,25 @@ def _copy_columns(columns_sql: str, table: str, fields: list[tuple[str, str]]) -
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         blocks.extend(copy)
     data = b"".join(blocks)
-    chunks: dict[str, list[np.ndarray]] = {name: [] for name, _ in fields}
+    chunks: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in fields}
     offset = _COPY_HEADER
     while int.from_bytes(data[offset : offset + 2], "big", signed=True) != -1:
         offset += 2
-        for name, kind in fields:
+        for name, kind, _ in fields:
+            # A field: its byte length, then the array header (dimensions, null flag, element
+            # type, length of the one dimension, lower bound), then length-prefixed values.
             length = int.from_bytes(data[offset : offset + 4], "big", signed=True)
             count = int.from_bytes(data[offset + 16 : offset + 20], "big", signed=True)
             element = np.dtype([("length", ">i4"), ("value", kind)])
-            values = np.frombuffer(data, dtype=element, count=count, offset=offset + 4 + 20)
+            values = np.frombuffer(
+                data, dtype=element, count=count, offset=offset + 4 + _ARRAY_HEADER
+            )
             chunks[name].append(values["value"])
             offset += 4 + length
     return {
-        name: np.concatenate(parts) if parts else np.empty(0, dtype=kind)
-        for (name, kind), parts in zip(fields, chunks.values(), strict=True)
+        name: np.concatenate(chunks[name]) if chunks[name] else np.empty(0, dtype=kind)
+        for name, kind, _ in fields
     }
-
-
-def _split_columns(columns_sql: str) -> list[str]:
-    # Split on top-level commas only (CASE ... END and COALESCE(...) contain none at depth 0).
-    parts, depth, current = [], 0, ""
-    for char in columns_sql:
-        depth += char == "("
-        depth -= char == ")"
-        if char == "," and depth == 0:
-            parts.append(current.strip())
-            current = ""
-        else:
-            current += char
-    parts.append(current.strip())
-    return parts
 
 
 def estimate_input() -> tuple[pd.DataFrame, int, object]:
@@ -110,28 +96,26 @@ def estimate_input() -> tuple[pd.DataFrame, int, object]:
 
 
 def _read_postgres() -> tuple[dict, np.ndarray]:
-    columns = _copy_columns(
-        _TASK_COLUMNS.format(completed_at="COALESCE(t.completed_at, '-infinity')"),
-        "worklog_task t",
-        _TASK_FIELDS,
-    )
+    columns = _copy_columns("worklog_task t", _TASK_FIELDS)
     completed = columns.pop("completed_at")
     done = completed != np.iinfo(np.int64).min
     columns["completed_at"] = np.where(
         done, _POSTGRES_EPOCH + completed.astype("timedelta64[us]"), np.datetime64("NaT")
     )
-    uses = _copy_columns("t.task_id, t.tool_id", "worklog_tooluse t", _TOOL_USE_FIELDS)
+    uses = _copy_columns("worklog_tooluse t", _TOOL_USE_FIELDS)
     return columns, np.column_stack([uses["task_id"], uses["tool_id"]])
 
 
 def _read_generic() -> tuple[dict, np.ndarray]:
-    sql = "SELECT " + _TASK_COLUMNS.format(completed_at="t.completed_at") + " FROM worklog_task t"
+    # SQLite has no NaN or infinity literals: missing values stay NULL (NaN in pandas).
+    expressions = [expression for _, _, expression in _TASK_FIELDS[:-1]] + ["t.completed_at"]
+    sql = f"SELECT {', '.join(expressions)} FROM worklog_task t"
     with connection.cursor() as cursor:
         cursor.execute(sql.replace("'NaN'", "NULL"))
         rows = cursor.fetchall()
         cursor.execute("SELECT task_id, tool_id FROM worklog_tooluse")
         uses = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 2)
-    names = [name for name, _ in _TASK_FIELDS]
+    names = [name for name, _, _ in _TASK_FIELDS]
     table = pd.DataFrame.from_records(rows, columns=names)
     columns = {name: table[name].to_numpy(dtype=float) for name in names[:-1]}
     columns["completed_at"] = pd.to_datetime(table["completed_at"], utc=True).to_numpy(
