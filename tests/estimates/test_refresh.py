@@ -7,8 +7,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import redis
-from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
@@ -25,15 +23,6 @@ from uplift.worklog.services import task_complete
 pytestmark = pytest.mark.django_db
 
 METR_CSV = Path(__file__).parent.parent / "fixtures" / "metr-early-2025" / "data_complete.csv"
-
-
-@pytest.fixture
-def broker():
-    """The test Redis database, emptied, as the queue the app publishes to."""
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
 
 
 def show_estimates() -> dict:
