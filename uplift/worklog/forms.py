@@ -41,13 +41,15 @@ class DateTimeLocalInput(forms.DateTimeInput):
         super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
 
 
-class TaskPlanForm(WorklogForm):
-    title = forms.CharField(
-        max_length=TITLE_MAX_LENGTH,
-        required=False,
-        label="Title",
-        validators=[title_is_one_line],
+def title_field() -> forms.CharField:
+    """A task's title: optional, one line."""
+    return forms.CharField(
+        max_length=TITLE_MAX_LENGTH, required=False, label="Title", validators=[title_is_one_line]
     )
+
+
+class TaskPlanForm(WorklogForm):
+    title = title_field()
     task_type = forms.ModelChoiceField(
         queryset=TaskType.objects.none(), label="Task type", empty_label="Choose a task type"
     )
@@ -96,12 +98,7 @@ class TaskPlanForm(WorklogForm):
 class TaskEditForm(WorklogForm):
     """Only unlocked fields: forecasts and condition are never offered once assigned."""
 
-    title = forms.CharField(
-        max_length=TITLE_MAX_LENGTH,
-        required=False,
-        label="Title",
-        validators=[title_is_one_line],
-    )
+    title = title_field()
     perceived_other_minutes = MinutesField(
         required=False, label="Time under the other condition (minutes, optional)"
     )
