@@ -8,7 +8,7 @@ from uplift.worklog import views as worklog_views
 urlpatterns = [
     path("", worklog_views.today, name="home"),
     path("", include("uplift.worklog.urls")),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("uplift.accounts.urls")),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's).
     path("favicon.ico", lambda request: redirect(static("favicon.svg"))),
     path("admin/", admin.site.urls),
