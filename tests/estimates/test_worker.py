@@ -1,19 +1,13 @@
 """The refresh job on a real Celery worker consuming the test Redis."""
 
-import os
-import signal
-import subprocess
-import sys
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from tests.factories import MembershipFactory, TaskFactory, TaskTypeFactory, TeamFactory
+from tests.processes import Worker, wait_until
 from uplift.estimates.models import Snapshot
 from uplift.estimates.selectors import snapshot_latest
 from uplift.estimates.services import estimates_refresh, estimates_refresh_queue
@@ -21,53 +15,6 @@ from uplift.worklog.models import Task
 from uplift.worklog.services import task_complete
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-class Worker:
-    """A `celery worker` process on the test database and broker, with its log."""
-
-    def __init__(self, log_dir: Path):
-        self.log = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "ESTIMATES_REFRESH_DELAY": str(settings.ESTIMATES_REFRESH_DELAY),
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "uplift", "worker", "--pool", "solo",
-             "--hostname", f"test-{uuid.uuid4().hex[:8]}@localhost", "--without-gossip",
-             "--without-mingle", "--loglevel", "INFO"],
-            cwd=ROOT, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        self._wait_for("ready.")
-
-    def _wait_for(self, text: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.log.read_text():
-                return
-            assert self.process.poll() is None, self.log.read_text()
-            time.sleep(0.1)
-        raise AssertionError(f"worker did not log {text!r}:\n{self.log.read_text()}")
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @pytest.fixture
@@ -81,16 +28,6 @@ def start_worker(broker, tmp_path):
     yield start
     for worker in workers:
         worker.stop()
-
-
-def wait_until(condition, timeout: float = 30, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def planned_tasks(n: int, researchers: int = 4) -> list[Task]:
