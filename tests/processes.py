@@ -179,4 +179,14 @@ class RedisServer:
 
     def kill(self) -> None:
         if self.server is not None and self.server.is_running():
+            self.resume()
             self.server.kill()
+
+    def pause(self) -> None:
+        """SIGSTOP: Redis still accepts connections but answers nothing, as when it hangs."""
+        assert self.server is not None
+        os.kill(self.server.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.server is not None
+        os.kill(self.server.process.pid, signal.SIGCONT)

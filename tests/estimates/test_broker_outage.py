@@ -7,11 +7,13 @@ Redis again on the same port and waits for beat's catch-up job to run the refres
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django import db
 from django.http import HttpResponse
 from django.test import Client
 
@@ -33,6 +35,8 @@ REFRESH_DELAY_SECONDS = 0.5
 CATCH_UP_SECONDS = 1
 # Publishing to a stopped broker must fail fast, not hold the researcher's request.
 REQUEST_SECONDS = 3
+# The longest a hung Redis (accepting connections, answering nothing) may hold a request.
+HUNG_BROKER_SECONDS = 8
 # The worker retries the broker after 2, 4, 6... seconds; the refresh itself takes well under 1.
 CATCH_UP_TIMEOUT_SECONDS = 20
 HEALTHY = {"status": "ok", "checks": {"database": True, "broker": True}}
@@ -197,3 +201,44 @@ def test_work_logged_while_redis_is_stopped_is_refreshed_by_the_catch_up_once_it
     assert worker.is_running() and beat.is_running()
     assert worker.output().count("Connected to redis://") == 2
     assert healthz(client) == (200, HEALTHY)
+
+
+def within(seconds: float, send: Callable[[], HttpResponse]) -> tuple[HttpResponse, float]:
+    """Send a request in a thread; fail if it has not answered after ``seconds``."""
+    answers: list[HttpResponse] = []
+
+    def answer() -> None:
+        try:
+            answers.append(send())
+        finally:
+            db.connection.close()  # the thread's own connection
+
+    started = time.monotonic()
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert answers, f"no answer after {seconds} s"
+    return answers[0], time.monotonic() - started
+
+
+def test_a_hung_redis_holds_a_researcher_for_one_socket_timeout_at_most(
+    redis_server: RedisServer, researcher_client: Client, settings
+):
+    client = researcher_client
+    task = plan_task(client, "While Redis hangs", TaskTypeFactory().pk)
+    socket_timeout = settings.CELERY_BROKER_TRANSPORT_OPTIONS["socket_timeout"]
+    redis_server.pause()
+
+    # Without a socket timeout both would wait for Redis for ever.
+    response, completing = within(
+        HUNG_BROKER_SECONDS,
+        lambda: client.post(f"/tasks/{task.pk}/complete/", {"actual_minutes": "25"}),
+    )
+    probe, _ = within(HUNG_BROKER_SECONDS, lambda: client.get("/healthz", HTTP_HOST="10.0.0.7"))
+
+    assert (response.status_code, response["Location"]) == (302, "/")
+    assert completing >= socket_timeout  # it did wait for Redis, and gave up
+    task.refresh_from_db()
+    assert (task.status, task.actual_minutes) == ("completed", 25)
+    assert Snapshot.objects.get().status == "pending"  # for the catch-up, as when stopped
+    assert (probe.status_code, probe.json()) == (503, BROKER_DOWN)
