@@ -6,8 +6,6 @@ exits while a test waits for it fails the test with its log.
 
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -20,9 +18,9 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from bench.servers import ServerProcess, free_port
 from uplift.celery_app import app as celery_app
 
-ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 
 
@@ -54,67 +52,17 @@ def celery_app_publishes_to(broker_url: str, *, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(celery_app.amqp, "_producer_pool", None)
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class LoggedProcess:
-    """A process in its own session, its output in ``log``."""
-
-    def __init__(self, command: list[str], *, log: Path, env: Mapping[str, str] | None = None):
-        self.log = log
-        self.process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def is_running(self) -> bool:
-        return self.process.poll() is None
-
-    def output(self) -> str:
-        return self.log.read_text()
-
-    def wait_for(self, text: str, *, timeout: float = 30) -> None:
-        """Wait until ``text`` appears in the log."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.output():
-                return
-            assert self.is_running(), self.output()
-            time.sleep(0.05)
-        raise AssertionError(f"{self.log.name} did not log {text!r}:\n{self.output()}")
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash or the OOM killer would: no chance to clean up."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.is_running():
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
 def celery_env(env: Mapping[str, str] | None) -> dict[str, str]:
     """The environment of a Celery process: the test database, the test's refresh delay."""
     return {
+        **os.environ,
         "DATABASE_URL": database_url(),
         "ESTIMATES_REFRESH_DELAY": str(settings.ESTIMATES_REFRESH_DELAY),
         **(env or {}),
     }
 
 
-class Worker(LoggedProcess):
+class Worker(ServerProcess):
     """A `celery worker` process on the test database and broker (``env`` overrides)."""
 
     def __init__(self, log_dir: Path, env: Mapping[str, str] | None = None):
@@ -129,7 +77,7 @@ class Worker(LoggedProcess):
         self.wait_for("ready.")
 
 
-class Beat(LoggedProcess):
+class Beat(ServerProcess):
     """A `celery beat` process with its schedule file in ``log_dir`` (``env`` overrides)."""
 
     def __init__(self, log_dir: Path, env: Mapping[str, str] | None = None):
@@ -154,12 +102,12 @@ class RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.server: LoggedProcess | None = None
+        self.server: ServerProcess | None = None
         self.starts = 0
 
     def start(self) -> None:
         self.starts += 1
-        self.server = LoggedProcess(
+        self.server = ServerProcess(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.directory)],
             log=self.directory / f"redis-{self.starts}.log",

@@ -20,8 +20,8 @@ from django.test import Client
 from tests.factories import PASSWORD, MembershipFactory, TaskTypeFactory, TeamFactory, UserFactory
 from tests.processes import (
     Beat,
-    LoggedProcess,
     RedisServer,
+    ServerProcess,
     Worker,
     celery_app_publishes_to,
     wait_until,
@@ -127,7 +127,7 @@ def plan_task(client: Client, title: str, task_type_id: int) -> Task:
     return Task.objects.get(title=title)
 
 
-def task_results(process: LoggedProcess, task: str) -> list[str]:
+def task_results(process: ServerProcess, task: str) -> list[str]:
     """What each finished run of the estimates job ``task`` returned, as the worker logged it."""
     pattern = rf"uplift\.estimates\.tasks\.{task}\[[0-9a-f-]+\] succeeded in \S+s: (\S+)"
     return re.findall(pattern, process.output())
