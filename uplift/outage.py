@@ -9,11 +9,13 @@ saying the service is temporarily unavailable, API clients a JSON body, both wit
 
 import logging
 import re
+import sys
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.views import defaults
 
 logger = logging.getLogger(__name__)
 
@@ -33,17 +35,34 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
-        logger.warning(
-            "Database unavailable: answered 503 to %s %s (%s: %s)",
-            request.method,
-            request.path,
-            type(exception).__name__,
-            without_passwords(str(exception)),
-        )
-        response = database_unavailable_response(request)
-        # Logged above, as a warning: django.request would log it again as an error.
-        response._has_been_logged = True
-        return response
+        return database_unavailable(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: the 503 for a database error raised outside a view, else the 500 page.
+
+    A middleware's work after the view (saving the session, say) is not seen by
+    ``process_exception``; Django calls this handler inside its ``except`` block instead.
+    """
+    error = sys.exc_info()[1]
+    if isinstance(error, OperationalError | InterfaceError):
+        return database_unavailable(request, error)
+    return defaults.server_error(request)
+
+
+def database_unavailable(request: HttpRequest, error: Exception) -> HttpResponse:
+    """Log the outage once, as a warning without passwords, and answer the 503."""
+    logger.warning(
+        "Database unavailable: answered 503 to %s %s (%s: %s)",
+        request.method,
+        request.path,
+        type(error).__name__,
+        without_passwords(str(error)),
+    )
+    response = database_unavailable_response(request)
+    # Logged above, as a warning: django.request would log it again as an error.
+    response._has_been_logged = True
+    return response
 
 
 def database_unavailable_response(request: HttpRequest) -> HttpResponse:

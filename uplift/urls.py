@@ -15,3 +15,6 @@ urlpatterns = [
     path("api/v1/", include("uplift.api.urls")),
     path("dashboards/", include("uplift.dashboards.urls")),
 ]
+
+# A database outage is a 503 even when it strikes outside a view (see uplift.outage).
+handler500 = "uplift.outage.server_error"

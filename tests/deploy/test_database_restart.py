@@ -12,11 +12,14 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import OperationalError, connection
+from django.http import HttpResponse
+from django.test import Client
 from django.urls import path
 
 from bench.load import Load, report, researchers_create, writes_verify
 from bench.servers import Gunicorn, PostgresCluster, app_env, free_port, static_collect
 from tests.factories import MembershipFactory
+from uplift import urls as site_urls
 from uplift.urls import urlpatterns as site_urlpatterns
 
 USERS = 4
@@ -37,7 +40,18 @@ def dsn_in_error(request):
     )
 
 
-urlpatterns = [*site_urlpatterns, path("dsn-in-error/", dsn_in_error)]
+def remember_the_visit(request):
+    """A view that reads nothing; the session middleware writes after it."""
+    request.session["visited"] = True
+    return HttpResponse("visited")
+
+
+urlpatterns = [
+    *site_urlpatterns,
+    path("dsn-in-error/", dsn_in_error),
+    path("remember/", remember_the_visit),
+]
+handler500 = site_urls.handler500
 
 
 @pytest.fixture
@@ -97,6 +111,20 @@ def test_the_api_and_json_clients_get_a_json_503(signed_in, database_down):
         assert response.json() == {
             "detail": "The service is temporarily unavailable. Try again in a minute."
         }
+
+
+@pytest.mark.urls(__name__)
+def test_an_outage_after_the_view_while_saving_the_session_is_the_503_too(database_down, caplog):
+    database_down()
+    response = Client(raise_request_exception=False).get("/remember/", secure=True)
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "10"
+    body = response.content.decode()
+    assert "<h1>Uplift is temporarily unavailable</h1>" in body
+    assert leaks(body) == []
+    assert [(r.levelname, r.name) for r in caplog.records] == [("WARNING", "uplift.outage")]
+    assert "answered 503 to GET /remember/" in caplog.text
 
 
 @pytest.mark.urls(__name__)

@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import path
 
 from tests.factories import UserFactory
+from uplift import urls as site_urls
 from uplift.urls import urlpatterns as site_urlpatterns
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
@@ -21,6 +22,7 @@ def failing_view(request):
 
 
 urlpatterns = [*site_urlpatterns, path("failing/", failing_view)]
+handler500 = site_urls.handler500
 
 
 def leaked(text: str, *secrets: str) -> list[str]:
