@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from uplift.estimates.models import Estimate, Snapshot
+from uplift.worklog.admin import ViewOnlyAdmin
 
 
 class EstimateInline(admin.TabularInline):
@@ -13,7 +14,7 @@ class EstimateInline(admin.TabularInline):
 
 
 @admin.register(Snapshot)
-class SnapshotAdmin(admin.ModelAdmin):
+class SnapshotAdmin(ViewOnlyAdmin):
     """Runs of the estimation job: read-only, written only by the job."""
 
     list_display = [
@@ -30,22 +31,10 @@ class SnapshotAdmin(admin.ModelAdmin):
     date_hierarchy = "requested_at"
     inlines = [EstimateInline]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Estimate)
-class EstimateAdmin(admin.ModelAdmin):
+class EstimateAdmin(ViewOnlyAdmin):
     list_display = ["snapshot", "dimension", "group", "status", "n_tasks", "time_change"]
     list_filter = ["dimension", "status"]
     search_fields = ["group"]
     list_select_related = ["snapshot"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -3,6 +3,16 @@ from django.contrib import admin
 from uplift.worklog.models import AuditEntry, Task, TaskType, Tool, ToolUse, WorkSession
 
 
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """Records the product writes itself: the admin lists and shows them, never adds or edits."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(TaskType)
 class TaskTypeAdmin(admin.ModelAdmin):
     list_display = ["name", "observational", "description"]
@@ -62,18 +72,12 @@ class TaskAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ViewOnlyAdmin):
     list_display = ["at", "action", "field", "task", "actor", "via", "old_value", "new_value"]
     list_filter = ["action", "field", "via"]
     search_fields = ["task__title", "actor__username", "detail"]
     list_select_related = ["task", "actor"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_delete_permission(self, request, obj=None):
         return False
