@@ -130,21 +130,17 @@ def seed(n_tasks: int):
 def measure(researcher, n_requests: int) -> dict:
     from django.db import connection
     from django.test import Client
+    from django.test.utils import CaptureQueriesContext
 
     # No setup_test_environment(): its template instrumentation is not part of serving.
     client = Client(HTTP_HOST="localhost")
     client.force_login(researcher)
     for _ in range(20):  # warm caches: templates, connection, PostgreSQL buffers
         assert client.get("/").status_code == 200
-    queries = []
-
-    def count(execute, sql, params, many, context):
-        queries.append(sql)
-        return execute(sql, params, many, context)
-
-    # An execute wrapper, not the debug log: each request start clears that log.
-    with connection.execute_wrapper(count):
+    with CaptureQueriesContext(connection) as queries:
         response = client.get("/")
+    # Counted now: the next request clears the log that ``queries`` reads from.
+    query_count = len(queries)
     assert response.status_code == 200 and b"Timer running" in response.content
     timings = []
     for _ in range(n_requests):
@@ -156,7 +152,7 @@ def measure(researcher, n_requests: int) -> dict:
         "p50": statistics.median(timings),
         "p95": timings[int(0.95 * (len(timings) - 1))],
         "max": timings[-1],
-        "queries": len(queries),
+        "queries": query_count,
     }
 
 

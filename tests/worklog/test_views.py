@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -196,15 +197,9 @@ def test_history_groups_by_week_filters_and_totals(client_of, researcher, team):
     assert filtered.context["total_minutes"] == 70
 
 
-def _today_queries(client) -> int:
-    queries = []
-
-    def count(execute, sql, params, many, context):
-        queries.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count):
-        response = client.get("/")
+def _queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
     assert response.status_code == 200
     return len(queries)
 
@@ -229,10 +224,59 @@ def test_today_makes_the_same_number_of_queries_whatever_the_number_of_tasks(
 
     add_tasks(2, 0)
     WorkSessionFactory(task=Task.objects.first(), started_at=now, ended_at=None)
-    few = _today_queries(client)
+    few = _queries(client, "/")
     add_tasks(40, 10)
-    assert _today_queries(client) == few
+    assert _queries(client, "/") == few
     assert few <= 12  # session, user, open tasks, running timer, form choices
+
+
+def test_history_makes_the_same_number_of_queries_whatever_the_number_of_tasks(
+    client_of, researcher, team
+):
+    client = client_of(researcher)
+    claude = ToolFactory(name="Claude")
+    now = timezone.now()
+
+    def add_tasks(n, offset):
+        # Each with its own task type, over several weeks, flagged as AI used on No AI.
+        for i in range(n):
+            task = TaskFactory(
+                owner=researcher,
+                team=team,
+                condition="no_ai",
+                status="completed",
+                actual_minutes=10,
+                completed_at=now - timedelta(days=offset + i),
+            )
+            ToolUseFactory(task=task, tool=claude)
+
+    add_tasks(2, 0)
+    few = _queries(client, reverse("worklog:history"))
+    add_tasks(40, 10)
+    assert _queries(client, reverse("worklog:history")) == few
+
+
+def test_a_task_page_makes_the_same_number_of_queries_whatever_it_logged(
+    client_of, researcher, team
+):
+    client = client_of(researcher)
+    task = TaskFactory(owner=researcher, team=team, status="in_progress")
+    url = reverse("worklog:task_detail", args=[task.pk])
+    now = timezone.now()
+
+    def add_logs(n, offset):
+        for i in range(n):
+            WorkSessionFactory(
+                task=task,
+                started_at=now - timedelta(hours=offset + i + 1),
+                ended_at=now - timedelta(hours=offset + i + 0.5),
+            )
+            ToolUseFactory(task=task, tool=ToolFactory(name=f"Tool {offset + i}"))
+
+    add_logs(1, 0)
+    few = _queries(client, url)
+    add_logs(10, 10)
+    assert _queries(client, url) == few
 
 
 def test_an_observational_team_asks_whether_ai_will_be_used(client_of, researcher, team, task_type):
