@@ -25,6 +25,7 @@ from uplift.accounts.models import Membership, Team, User
 from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
 
 PLANNING_ROLES = (Membership.Role.RESEARCHER, Membership.Role.LEAD)
+OPEN_STATUSES = (Task.Status.PLANNED, Task.Status.IN_PROGRESS)
 CLOSED_STATUSES = (Task.Status.COMPLETED, Task.Status.ABANDONED)
 
 
@@ -50,7 +51,7 @@ def task_list_open(*, owner: User) -> QuerySet[Task]:
         .values("total")
     )
     return (
-        Task.objects.filter(owner=owner, status__in=[Task.Status.PLANNED, Task.Status.IN_PROGRESS])
+        Task.objects.filter(owner=owner, status__in=OPEN_STATUSES)
         .select_related("task_type", "team")
         .annotate(
             logged=Subquery(logged, output_field=DurationField()),
@@ -120,7 +121,7 @@ def task_history(
         tasks.select_related("task_type")
         .annotate(
             closed_at=Coalesce("completed_at", "started_at", "created_at"),
-            week=TruncWeek(Coalesce("completed_at", "started_at", "created_at")),
+            week=TruncWeek("closed_at"),
             noncompliant=Case(When(_noncompliant(), then=Value(True)), default=Value(False)),
         )
         .order_by("-closed_at", "-id")

@@ -14,7 +14,12 @@ from django.utils import timezone
 from uplift.accounts.models import Membership, Team, User
 from uplift.estimates.services import estimates_refresh_on_commit
 from uplift.worklog.models import AuditEntry, Task, TaskType, Tool, ToolUse, WorkSession
-from uplift.worklog.selectors import PLANNING_ROLES, tool_names_by_task
+from uplift.worklog.selectors import (
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    PLANNING_ROLES,
+    tool_names_by_task,
+)
 from uplift.worklog.worklog_csv import (
     Problem,
     TaskRecord,
@@ -464,8 +469,9 @@ def task_complete(
         task.completed_at = completed_at or now
         fields = ["status", "actual_minutes", "perceived_other_minutes", "completed_at"]
         if task.started_at is None or task.started_at > task.completed_at:
-            first = task.sessions.order_by("started_at").values_list("started_at", flat=True)
-            task.started_at = min(first.first() or task.completed_at, task.completed_at)
+            task.started_at = min(
+                _sessions_first_start(task=task) or task.completed_at, task.completed_at
+            )
             fields.append("started_at")
         task.save(update_fields=[*fields, "updated_at"])
         estimates_refresh_on_commit()
@@ -477,7 +483,7 @@ def task_abandon(*, task: Task, reason: str) -> Task:
     reason = reason.strip()
     if not reason:
         raise ValidationError({"reason": "Say why the task is abandoned."})
-    if task.status in (Task.Status.COMPLETED, Task.Status.ABANDONED):
+    if task.status in CLOSED_STATUSES:
         raise ValidationError(f"This task is already {task.get_status_display().lower()}.")
     with transaction.atomic():
         _sessions_close_running(task=task, at=timezone.now())
@@ -492,7 +498,6 @@ def task_abandon(*, task: Task, reason: str) -> Task:
 
 # A session longer than this is more likely a forgotten timer than work: it needs confirmation.
 LONG_SESSION = timedelta(hours=16)
-OPEN_STATUSES = (Task.Status.PLANNED, Task.Status.IN_PROGRESS)
 
 
 class LongSession(ValidationError):
@@ -661,12 +666,15 @@ def _sessions_minutes(*, task: Task) -> float:
     return total.total_seconds() / 60 if total else 0.0
 
 
+def _sessions_first_start(*, task: Task):
+    return task.sessions.order_by("started_at").values_list("started_at", flat=True).first()
+
+
 def _task_after_session_change(*, task: Task) -> None:
     """Keep the task's status and actual minutes in step with its sessions."""
     if task.status == Task.Status.PLANNED:
-        first = task.sessions.order_by("started_at").values_list("started_at", flat=True)
         task.status = Task.Status.IN_PROGRESS
-        task.started_at = first.first()
+        task.started_at = _sessions_first_start(task=task)
         task.save(update_fields=["status", "started_at", "updated_at"])
     elif task.status == Task.Status.COMPLETED:
         minutes = _sessions_minutes(task=task)

@@ -99,13 +99,12 @@ def today(request: HttpRequest) -> HttpResponse:
 def _detail(request: HttpRequest, task: Task, status: int = 200, **forms) -> HttpResponse:
     sessions = list(selectors.work_session_list(task=task))
     uses = {use.tool_id: use for use in selectors.tool_use_list(task=task)}
-    is_open = task.status in services.OPEN_STATUSES
+    is_open = task.status in selectors.OPEN_STATUSES
     context = {
         "task": task,
         "sessions": sessions,
         "logged_minutes": sum(s.minutes or 0 for s in sessions),
         "running": next((s for s in sessions if s.ended_at is None), None),
-        "tool_uses": list(uses.values()),
         "noncompliant": task.condition == Task.Condition.NO_AI and bool(uses),
         "is_open": is_open,
         "session_form": forms.get("session_form") or WorkSessionForm(),
