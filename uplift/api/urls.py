@@ -8,6 +8,7 @@ from uplift.api import pages, views
 
 app_name = "api"
 
+# Path converters: ids match as <str:pk>, so any id reaches the view, which answers 404 in JSON.
 router = DefaultRouter(trailing_slash=True, use_regex_path=False)
 router.include_root_view = False
 # The format is a query parameter of the export, not a URL suffix.

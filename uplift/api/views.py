@@ -24,7 +24,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from uplift.accounts.models import Membership, Team
+from uplift.accounts.models import Team
 from uplift.api import serializers as s
 from uplift.api.access import access_of, task_editable, tasks_visible, teams_visible
 from uplift.api.export import export_csv, export_jsonl
@@ -35,13 +35,19 @@ from uplift.estimates.models import Snapshot
 from uplift.estimates.selectors import snapshot_as_json, snapshot_latest
 from uplift.worklog import services
 from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
-from uplift.worklog.selectors import tool_names_by_task
+from uplift.worklog.selectors import team_list_for_planning, tool_names_by_task
 from uplift.worklog.worklog_csv import read_worklog
 
 EXPORT_FORMATS = {
     "csv": ("text/csv; charset=utf-8", export_csv),
     "jsonl": ("application/x-ndjson", export_jsonl),
 }
+
+
+def _valid(request, serializer_class) -> dict:
+    serializer = serializer_class(data=request.data, context={"request": request})
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
 
 
 def _refuse_analyst_writes(request) -> None:
@@ -58,7 +64,6 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     """Tasks: researchers plan and edit their own, leads read their teams', analysts all."""
 
     queryset = Task.objects.none()  # the model, for the schema; see get_queryset
-    lookup_value_converter = "str"  # any id reaches the view, which answers 404 in JSON
     serializer_class = s.TaskSerializer
     filterset_class = TaskFilter
     ordering_fields = ["id", "created_at", "updated_at"]
@@ -97,11 +102,9 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     )
     def create(self, request):
         _refuse_analyst_writes(request)
-        if not Membership.objects.filter(
-            user=request.user, role__in=services.PLANNING_ROLES
-        ).exists():
+        if not team_list_for_planning(owner=request.user).exists():
             raise PermissionDenied("Only researchers and leads plan tasks.")
-        data = self._valid(s.TaskPlanSerializer)
+        data = _valid(request, s.TaskPlanSerializer)
         task = services.task_plan(owner=request.user, **data)
         return self._answer(task, status.HTTP_201_CREATED)
 
@@ -114,7 +117,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     )
     def partial_update(self, request, pk=None):
         task = self._task_to_change()
-        changes = self._valid(s.TaskChangeSerializer)
+        changes = _valid(request, s.TaskChangeSerializer)
         task = services.task_update(task=task, actor=request.user, changes=changes, via="api")
         return self._answer(task)
 
@@ -126,7 +129,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
         task = self._task_to_change()
-        data = self._valid(s.TaskCompleteSerializer)
+        data = _valid(request, s.TaskCompleteSerializer)
         return self._answer(services.task_complete(task=task, **data))
 
     @extend_schema(
@@ -137,7 +140,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @action(detail=True, methods=["post"])
     def abandon(self, request, pk=None):
         task = self._task_to_change()
-        data = self._valid(s.TaskAbandonSerializer)
+        data = _valid(request, s.TaskAbandonSerializer)
         return self._answer(services.task_abandon(task=task, reason=data["reason"]))
 
     @extend_schema(
@@ -148,7 +151,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @action(detail=True, methods=["put"], url_path="tool-uses")
     def tool_uses(self, request, pk=None):
         task = self._task_to_change()
-        data = self._valid(s.ToolUseSetSerializer)
+        data = _valid(request, s.ToolUseSetSerializer)
         services.tool_use_set(task=task, uses=[services.ToolUseEntry(**u) for u in data["uses"]])
         return self._answer(task)
 
@@ -179,11 +182,6 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         response["Content-Disposition"] = f'attachment; filename="tasks.{name}"'
         return response
 
-    def _valid(self, serializer_class) -> dict:
-        serializer = serializer_class(data=self.request.data, context={"request": self.request})
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
-
 
 @extend_schema_view(
     list=extend_schema(summary="Work sessions on the tasks the user may see"),
@@ -193,7 +191,6 @@ class WorkSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     """Work sessions: the researcher adds and corrects them; others read as they read tasks."""
 
     queryset = WorkSession.objects.none()  # the model, for the schema; see get_queryset
-    lookup_value_converter = "str"  # any id reaches the view, which answers 404 in JSON
     serializer_class = s.WorkSessionSerializer
     filterset_class = WorkSessionFilter
     ordering_fields = ["id", "started_at"]
@@ -263,19 +260,12 @@ class WorkSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         return Response(s.WorkSessionSerializer(session).data)
 
 
-def _valid(request, serializer_class) -> dict:
-    serializer = serializer_class(data=request.data, context={"request": request})
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 @extend_schema_view(
     list=extend_schema(summary="AI tools used on the tasks the user may see"),
     retrieve=extend_schema(summary="One tool use"),
 )
 class ToolUseViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = ToolUse.objects.none()  # the model, for the schema; see get_queryset
-    lookup_value_converter = "str"  # any id reaches the view, which answers 404 in JSON
     serializer_class = s.ToolUseSerializer
     filterset_class = ToolUseFilter
     ordering_fields = ["id"]
@@ -291,7 +281,6 @@ class ToolUseViewSet(viewsets.ReadOnlyModelViewSet):
 )
 class TeamViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Team.objects.none()  # the model, for the schema; see get_queryset
-    lookup_value_converter = "str"  # any id reaches the view, which answers 404 in JSON
     serializer_class = s.TeamSerializer
     ordering_fields = ["id", "name"]
 
@@ -303,7 +292,6 @@ class TeamViewSet(viewsets.ReadOnlyModelViewSet):
     list=extend_schema(summary="Task types"), retrieve=extend_schema(summary="One task type")
 )
 class TaskTypeViewSet(viewsets.ReadOnlyModelViewSet):
-    lookup_value_converter = "str"  # any id reaches the view, which answers 404 in JSON
     serializer_class = s.TaskTypeSerializer
     queryset = TaskType.objects.all()
     ordering_fields = ["id", "name"]
@@ -313,7 +301,6 @@ class TaskTypeViewSet(viewsets.ReadOnlyModelViewSet):
     list=extend_schema(summary="The AI tool catalog"), retrieve=extend_schema(summary="One tool")
 )
 class ToolViewSet(viewsets.ReadOnlyModelViewSet):
-    lookup_value_converter = "str"  # any id reaches the view, which answers 404 in JSON
     serializer_class = s.ToolSerializer
     queryset = Tool.objects.all()
     ordering_fields = ["id", "name"]
@@ -326,7 +313,6 @@ class ToolViewSet(viewsets.ReadOnlyModelViewSet):
 class SnapshotViewSet(viewsets.ReadOnlyModelViewSet):
     """The history of estimation runs (analysts and admins)."""
 
-    lookup_value_converter = "str"  # any id reaches the view, which answers 404 in JSON
     serializer_class = s.SnapshotSerializer
     queryset = Snapshot.objects.all()
     permission_classes = [IsAnalystOrAdmin]
