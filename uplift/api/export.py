@@ -10,6 +10,7 @@ Two paths write the same bytes:
   ``tests/api/test_export.py`` holds the two paths to the same bytes.
 """
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 
@@ -213,12 +214,5 @@ def _copy_blocks(statement: tuple[str, list], *, header: bytes) -> Iterator[byte
     connection, and COPY sends rows as PostgreSQL produces them (nothing is held whole).
     """
     sql, params = statement
-    block = bytearray(header)
     with connection.cursor() as cursor, cursor.cursor.copy(sql, params) as copy:
-        for data in copy:
-            block += data
-            if len(block) >= BLOCK_BYTES:
-                yield bytes(block)
-                block.clear()
-    if block:
-        yield bytes(block)
+        yield from _blocks(itertools.chain([header], copy))
