@@ -41,7 +41,8 @@ def access_of(user: User) -> ApiAccess:
     cached = getattr(user, "_api_access", None)
     if cached is not None:
         return cached
-    roles = list(Membership.objects.filter(user=user).values_list("team_id", "role"))
+    # No ordering: Membership's default order would join the user and team tables.
+    roles = list(Membership.objects.filter(user=user).order_by().values_list("team_id", "role"))
     access = ApiAccess(
         user_id=user.pk,
         is_admin=user.is_staff,
