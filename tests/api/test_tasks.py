@@ -1,7 +1,10 @@
 """Task writes over the API go through the services: lock rules, audit, per-field errors."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from tests.factories import TaskFactory, ToolUseFactory, UserFactory
 from uplift.worklog.models import AuditEntry, Task
 
 
@@ -116,3 +119,22 @@ def test_unknown_api_path_answers_json_404(world):
 def test_known_path_without_slash_redirects(world):
     response = world.client("researcher").get("/api/v1/tokens")
     assert response.status_code == 301 and response["Location"] == "/api/v1/tokens/"
+
+
+def test_list_reads_a_page_in_the_same_queries_however_many_tasks(world):
+    # A researcher without an email is still one column of the page query, not a query each.
+    nameless = UserFactory(username="noemail", email="")
+    client = world.client("admin")
+    client.get("/api/v1/teams/")  # records the token's first use, a write of its own
+
+    def page_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            body = client.get("/api/v1/tasks/").json()
+        assert len(body["results"]) == Task.objects.count()
+        return len(queries)
+
+    before = page_queries()
+    for _ in range(3):
+        task = TaskFactory(owner=nameless, team=world.alignment, task_type=world.task_type)
+        ToolUseFactory(task=task, tool=world.tool)
+    assert page_queries() == before

@@ -38,8 +38,10 @@ class ResearcherField(serializers.Field):
 
     def to_representation(self, obj):
         access = access_of(self.context["request"].user)
-        # The list annotates the email; a task from elsewhere falls back to its owner.
-        email = getattr(obj, "researcher_email", None) or obj.owner.email
+        # The views annotate the email (possibly blank); a task from elsewhere reads its owner.
+        email = getattr(obj, "researcher_email", None)
+        if email is None:
+            email = obj.owner.email
         return researcher_label(access, user_id=obj.owner_id, email=email)
 
 
