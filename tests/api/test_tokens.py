@@ -23,8 +23,10 @@ def test_user_creates_a_named_token_and_uses_it_as_bearer(client, world):
     # Only a hash is stored.
     assert secret not in (token.digest, token.token_key) and len(token.digest) == 128
     assert abs(token.expiry - (timezone.now() + timedelta(days=90))) < timedelta(minutes=1)
+    client.logout()  # the token alone, not the session, signs the request in
     response = client.get("/api/v1/tasks/", HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert response.status_code == 200
+    assert [task["id"] for task in response.json()["results"]] == [world.own_task.pk]
 
 
 def test_token_page_shows_the_last_use(world):
@@ -85,3 +87,5 @@ def test_admin_lists_api_tokens(client, world):
     response = client.get("/admin/api/apitoken/")
     assert response.status_code == 200
     assert b"tests" in response.content
+    for token in ApiToken.objects.all():
+        assert token.token_key in response.content.decode()
