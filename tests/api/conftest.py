@@ -59,7 +59,7 @@ def _token(user, *, expiry=timedelta(days=1)) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttle(settings):
+def _fresh_throttle():
     # Throttle counters live in the cache; every test starts with none.
     cache.clear()
     yield
@@ -67,18 +67,17 @@ def _fresh_throttle(settings):
 
 
 @pytest.fixture
-def world(db) -> World:
-    alignment = TeamFactory(name="Alignment")
+def world(team, researcher) -> World:
+    alignment = team  # tests/conftest.py: team Alignment and its researcher ada
     interpretability = TeamFactory(name="Interpretability")
     users = {
-        "researcher": UserFactory(username="ada"),
+        "researcher": researcher,
         "lead": UserFactory(username="lin"),
         "analyst": UserFactory(username="ana"),
         "admin": UserFactory(username="root", is_staff=True),
         "outsider": UserFactory(username="otto"),
         "expired_token": UserFactory(username="eve"),
     }
-    MembershipFactory(user=users["researcher"], team=alignment)
     MembershipFactory(user=users["lead"], team=alignment, role=Membership.Role.LEAD)
     MembershipFactory(user=users["analyst"], team=alignment, role=Membership.Role.ANALYST)
     MembershipFactory(user=users["outsider"], team=interpretability)
