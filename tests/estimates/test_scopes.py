@@ -34,6 +34,17 @@ def test_windows_end_at_the_latest_month_with_completed_tasks():
     assert [i["window"] for i in plan if i["kind"] == "team"] == ["all"]
 
 
+def test_a_team_renamed_since_the_input_was_read_gets_no_scope():
+    tasks = months_frame(["2025-01", "2025-02"]).assign(team=["A", "Renamed"])
+    plan = scope_plan(tasks, team_ids={"A": 1})
+    assert [(i["kind"], i["team_id"], i["window"]) for i in plan] == [
+        ("org", None, "all"),
+        ("org", None, "6m"),
+        ("org", None, "3m"),
+        ("team", 1, "all"),
+    ]
+
+
 def test_refresh_stores_a_scope_per_team_and_org_window():
     alpha, beta = TeamFactory(name="Alpha"), TeamFactory(name="Beta")
     TaskFactory.create_batch(

@@ -188,14 +188,13 @@ def scope_plan(tasks: pd.DataFrame, *, team_ids: dict[str, int]) -> list[dict]:
     months = sorted({m for m in tasks["month"].dropna().unique() if m})
     row_hashes = _row_hashes(tasks)
     plan = []
-    teams = [(None, "Organisation", tasks)] + [
-        (team_ids.get(name), name, subset)
+    teams = [(SnapshotScope.Kind.ORG, None, "Organisation", tasks)] + [
+        (SnapshotScope.Kind.TEAM, team_ids[name], name, subset)
         for name, subset in tasks.groupby("team", sort=True, observed=True)
+        # A team renamed since the input was read is left out: the next refresh shows it.
+        if name in team_ids
     ]
-    for team_id, label, subset in teams:
-        kind = SnapshotScope.Kind.ORG if team_id is None else SnapshotScope.Kind.TEAM
-        if kind == SnapshotScope.Kind.TEAM and team_id is None:
-            continue  # a team renamed since the input was read: the next refresh shows it
+    for kind, team_id, label, subset in teams:
         for window in SCOPE_WINDOWS[kind]:
             n_months = WINDOW_MONTHS[window]
             covered = months[-n_months:] if n_months else []
