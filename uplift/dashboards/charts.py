@@ -112,6 +112,19 @@ def warnings_in_words(row: dict) -> list[str]:
     return [WARNING_TEXT.get(code, code.replace("_", " ")) for code in row.get("warnings", [])]
 
 
+def _change_cells(row: dict) -> list[str]:
+    # The time change and its 95% CI as table cells, in percent; empty without an estimate.
+    return [
+        percent(row.get("time_change")),
+        percent(row.get("ci_low")),
+        percent(row.get("ci_high")),
+    ]
+
+
+def _status_cell(row: dict) -> str:
+    return "ok" if row["status"] == "ok" else "insufficient data"
+
+
 def _interval(row: dict | None) -> dict | None:
     # A point with its error bar, in percent; None when there is no estimate to draw.
     if not row or row.get("time_change") is None:
@@ -150,14 +163,10 @@ def forest_chart(rows: list[dict], dimension: str, *, selected: str = "") -> Cha
                 row["group"],
                 str(row["n_tasks"]),
                 str(row["n_researchers"]),
-                percent(row["time_change"]),
-                percent(row["ci_low"]),
-                percent(row["ci_high"]),
-                percent(pool.get("time_change")),
-                percent(pool.get("ci_low")),
-                percent(pool.get("ci_high")),
-                "" if row.get("q_value") is None else f"{row['q_value']:.3f}",
-                "ok" if ok else "insufficient data",
+                *_change_cells(row),
+                *_change_cells(pool),
+                _p(row.get("q_value")),
+                _status_cell(row),
             ]
         )
         labels.append(row["group"] if ok else f"{row['group']} (insufficient data)")
@@ -191,10 +200,8 @@ def trend_chart(rows: list[dict]) -> Chart:
             [
                 row["group"],
                 str(row["n_tasks"]),
-                percent(row["time_change"]),
-                percent(row["ci_low"]),
-                percent(row["ci_high"]),
-                "ok" if row["status"] == "ok" else "insufficient data",
+                *_change_cells(row),
+                _status_cell(row),
             ]
         )
         labels.append(row["group"])
@@ -375,9 +382,7 @@ def tool_chart(rows: list[dict], overall: dict) -> Chart:
                 row["group"],
                 str(row["n_ai"]),
                 plain_percent(share),
-                percent(row["time_change"]),
-                percent(row["ci_low"]),
-                percent(row["ci_high"]),
+                *_change_cells(row),
             ]
         )
         labels.append(row["group"])
