@@ -8,7 +8,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from uplift.accounts.models import Team
-from uplift.estimates.models import Estimate, Snapshot
+from uplift.estimates.models import Estimate, ScopedEstimate, Snapshot, SnapshotScope
 from uplift.estimates.stats import COLUMNS
 from uplift.worklog.models import Task, TaskType, Tool
 
@@ -241,10 +241,8 @@ def snapshot_as_json(*, snapshot: Snapshot) -> dict:
     }
 
 
-def scoped_estimate_list(*, scope) -> list:
+def scoped_estimate_list(*, scope: SnapshotScope) -> list[ScopedEstimate]:
     """Every estimate row of one precomputed slice, in the order estimate_all gave them."""
-    from uplift.estimates.models import ScopedEstimate
-
     return list(ScopedEstimate.objects.filter(scope=scope).order_by("position"))
 
 
@@ -258,10 +256,8 @@ def snapshot_in_progress() -> Snapshot | None:
     )
 
 
-def snapshot_scope_windows(*, snapshot: Snapshot, team_id: int | None) -> list:
+def snapshot_scope_windows(*, snapshot: Snapshot, team_id: int | None) -> list[SnapshotScope]:
     """The windows precomputed for the organisation (``team_id`` None) or one team, with labs."""
-    from uplift.estimates.models import SnapshotScope
-
     scopes = SnapshotScope.objects.filter(snapshot=snapshot)
     if team_id is None:
         scopes = scopes.filter(kind=SnapshotScope.Kind.ORG)
