@@ -22,16 +22,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/uplift_bench_export"
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.servers import Gunicorn, app_env  # noqa: E402
 
 # The baseline: the same rows and columns as the export, as PostgreSQL writes them unformatted.
 BASELINE_SQL = """
@@ -72,50 +75,6 @@ def _admin_token() -> str:
     ApiToken.objects.filter(user=admin).delete()
     _, secret = ApiToken.objects.create(user=admin, expiry=None, name="bench")
     return secret
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_server(port: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DEBUG": "",
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench"),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "uplift.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--timeout",
-            "900",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            return server
-        except OSError:
-            time.sleep(0.05)
-    server.terminate()
-    raise RuntimeError("gunicorn did not start")
-
-
-def _worker_pid(server: subprocess.Popen) -> int:
-    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-    return int(children[0])
 
 
 def _memory_mb(pid: int, field: str) -> float:
@@ -187,15 +146,23 @@ def main() -> None:
     import requests
 
     token = _admin_token()
-    port = _free_port()
-    server = _start_server(port)
-    base = f"http://127.0.0.1:{port}/api/v1"
-    try:
+    env = app_env(
+        database_url=os.environ["DATABASE_URL"],
+        broker_url=os.environ.get("CELERY_BROKER_URL", "filesystem://localhost/"),
+        SECRET_KEY=os.environ.get("SECRET_KEY", "bench"),
+        SECURE_SSL_REDIRECT="0",
+    )
+    # One sync worker; a timeout long enough for a million-row download.
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-export-") as log_dir,
+        Gunicorn(env=env, workers=1, log_dir=Path(log_dir), timeout=900) as server,
+    ):
+        base = f"{server.url}/api/v1"
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {token}"
         # Warm the worker (imports, connection) before measuring anything.
         session.get(f"{base}/tasks/", timeout=60).raise_for_status()
-        worker = _worker_pid(server)
+        worker = server.worker_pids()[0]
         rss_idle = _memory_mb(worker, "VmRSS")
 
         lists = _list_latencies(session, base, args.list_requests)
@@ -210,9 +177,6 @@ def main() -> None:
         peak = _memory_mb(worker, "VmHWM")
         # Again after the exports, which pushed a million rows through the worker and the cache.
         lists_after = _list_latencies(session, base, args.list_requests)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
 
     rows = csv_lines - 1  # the header
     figures = {

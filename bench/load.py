@@ -48,7 +48,6 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -58,6 +57,7 @@ from bench.servers import (  # noqa: E402
     CeleryWorker,
     Gunicorn,
     app_env,
+    bench_database_create,
     python,
     static_collect,
 )
@@ -609,24 +609,6 @@ def database_prepare_here(usernames: list[str]) -> None:
             Membership.objects.get_or_create(user=user, team=team)
 
 
-def database_prepare(database_url: str) -> None:
-    """Refuse any database but a benchmark one: its name contains "bench", or it is new."""
-    parts = urlsplit(database_url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise SystemExit("--database-url must be a PostgreSQL URL.")
-    name = parts.path.lstrip("/")
-    server = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(server, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if exists and "bench" not in name:
-            raise SystemExit(
-                f"Refusing to load {name!r}: its name does not contain 'bench'. Name a new "
-                "database (it is created) or one made for benchmarks."
-            )
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
 TASKS_SQL = """
 SELECT t.id, u.username, t.title, t.forecast_no_ai_minutes, t.forecast_ai_minutes,
        t.assignment, t.condition, t.status, t.actual_minutes, t.perceived_other_minutes,
@@ -823,7 +805,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Prepare the database, start the servers, run the researchers, verify, report."""
-    database_prepare(args.database_url)
+    bench_database_create(args.database_url)
     env = app_env(
         database_url=args.database_url,
         broker_url=args.redis_url,

@@ -51,7 +51,8 @@ _COPY_CHUNK_ROWS = 250_000
 def bench_database_setup(database_url: str | None = None, *, migrate: bool = True) -> None:
     """Point Django at the benchmark database, create it if missing, set up and migrate.
 
-    Environment variables already set win; the defaults are the local benchmark ones.
+    Environment variables already set win; the defaults are the local benchmark ones. An
+    existing database whose name lacks "bench" is refused (SystemExit).
     """
     os.environ.setdefault("DATABASE_URL", database_url or BENCH_DATABASE_URL)
     os.environ.setdefault("SECRET_KEY", "bench")
@@ -59,7 +60,9 @@ def bench_database_setup(database_url: str | None = None, *, migrate: bool = Tru
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "uplift.settings")
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    _database_create(os.environ["DATABASE_URL"])
+    from bench.servers import bench_database_create
+
+    bench_database_create(os.environ["DATABASE_URL"])
 
     import django
     from django.core.management import call_command
@@ -67,21 +70,6 @@ def bench_database_setup(database_url: str | None = None, *, migrate: bool = Tru
     django.setup()
     if migrate:
         call_command("migrate", verbosity=0, interactive=False)
-
-
-def _database_create(url: str) -> None:
-    from urllib.parse import urlsplit
-
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    server = parts._replace(path="/postgres").geturl().replace("postgres://", "postgresql://", 1)
-    with psycopg.connect(server, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def _month_starts(first: str, n_months: int) -> np.ndarray:
@@ -295,21 +283,12 @@ def _tables_to_truncate() -> list[str]:
     return tables
 
 
-def seed_tasks(
-    n_tasks: int = 1_000_000,
-    n_researchers: int = 2_000,
-    n_teams: int = 50,
-    n_task_types: int = 12,
-    n_months: int = 12,
-    n_tools: int = 5,
-    seed: int = 1,
-    *,
-    verbose: bool = True,
-) -> dict:
+def seed_tasks(n_tasks: int = 1_000_000, *, verbose: bool = True, **options) -> dict:
     """Empty the accounts, worklog and estimates tables and load generated data.
 
-    Django must be set up on a PostgreSQL database whose name contains "bench". Returns the
-    row counts and the timings (seconds) of the generation, the load and the VACUUM ANALYZE.
+    ``options`` are those of ``generate`` (n_researchers, n_teams, seed...). Django must be set
+    up on a PostgreSQL database whose name contains "bench". Returns the row counts and the
+    timings (seconds) of the generation, the load and the VACUUM ANALYZE.
     """
     from django.db import connection, transaction
 
@@ -320,15 +299,7 @@ def seed_tasks(
         raise RuntimeError(f"refusing to truncate {database!r}: not a benchmark database")
 
     started = time.perf_counter()
-    data = generate(
-        n_tasks,
-        n_researchers=n_researchers,
-        n_teams=n_teams,
-        n_task_types=n_task_types,
-        n_months=n_months,
-        n_tools=n_tools,
-        seed=seed,
-    )
+    data = generate(n_tasks, **options)
     generated = time.perf_counter()
     tables = _tables_to_truncate()
     with transaction.atomic(), connection.cursor() as wrapper:
@@ -368,7 +339,7 @@ def seed_tasks(
     if verbose:
         print(
             f"seeded {n_tasks:,} tasks, {counts['tool_uses']:,} tool uses, "
-            f"{n_researchers:,} researchers in {timings['total']:.1f} s "
+            f"{counts['users']:,} researchers in {timings['total']:.1f} s "
             f"(generate {timings['generate']:.1f} s, load {timings['load']:.1f} s, "
             f"vacuum analyze {timings['vacuum_analyze']:.1f} s)",
             flush=True,

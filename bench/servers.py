@@ -25,6 +25,7 @@ import urllib.request
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
@@ -82,6 +83,24 @@ def static_collect(env: Mapping[str, str], *, only_if_missing: bool = False) -> 
     if only_if_missing and (ROOT / env["STATIC_ROOT"] / "staticfiles.json").exists():
         return
     manage("collectstatic", "--no-input", "-v", "0", env=env)
+
+
+def bench_database_create(database_url: str) -> None:
+    """Create the database if missing; refuse an existing one whose name lacks "bench"."""
+    parts = urlsplit(database_url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise SystemExit(f"{database_url!r} is not a PostgreSQL URL.")
+    name = parts.path.lstrip("/")
+    server = parts._replace(scheme="postgresql", path="/postgres").geturl()
+    with psycopg.connect(server, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if exists and "bench" not in name:
+            raise SystemExit(
+                f"Refusing to load {name!r}: its name does not contain 'bench'. Name a new "
+                "database (it is created) or one made for benchmarks."
+            )
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 class ServerProcess:
@@ -188,13 +207,14 @@ class Gunicorn(ServerProcess):
         log_dir: Path,
         port: int | None = None,
         ready_timeout: float = 90,
+        timeout: int = 60,
     ):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         super().__init__(
             [str(BIN / "gunicorn"), "uplift.wsgi:application",
              "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
-             "--timeout", "60", "--graceful-timeout", "10"],
+             "--timeout", str(timeout), "--graceful-timeout", "10"],
             log=log_dir / f"gunicorn-{self.port}.log",
             env=env,
         )  # fmt: skip
@@ -231,10 +251,17 @@ class Gunicorn(ServerProcess):
 class CeleryWorker(ServerProcess):
     """A ``celery worker`` on the env's database and broker, ready once it says so."""
 
-    def __init__(self, *, env: Mapping[str, str], log_dir: Path, concurrency: int = 1):
+    def __init__(
+        self,
+        *,
+        env: Mapping[str, str],
+        log_dir: Path,
+        concurrency: int = 1,
+        pool: str = "prefork",
+    ):
         name = f"bench-{uuid.uuid4().hex[:8]}"
         super().__init__(
-            [sys.executable, "-m", "celery", "-A", "uplift", "worker",
+            [sys.executable, "-m", "celery", "-A", "uplift", "worker", "--pool", pool,
              "--concurrency", str(concurrency), "--hostname", f"{name}@localhost",
              "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
             log=log_dir / f"worker-{name}.log",

@@ -12,13 +12,14 @@ import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote
 
 import pytest
 import redis
 from django.conf import settings
 from django.db import connection
 
-from bench.servers import ServerProcess, free_port
+from bench.servers import CeleryWorker, ServerProcess, free_port
 from uplift.celery_app import app as celery_app
 
 T = TypeVar("T")
@@ -35,10 +36,12 @@ def wait_until(condition: Callable[[], T], timeout: float = 30, interval: float 
     raise AssertionError("condition not met in time")
 
 
-def database_url() -> str:
-    """The URL of the test database, for processes started from a test."""
+def database_url(name: str | None = None) -> str:
+    """The URL of the test database (or of database ``name`` on its server), for processes."""
     db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
+    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    return f"postgres://{db['USER']}{password}@{host}/{name or db['NAME']}"
 
 
 def celery_app_publishes_to(broker_url: str, *, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,19 +65,11 @@ def celery_env(env: Mapping[str, str] | None) -> dict[str, str]:
     }
 
 
-class Worker(ServerProcess):
+class Worker(CeleryWorker):
     """A `celery worker` process on the test database and broker (``env`` overrides)."""
 
     def __init__(self, log_dir: Path, env: Mapping[str, str] | None = None):
-        name = uuid.uuid4().hex[:8]
-        super().__init__(
-            [sys.executable, "-m", "celery", "-A", "uplift", "worker", "--pool", "solo",
-             "--hostname", f"test-{name}@localhost", "--without-gossip", "--without-mingle",
-             "--loglevel", "INFO"],
-            log=log_dir / f"worker-{name}.log",
-            env=celery_env(env),
-        )  # fmt: skip
-        self.wait_for("ready.")
+        super().__init__(env=celery_env(env), log_dir=log_dir, pool="solo")
 
 
 class Beat(ServerProcess):

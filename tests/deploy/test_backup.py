@@ -7,32 +7,22 @@ compares everything the product can export from the two databases.
 import json
 import os
 import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def postgres_url(name: str) -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
+from bench import servers
+from tests import processes
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> str:
-    result = subprocess.run(
-        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
-    )
+def run(*args: str) -> str:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, f"{' '.join(args)}\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
 
 def manage(database_url: str, *args: str) -> str:
-    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": ""}
-    return run(sys.executable, "manage.py", *args, env=env)
+    return servers.manage(*args, env={**os.environ, "DATABASE_URL": database_url, "DEBUG": ""})
 
 
 def exports(database_url: str) -> dict[str, str]:
@@ -48,10 +38,10 @@ def exports(database_url: str) -> dict[str, str]:
 def databases():
     """Two fresh databases on the test server: the seeded original and the restore target."""
     names = [f"uplift_backup_{role}_{uuid.uuid4().hex[:8]}" for role in ("source", "restored")]
-    admin = postgres_url("postgres")
+    admin = processes.database_url("postgres")
     for name in names:
         run("psql", admin, "-q", "-c", f'CREATE DATABASE "{name}"')
-    yield [postgres_url(name) for name in names]
+    yield [processes.database_url(name) for name in names]
     for name in names:
         run("psql", admin, "-q", "-c", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -4,9 +4,7 @@ gunicorn, a Celery worker on the test Redis and a database of the test's own on 
 PostgreSQL; the same code as ``python -m bench.load``, bounded to a few researchers and seconds.
 """
 
-import time
 import uuid
-from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -14,38 +12,30 @@ import redis
 from django.conf import settings
 from psycopg import sql
 
-from bench.load import (
-    Load,
-    database_prepare,
-    refreshes_since,
-    report,
-    researchers_create,
-    writes_verify,
+from bench.load import Load, refreshes_since, report, researchers_create, writes_verify
+from bench.servers import (
+    CeleryWorker,
+    Gunicorn,
+    app_env,
+    bench_database_create,
+    static_collect,
 )
-from bench.servers import CeleryWorker, Gunicorn, app_env, static_collect
+from tests.processes import database_url, wait_until
 
 USERS = 8
 SECONDS = 10
 WEB_WORKERS = 2
 
 
-def server_url(database: str) -> str:
-    """The URL of ``database`` on the test PostgreSQL server."""
-    db = settings.DATABASES["default"]
-    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
-    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-    return f"postgres://{db['USER']}{password}@{host}/{database}"
-
-
 @pytest.fixture
 def bench_database():
     """A new, empty database for the run, dropped afterwards."""
     name = f"uplift_bench_test_{uuid.uuid4().hex[:8]}"
-    url = server_url(name)
-    database_prepare(url)
+    url = database_url(name)
+    bench_database_create(url)
     yield url
     drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    with psycopg.connect(server_url("postgres"), autocommit=True) as conn:
+    with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
         conn.execute(drop)
 
 
@@ -57,15 +47,6 @@ def broker_url():
     yield settings.CELERY_BROKER_URL
     client.flushdb()
     client.close()
-
-
-def wait_until(condition, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.2)
-    return condition()
 
 
 @pytest.mark.worker
@@ -90,7 +71,7 @@ def test_researchers_under_load_get_no_error_and_lose_no_acknowledged_write(
         result = load.join()
         # The worker took the refresh queued by the completions while the researchers worked.
         refreshes = wait_until(
-            lambda: refreshes_since(bench_database, result.window_started_at), 20
+            lambda: refreshes_since(bench_database, result.window_started_at), timeout=20
         )
         assert worker.is_running() and web.is_running()
         web_log = web.output()
@@ -140,4 +121,4 @@ def test_researchers_under_load_get_no_error_and_lose_no_acknowledged_write(
 
 def test_the_benchmark_refuses_an_existing_database_not_made_for_it():
     with pytest.raises(SystemExit, match="does not contain 'bench'"):
-        database_prepare(server_url("postgres"))
+        bench_database_create(database_url("postgres"))
