@@ -7,6 +7,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import path
 
+from tests.deploy.giveaways import leaked
 from tests.factories import UserFactory
 from uplift import urls as site_urls
 from uplift.urls import urlpatterns as site_urlpatterns
@@ -23,11 +24,6 @@ def failing_view(request):
 
 urlpatterns = [*site_urlpatterns, path("failing/", failing_view)]
 handler500 = site_urls.handler500
-
-
-def leaked(text: str, *secrets: str) -> list[str]:
-    giveaways = ["Traceback", "settings.py", "SECRET_KEY", "DATABASES", "urlpatterns"]
-    return [s for s in (*giveaways, settings.SECRET_KEY, *secrets) if s in text]
 
 
 def test_an_unknown_address_is_the_plain_not_found_page(client):
