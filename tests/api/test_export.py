@@ -29,9 +29,10 @@ def varied_tasks(world):
             "title": 'Commas, "quotes"; semicolons and ünïcode',
             "forecast_no_ai_minutes": 33.333333333333336,
         },
-        {"title": "Ünïcödé — dash", "forecast_no_ai_minutes": 0.1, "forecast_ai_minutes": 1e-05},
-        {"title": "", "forecast_no_ai_minutes": 123456.789, "forecast_ai_minutes": 2.5e-07},
-        {"title": "big", "forecast_no_ai_minutes": 1e15, "forecast_ai_minutes": 12345678.9},
+        {"title": "Ünïcödé — dash", "forecast_no_ai_minutes": 0.1, "forecast_ai_minutes": 0.3},
+        # The ends of the accepted range, and floats whose shortest text is long.
+        {"title": "", "forecast_no_ai_minutes": 43200, "forecast_ai_minutes": 0.30000000000000004},
+        {"title": "big", "forecast_no_ai_minutes": 12345.678901234567, "forecast_ai_minutes": 1e-1},
     ]
     tasks = []
     for i, values in enumerate(cases):

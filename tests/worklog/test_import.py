@@ -105,7 +105,8 @@ def test_bad_file_reports_every_problem_by_row_and_column_and_writes_nothing():
         "row 3, column started_at: must be an ISO 8601 timestamp with offset, not 'yesterday'",
         "row 4, column actual_minutes: is required when status is completed",
         "row 5, column condition: must be one of ai, no_ai, not 'maybe'",
-        "row 5, column forecast_ai_minutes: must be greater than 0, not '0'",
+        "row 5, column forecast_ai_minutes: must be between 0.1 and 43,200 minutes (30 days), "
+        "not 0",
     ]
     assert Task.objects.count() == 0
 
@@ -184,7 +185,7 @@ def test_export_then_import_into_an_empty_database_gives_identical_bytes():
 def test_import_command_reports_problems_and_exits_with_error(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text(HEADER + "X1,ada@example.org,T,K,,randomized,ai,-1,45,planned,,,,,\n")
-    with pytest.raises(CommandError, match="row 2, column forecast_no_ai_minutes: must be greater"):
+    with pytest.raises(CommandError, match="row 2, column forecast_no_ai_minutes: must be between 0.1 and"):
         call_command("import_worklog", str(path))
     assert Task.objects.count() == 0
 

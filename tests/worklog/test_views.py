@@ -64,7 +64,9 @@ def test_an_invalid_forecast_is_shown_next_to_the_field_and_the_input_kept(
     )
     assert response.status_code == 400
     form = response.context["form"]
-    assert form.errors == {"forecast_no_ai_minutes": ["Must be more than 0 minutes."]}
+    assert form.errors == {
+        "forecast_no_ai_minutes": ["Minutes must be between 0.1 and 43,200 minutes (30 days)."]
+    }
     html = response.content.decode()
     assert 'value="Keep me"' in html and 'value="-5"' in html
     assert Task.objects.count() == 0

@@ -2,6 +2,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 
+from uplift.worklog.bounds import NAME_MAX_LENGTH, name_constraints
+
 
 class User(AbstractUser):
     """A person using Uplift: researcher, lead, analyst or admin (``is_staff``)."""
@@ -15,7 +17,7 @@ class User(AbstractUser):
 
 
 class Team(models.Model):
-    name = models.CharField(max_length=120, unique=True)
+    name = models.CharField(max_length=NAME_MAX_LENGTH, unique=True)
     # Probability that a randomized task of this team is assigned "AI allowed".
     allocation_ai = models.FloatField(
         default=0.5, help_text="Share of randomized tasks assigned to AI allowed (0-1)."
@@ -33,6 +35,7 @@ class Team(models.Model):
                 condition=Q(allocation_ai__gt=0) & Q(allocation_ai__lt=1),
                 name="team_allocation_between_0_and_1",
             ),
+            *name_constraints("team"),
         ]
 
     def __str__(self) -> str:

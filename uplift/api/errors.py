@@ -25,9 +25,11 @@ def validation_messages(error: DjangoValidationError) -> dict[str, list[str]]:
 
 
 def worklog_file_problems(error: WorklogFileError) -> dict:
-    """A refused worklog CSV: the report, and each problem's row (a number) and column."""
+    """A refused worklog CSV: the report, the first problems by row (a number) and column, and
+    how many problems there are in all."""
     return {
         "detail": error.report(),
+        "problem_count": error.total,
         "problems": [
             {"row": p.row, "column": p.column, "message": p.message} for p in error.problems
         ],

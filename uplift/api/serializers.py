@@ -11,6 +11,7 @@ from rest_framework import serializers
 from uplift.accounts.models import Team
 from uplift.api.access import access_of, researcher_label
 from uplift.estimates.models import Snapshot
+from uplift.worklog.bounds import MAX_MINUTES, MIN_MINUTES, validate_minutes, validate_moment
 from uplift.worklog.models import (
     TITLE_MAX_LENGTH,
     Task,
@@ -22,12 +23,26 @@ from uplift.worklog.models import (
 )
 from uplift.worklog.selectors import tool_names_by_task
 
-# Minutes beyond this (about 19 years) are typing mistakes, and keep every number finite.
-MAX_MINUTES = 10_000_000
+
+class MinutesField(serializers.FloatField):
+    """Minutes within the accepted range (uplift.worklog.bounds), NaN refused too.
+
+    The bounds are checked by the one shared validator; they are set as attributes afterwards
+    so that the schema states them without a second, differently worded check.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(validators=[validate_minutes], **kwargs)
+        self.min_value, self.max_value = MIN_MINUTES, MAX_MINUTES
 
 
 def minutes_field(**kwargs) -> serializers.FloatField:
-    return serializers.FloatField(min_value=0, max_value=MAX_MINUTES, **kwargs)
+    return MinutesField(**kwargs)
+
+
+def moment_field(**kwargs) -> serializers.DateTimeField:
+    """A date and time within the accepted window (uplift.worklog.bounds)."""
+    return serializers.DateTimeField(validators=[validate_moment], **kwargs)
 
 
 class ResearcherField(serializers.Field):
@@ -198,16 +213,16 @@ class WorkSessionWriteSerializer(serializers.Serializer):
     """A finished work session entered by hand, or a correction of one."""
 
     task = serializers.PrimaryKeyRelatedField(queryset=Task.objects.all())
-    started_at = serializers.DateTimeField()
-    ended_at = serializers.DateTimeField()
+    started_at = moment_field()
+    ended_at = moment_field()
     confirm_long = serializers.BooleanField(
         default=False, help_text="Confirm a session over 16 hours."
     )
 
 
 class WorkSessionChangeSerializer(serializers.Serializer):
-    started_at = serializers.DateTimeField()
-    ended_at = serializers.DateTimeField()
+    started_at = moment_field()
+    ended_at = moment_field()
     confirm_long = serializers.BooleanField(default=False)
 
 

@@ -34,9 +34,13 @@ from uplift.api.throttling import WriteThrottle
 from uplift.estimates.models import Snapshot
 from uplift.estimates.selectors import snapshot_as_json, snapshot_latest
 from uplift.worklog import services
+from uplift.worklog.bounds import MINUTES_RANGE_TEXT
 from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
 from uplift.worklog.selectors import team_list_for_planning, tool_names_by_task
-from uplift.worklog.worklog_csv import read_worklog
+from uplift.worklog.worklog_csv import MAX_PROBLEMS_LISTED, MAX_ROWS, read_worklog
+
+# The largest worklog CSV the API accepts (about 250,000 typical rows).
+IMPORT_MAX_BYTES = 64 * 2**20
 
 EXPORT_FORMATS = {
     "csv": ("text/csv; charset=utf-8", export_csv),
@@ -359,18 +363,26 @@ class ImportView(APIView):
 
     @extend_schema(
         summary="Import a worklog CSV",
-        description="Whole or nothing: a bad file answers 400 with one problem per row and "
-        "column (`problems`) and nothing is written. Re-importing an id updates that task.",
+        description="Whole or nothing: a bad file answers 400 with its problems by row and "
+        f"column (`problems`: the first {MAX_PROBLEMS_LISTED}; `problem_count`: all of them) "
+        "and nothing is written. Re-importing an id updates that task. Limits: at most "
+        f"{IMPORT_MAX_BYTES // 2**20} MiB and {MAX_ROWS:,} task rows per file; minutes "
+        f"{MINUTES_RANGE_TEXT}; dates from 2000-01-01 to one day after now, with a UTC "
+        "offset between -12:00 and +14:00.",
         request={"multipart/form-data": s.ImportSerializer},
         responses={200: s.ImportResultSerializer},
     )
     def post(self, request):
         data = _valid(request, s.ImportSerializer)
-        try:
-            text = data["file"].read().decode("utf-8-sig")
-        except UnicodeDecodeError as error:
-            raise ValidationError({"file": ["The file is not UTF-8 text."]}) from error
-        records = read_worklog(io.StringIO(text, newline=""))
+        upload = data["file"]
+        if upload.size > IMPORT_MAX_BYTES:
+            raise ValidationError(
+                {"file": [f"The file is larger than {IMPORT_MAX_BYTES // 2**20} MiB: split it."]}
+            )
+        upload.seek(0)
+        # Read row by row from the uploaded file (on disk when large), never as one string.
+        text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
+        records = read_worklog(text)
         result = services.worklog_import(records=records, actor=request.user)
         return Response(
             {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}

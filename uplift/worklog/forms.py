@@ -2,34 +2,21 @@
 
 from django import forms
 
+from uplift.worklog.bounds import MAX_MINUTES, MIN_MINUTES, validate_minutes, validate_moment
 from uplift.worklog.models import TITLE_MAX_LENGTH, Task, TaskType, ToolUse, title_is_one_line
 from uplift.worklog.selectors import task_type_list, team_list_for_planning
 
-MAX_MINUTES = 60 * 24 * 30  # a month of minutes: anything above is a typo
-
 
 class MinutesField(forms.FloatField):
-    """Minutes, strictly positive, with errors worded for people."""
+    """Minutes within the accepted range (uplift.worklog.bounds), with errors worded for people."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("min_value", None)
-        super().__init__(max_value=MAX_MINUTES, **kwargs)
-        self.widget.attrs.update({"inputmode": "decimal", "step": "any", "min": "1"})
+        super().__init__(**kwargs)
+        self.validators.append(validate_minutes)
+        self.widget.attrs.update(
+            {"inputmode": "decimal", "step": "any", "min": MIN_MINUTES, "max": MAX_MINUTES}
+        )
         self.error_messages["invalid"] = "Enter a number of minutes, like 45."
-        self.error_messages["max_value"] = "That is more than a month: enter minutes."
-
-    def validate(self, value):
-        super().validate(value)
-        if value is not None and value <= 0:
-            raise forms.ValidationError("Must be more than 0 minutes.", code="min_value")
-
-
-class WorklogForm(forms.Form):
-    """Labels without a trailing colon: they read as plain names for screen readers."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label_suffix", "")
-        super().__init__(*args, **kwargs)
 
 
 class DateTimeLocalInput(forms.DateTimeInput):
@@ -39,6 +26,23 @@ class DateTimeLocalInput(forms.DateTimeInput):
 
     def __init__(self, **kwargs):
         super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+class MomentField(forms.DateTimeField):
+    """A date and time in the browser's picker, within the accepted window."""
+
+    default_validators = [validate_moment]
+
+    def __init__(self, **kwargs):
+        super().__init__(widget=DateTimeLocalInput(), **kwargs)
+
+
+class WorklogForm(forms.Form):
+    """Labels without a trailing colon: they read as plain names for screen readers."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
 
 
 def title_field() -> forms.CharField:
@@ -139,8 +143,8 @@ class TaskAbandonForm(WorklogForm):
 
 
 class WorkSessionForm(WorklogForm):
-    started_at = forms.DateTimeField(label="Start", widget=DateTimeLocalInput())
-    ended_at = forms.DateTimeField(label="End", widget=DateTimeLocalInput())
+    started_at = MomentField(label="Start")
+    ended_at = MomentField(label="End")
     confirm_long = forms.BooleanField(
         required=False, label="Yes, this session really lasted over 16 hours"
     )

@@ -9,6 +9,7 @@ import csv
 import math
 from collections.abc import Iterable
 
+from uplift.worklog.bounds import minutes_problem
 from uplift.worklog.worklog_csv import Problem, TaskRecord, WorklogFileError
 
 SOURCE = "metr-early-2025"
@@ -68,8 +69,9 @@ def read_metr(stream: Iterable[str]) -> list[TaskRecord]:
             problems.append(Problem(row, "ai_treatment", "must be 0 or 1"))
             continue
         for column in ("predicted_time_no_ai", "predicted_time_ai_allowed"):
-            if numbers[column] <= 0:
-                problems.append(Problem(row, column, "must be greater than 0"))
+            problem = minutes_problem(numbers[column])
+            if problem:
+                problems.append(Problem(row, column, problem))
         parsed.append((row, values["dev_id"].strip(), values["issue_id"].strip(), numbers))
     if problems:
         raise WorklogFileError(problems)
@@ -90,8 +92,9 @@ def read_metr(stream: Iterable[str]) -> list[TaskRecord]:
             arm_mean[n["ai_treatment"]] if imputed else n["post_review_implementation_time"]
         )
         actual = n["initial_implementation_time"] + post_review
-        if actual <= 0:
-            problems.append(Problem(row, "initial_implementation_time", "total time must be > 0"))
+        problem = minutes_problem(actual)
+        if problem:
+            problems.append(Problem(row, "initial_implementation_time", f"total time {problem}"))
             continue
         records.append(
             TaskRecord(

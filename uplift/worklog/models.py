@@ -3,6 +3,15 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 
+from uplift.worklog.bounds import (
+    NAME_MAX_LENGTH,
+    minutes_in_range,
+    moment_in_range,
+    name_constraints,
+    validate_minutes,
+    validate_moment,
+)
+
 TITLE_MAX_LENGTH = 300
 # A title is one line: a line break inside it would also break the exported CSV row.
 title_is_one_line = RegexValidator(
@@ -11,7 +20,7 @@ title_is_one_line = RegexValidator(
 
 
 class TaskType(models.Model):
-    name = models.CharField(max_length=120, unique=True)
+    name = models.CharField(max_length=NAME_MAX_LENGTH, unique=True)
     description = models.TextField(blank=True)
     observational = models.BooleanField(
         default=False,
@@ -21,6 +30,7 @@ class TaskType(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = name_constraints("task_type")
 
     def __str__(self) -> str:
         return self.name
@@ -29,12 +39,13 @@ class TaskType(models.Model):
 class Tool(models.Model):
     """An AI tool in the catalog."""
 
-    name = models.CharField(max_length=120, unique=True)
+    name = models.CharField(max_length=NAME_MAX_LENGTH, unique=True)
     vendor = models.CharField(max_length=120, blank=True)
     model_version = models.CharField(max_length=120, blank=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = name_constraints("tool")
 
     def __str__(self) -> str:
         return self.name
@@ -68,15 +79,16 @@ class Task(models.Model):
     )
 
     forecast_no_ai_minutes = models.FloatField(
-        help_text="Forecast without AI, made before assignment."
+        help_text="Forecast without AI, made before assignment.", validators=[validate_minutes]
     )
     forecast_ai_minutes = models.FloatField(
-        help_text="Forecast with AI allowed, made before assignment."
+        help_text="Forecast with AI allowed, made before assignment.",
+        validators=[validate_minutes],
     )
 
     assignment = models.CharField(max_length=20, choices=Assignment.choices)
     condition = models.CharField(max_length=10, choices=Condition.choices)
-    randomized_at = models.DateTimeField(null=True, blank=True)
+    randomized_at = models.DateTimeField(null=True, blank=True, validators=[validate_moment])
     allocation_ai = models.FloatField(
         null=True, blank=True, help_text="Planned probability of AI allowed when randomized."
     )
@@ -86,9 +98,11 @@ class Task(models.Model):
 
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLANNED)
     abandoned_reason = models.TextField(blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
-    actual_minutes = models.FloatField(null=True, blank=True, help_text="Active minutes spent.")
+    started_at = models.DateTimeField(null=True, blank=True, validators=[validate_moment])
+    completed_at = models.DateTimeField(null=True, blank=True, validators=[validate_moment])
+    actual_minutes = models.FloatField(
+        null=True, blank=True, help_text="Active minutes spent.", validators=[validate_minutes]
+    )
     actual_imputed = models.BooleanField(
         default=False, help_text="Part of the actual time was imputed by the source study."
     )
@@ -96,6 +110,7 @@ class Task(models.Model):
         null=True,
         blank=True,
         help_text="After completion: estimated time under the other condition.",
+        validators=[validate_minutes],
     )
 
     source = models.CharField(
@@ -110,23 +125,30 @@ class Task(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(forecast_no_ai_minutes__gt=0), name="task_forecast_no_ai_positive"
+                condition=minutes_in_range("forecast_no_ai_minutes", nullable=False),
+                name="task_forecast_no_ai_in_range",
             ),
             models.CheckConstraint(
                 condition=~Q(title__contains="\n") & ~Q(title__contains="\r"),
                 name="task_title_one_line",
             ),
             models.CheckConstraint(
-                condition=Q(forecast_ai_minutes__gt=0), name="task_forecast_ai_positive"
+                condition=minutes_in_range("forecast_ai_minutes", nullable=False),
+                name="task_forecast_ai_in_range",
             ),
             models.CheckConstraint(
-                condition=Q(actual_minutes__isnull=True) | Q(actual_minutes__gt=0),
-                name="task_actual_positive",
+                condition=minutes_in_range("actual_minutes", nullable=True),
+                name="task_actual_in_range",
             ),
             models.CheckConstraint(
-                condition=Q(perceived_other_minutes__isnull=True)
-                | Q(perceived_other_minutes__gt=0),
-                name="task_perceived_other_positive",
+                condition=minutes_in_range("perceived_other_minutes", nullable=True),
+                name="task_perceived_other_in_range",
+            ),
+            *(
+                models.CheckConstraint(
+                    condition=moment_in_range(field), name=f"task_{field}_in_range"
+                )
+                for field in ("randomized_at", "started_at", "completed_at")
             ),
             models.CheckConstraint(
                 condition=Q(assignment__in=["randomized", "self_selected"]),
@@ -191,12 +213,18 @@ class WorkSession(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="work_sessions"
     )
-    started_at = models.DateTimeField()
-    ended_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(validators=[validate_moment])
+    ended_at = models.DateTimeField(null=True, blank=True, validators=[validate_moment])
 
     class Meta:
         ordering = ["started_at"]
         constraints = [
+            *(
+                models.CheckConstraint(
+                    condition=moment_in_range(field), name=f"work_session_{field}_in_range"
+                )
+                for field in ("started_at", "ended_at")
+            ),
             models.CheckConstraint(
                 condition=Q(ended_at__isnull=True) | Q(ended_at__gt=F("started_at")),
                 name="work_session_ends_after_start",
@@ -228,7 +256,7 @@ class ToolUse(models.Model):
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="tool_uses")
     tool = models.ForeignKey(Tool, on_delete=models.PROTECT, related_name="uses")
-    minutes = models.FloatField(null=True, blank=True)
+    minutes = models.FloatField(null=True, blank=True, validators=[validate_minutes])
     mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.OTHER)
 
     class Meta:
@@ -236,8 +264,8 @@ class ToolUse(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["task", "tool"], name="tool_use_once_per_task"),
             models.CheckConstraint(
-                condition=Q(minutes__isnull=True) | Q(minutes__gt=0),
-                name="tool_use_minutes_positive",
+                condition=minutes_in_range("minutes", nullable=True),
+                name="tool_use_minutes_in_range",
             ),
             models.CheckConstraint(
                 condition=Q(mode__in=["chat", "autocomplete", "agent", "other"]),

@@ -9,10 +9,12 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet, Sum
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from uplift.accounts.models import Membership, Team, User
 from uplift.estimates.services import estimates_refresh_on_commit
+from uplift.worklog.bounds import MAX_MINUTES, minutes_problem, moment_problem
 from uplift.worklog.models import AuditEntry, Task, TaskType, Tool, ToolUse, WorkSession
 from uplift.worklog.selectors import (
     CLOSED_STATUSES,
@@ -55,7 +57,7 @@ def worklog_import(
     """
     try:
         with transaction.atomic():
-            result = _import_records(records=records, source=source)
+            result = _import_records(records=records, source=source, actor=actor)
             if result.created or result.updated:
                 estimates_refresh_on_commit()
             return result
@@ -69,27 +71,34 @@ class _LockedFieldsChanged(Exception):
         self.refusals = refusals
 
 
-def _import_records(*, records: list[TaskRecord], source: str) -> ImportResult:
+# Values of an existing task that a re-import may change, each change written to the audit log.
+AUDITED_ON_IMPORT = ("owner", "team", "status", "actual_minutes", "perceived_other_minutes")
+
+
+def _import_records(*, records: list[TaskRecord], source: str, actor: User | None) -> ImportResult:
     teams = _named(Team, {r.team for r in records})
     task_types = _named(TaskType, {r.task_type for r in records})
     tools = _named(Tool, {name for r in records for name in r.tools})
     researchers = _researchers({r.researcher for r in records})
-    _ensure_memberships({(researchers[r.researcher].pk, teams[r.team].pk) for r in records})
+    _ensure_memberships({(researchers[r.researcher].pk, teams[r.team.lower()].pk) for r in records})
 
-    existing = {
-        task.external_id: task
-        for task in Task.objects.filter(
-            source=source, external_id__in=[r.task_id for r in records]
-        ).prefetch_related("tool_uses__tool")
-    }
+    existing = {}
+    for ids in _chunks((r.task_id for r in records), _LOOKUP_CHUNK):
+        tasks = Task.objects.filter(source=source, external_id__in=ids).select_related("owner")
+        existing.update({task.external_id: task for task in tasks})
+    tools_of = {}
+    for task_ids in _chunks((task.pk for task in existing.values()), _LOOKUP_CHUNK):
+        uses = ToolUse.objects.filter(task_id__in=task_ids).values_list("task_id", "tool_id")
+        for task_id, tool_id in uses:
+            tools_of.setdefault(task_id, set()).add(tool_id)
     now = timezone.now()
-    to_create, to_update, refusals = [], [], []
+    to_create, to_update, refusals, changes = [], [], [], []
     unchanged = 0
     for record in records:
         values = {
             "owner": researchers[record.researcher],
-            "team": teams[record.team],
-            "task_type": task_types[record.task_type],
+            "team": teams[record.team.lower()],
+            "task_type": task_types[record.task_type.lower()],
             "title": record.title,
             "status": record.status,
             "actual_minutes": record.actual_minutes,
@@ -131,10 +140,15 @@ def _import_records(*, records: list[TaskRecord], source: str) -> ImportResult:
                 )
                 refusals.append((task, problem, getattr(task, name), value))
         changed = [name for name, value in values.items() if getattr(task, name) != value]
-        same_tools = sorted(use.tool.name for use in task.tool_uses.all()) == record.tools
+        same_tools = tools_of.get(task.pk, set()) == {tools[n.lower()].pk for n in record.tools}
         if not changed and same_tools:
             unchanged += 1
             continue
+        changes += [
+            (task, name, getattr(task, name), values[name])
+            for name in changed
+            if name in AUDITED_ON_IMPORT
+        ]
         for name in changed:
             setattr(task, name, values[name])
         to_update.append((task, changed))
@@ -145,6 +159,7 @@ def _import_records(*, records: list[TaskRecord], source: str) -> ImportResult:
     for task, changed in to_update:
         if changed:
             task.save(update_fields=[*changed, "updated_at"])
+    _audit_import_changes(changes=changes, actor=actor)
     touched = {task.external_id: task for task in to_create}
     touched.update({task.external_id: task for task, _ in to_update})
     _replace_tool_uses(
@@ -153,27 +168,79 @@ def _import_records(*, records: list[TaskRecord], source: str) -> ImportResult:
     return ImportResult(created=len(to_create), updated=len(to_update), unchanged=unchanged)
 
 
+def _audit_import_changes(*, changes, actor: User | None) -> None:
+    """Record who changed which task's owner, team, status or minutes by importing a file."""
+    AuditEntry.objects.bulk_create(
+        [
+            AuditEntry(
+                actor=actor,
+                task=task,
+                action=AuditEntry.Action.CHANGED,
+                field=name,
+                old_value=_audit_value(old),
+                new_value=_audit_value(new),
+                via="import",
+                detail=f"Changed by importing task {task.external_id} again.",
+            )
+            for task, name, old, new in changes
+        ],
+        batch_size=_BATCH,
+    )
+
+
+def _audit_value(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, User):
+        return value.email or value.username
+    return _shown(value) if isinstance(value, float) else str(value)
+
+
 def _shown(value) -> str:
     return format_minutes(value) if isinstance(value, float) else repr(value)
 
 
+# Values per lookup query: SQLite allows 32,766 variables in one statement.
+_LOOKUP_CHUNK = 5000
+
+
 def _named(model, names: set[str]) -> dict:
-    found = {obj.name: obj for obj in model.objects.filter(name__in=names)}
-    missing = [model(name=name) for name in sorted(names - found.keys())]
-    for obj in missing:
-        obj.save()
-        found[obj.name] = obj
+    """The objects of ``model`` with these names, by lower-cased name; missing ones created.
+
+    Names match whatever their case: "alignment" finds the team "Alignment".
+    """
+    wanted = {name.lower(): name for name in sorted(names)}
+    found = {}
+    for chunk in _chunks(sorted(wanted), _LOOKUP_CHUNK):
+        objects = model.objects.annotate(lower_name=Lower("name")).filter(lower_name__in=chunk)
+        found.update({obj.name.lower(): obj for obj in objects})
+    for key in sorted(wanted.keys() - found.keys()):
+        found[key] = model.objects.create(name=wanted[key])
     return found
 
 
 def _researchers(emails: set[str]) -> dict[str, User]:
-    found = {user.email.lower(): user for user in User.objects.filter(email__in=emails)}
+    found = {}
+    for chunk in _chunks(sorted(emails), _LOOKUP_CHUNK):
+        users = User.objects.annotate(lower_email=Lower("email")).filter(lower_email__in=chunk)
+        for user in users.order_by("pk"):
+            found.setdefault(user.email.lower(), user)
     for email in sorted(emails - found.keys()):
-        user = User(username=email[:150], email=email)
+        user = User(username=_free_username(email), email=email)
         user.set_unusable_password()
         user.save()
         found[email] = user
     return found
+
+
+def _free_username(email: str) -> str:
+    """The email as the username, with a number added if another account has it."""
+    base = email[:140]
+    candidate, n = base, 1
+    while User.objects.filter(username__iexact=candidate).exists():
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
 
 
 def _ensure_memberships(pairs: set[tuple[int, int]]) -> None:
@@ -183,13 +250,19 @@ def _ensure_memberships(pairs: set[tuple[int, int]]) -> None:
             for u, t in sorted(pairs)
         ],
         ignore_conflicts=True,
+        batch_size=_BATCH,
     )
 
 
 def _replace_tool_uses(*, records: list[TaskRecord], tasks: dict[str, Task], tools: dict) -> None:
-    ToolUse.objects.filter(task__in=[tasks[r.task_id].pk for r in records]).delete()
+    for chunk in _chunks((tasks[r.task_id].pk for r in records), _LOOKUP_CHUNK):
+        ToolUse.objects.filter(task__in=chunk).delete()
     ToolUse.objects.bulk_create(
-        [ToolUse(task=tasks[r.task_id], tool=tools[name]) for r in records for name in r.tools],
+        [
+            ToolUse(task=tasks[r.task_id], tool=tools[name.lower()])
+            for r in records
+            for name in r.tools
+        ],
         batch_size=_BATCH,
     )
 
@@ -254,6 +327,17 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
+def _check_minutes(**values: float | None) -> None:
+    """Refuse minutes outside the accepted range, naming each field."""
+    errors = {}
+    for name, value in values.items():
+        problem = minutes_problem(value)
+        if problem:
+            errors[name] = f"Minutes {problem}."
+    if errors:
+        raise ValidationError(errors)
+
+
 # --- Planning and randomization -------------------------------------------------------------
 
 # Unpredictable to anyone, researcher included: drawn from the operating system's entropy.
@@ -309,8 +393,9 @@ def task_plan(
         ("forecast_no_ai_minutes", forecast_no_ai_minutes),
         ("forecast_ai_minutes", forecast_ai_minutes),
     ):
-        if value is None or not value > 0:
-            errors[field] = "A forecast must be more than 0 minutes."
+        problem = "is required" if value is None else minutes_problem(value)
+        if problem:
+            errors[field] = f"A forecast {problem}."
     observational = team.observational or task_type.observational
     if observational and uses_ai is None:
         errors["uses_ai"] = "This task is observational: say whether you will use AI."
@@ -415,9 +500,7 @@ def task_update(
     unknown = set(changes) - set(EDITABLE_FIELDS) - set(Task.LOCKED_FIELDS)
     if unknown:
         raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
-    value = changes.get("perceived_other_minutes")
-    if value is not None and not value > 0:
-        raise ValidationError({"perceived_other_minutes": "Must be more than 0 minutes."})
+    _check_minutes(perceived_other_minutes=changes.get("perceived_other_minutes"))
     reason = changes.get("abandoned_reason")
     if task.status == Task.Status.ABANDONED and reason is not None and not str(reason).strip():
         raise ValidationError({"abandoned_reason": "Say why the task was abandoned."})
@@ -450,19 +533,17 @@ def task_complete(
     """
     if task.status == Task.Status.ABANDONED:
         raise ValidationError("An abandoned task cannot be completed.")
-    if perceived_other_minutes is not None and not perceived_other_minutes > 0:
-        raise ValidationError({"perceived_other_minutes": "Must be more than 0 minutes."})
+    _check_minutes(actual_minutes=actual_minutes, perceived_other_minutes=perceived_other_minutes)
     now = timezone.now()
     with transaction.atomic():
         _sessions_close_running(task=task, at=now)
         if actual_minutes is None:
             actual_minutes = _sessions_minutes(task=task) or None
-            if actual_minutes is None:
+            if actual_minutes is None or minutes_problem(actual_minutes):
+                logged = "No time" if actual_minutes is None else f"{actual_minutes:g} minutes"
                 raise ValidationError(
-                    {"actual_minutes": "No time logged: enter how many minutes it took."}
+                    {"actual_minutes": f"{logged} logged: enter how many minutes it took."}
                 )
-        elif not actual_minutes > 0:
-            raise ValidationError({"actual_minutes": "Must be more than 0 minutes."})
         task.status = Task.Status.COMPLETED
         task.actual_minutes = actual_minutes
         task.perceived_other_minutes = perceived_other_minutes
@@ -610,6 +691,10 @@ def _session_check(
     now = timezone.now()
     if started_at is None or ended_at is None:
         raise ValidationError({"ended_at": "Give both the start and the end."})
+    for field, moment in (("started_at", started_at), ("ended_at", ended_at)):
+        problem = moment_problem(moment, now=now)
+        if problem:
+            raise ValidationError({field: f"The date {problem}."})
     if ended_at <= started_at:
         raise ValidationError({"ended_at": "The end must be after the start."})
     if ended_at > now:
@@ -633,6 +718,8 @@ def _session_check(
                 f"{timezone.localtime(overlapping.started_at):%d %b %H:%M} to {end}."
             }
         )
+    if (ended_at - started_at).total_seconds() / 60 > MAX_MINUTES:
+        raise ValidationError({"ended_at": f"A session lasts at most {MAX_MINUTES:,} minutes."})
     if ended_at - started_at > LONG_SESSION and not confirm_long:
         raise LongSession(
             {"confirm_long": "This session is over 16 hours: tick to confirm it is right."}
@@ -678,6 +765,10 @@ def _task_after_session_change(*, task: Task) -> None:
         task.save(update_fields=["status", "started_at", "updated_at"])
     elif task.status == Task.Status.COMPLETED:
         minutes = _sessions_minutes(task=task)
+        if minutes_problem(minutes):
+            raise ValidationError(
+                {"ended_at": f"The task's sessions would then total {minutes:g} minutes."}
+            )
         if minutes > 0:
             task.actual_minutes = minutes
             task.save(update_fields=["actual_minutes", "updated_at"])
@@ -702,8 +793,7 @@ def tool_use_set(*, task: Task, uses: Iterable[ToolUseEntry]) -> list[ToolUse]:
     """
     uses = list(uses)
     for use in uses:
-        if use.minutes is not None and not use.minutes > 0:
-            raise ValidationError({f"minutes_{use.tool.pk}": "Minutes must be more than 0."})
+        _check_minutes(**{f"minutes_{use.tool.pk}": use.minutes})
     with transaction.atomic():
         ToolUse.objects.filter(task=task).delete()
         created = ToolUse.objects.bulk_create(

@@ -1,16 +1,25 @@
 """The worklog CSV: one row per task, read by the importer and written by the export.
 
-See the README section "Worklog CSV". Row numbers in problems are file line numbers: the header
-is row 1, the first task is row 2.
+See docs/worklog-csv.md. Rows in problems are numbered as a spreadsheet shows them: the header
+is row 1, the first task row 2, and a line break inside a quoted value starts no new row.
 """
 
 import csv
 import io
-import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils import timezone
+
+from uplift.worklog.bounds import (
+    NAME_MAX_LENGTH,
+    minutes_problem,
+    moment_problem,
+    normalize_name,
+)
 from uplift.worklog.models import TITLE_MAX_LENGTH
 
 COLUMNS = (
@@ -45,6 +54,23 @@ ASSIGNMENTS = ("randomized", "self_selected")
 CONDITIONS = ("ai", "no_ai")
 STATUSES = ("planned", "in_progress", "completed", "abandoned")
 TOOL_SEPARATOR = ";"
+
+# The longest value each text column holds (the database's column lengths).
+MAX_LENGTHS = {
+    "task_id": 120,
+    "researcher": 254,
+    "team": NAME_MAX_LENGTH,
+    "task_type": NAME_MAX_LENGTH,
+    "title": TITLE_MAX_LENGTH,
+    "tools": NAME_MAX_LENGTH,  # each tool's name
+}
+NAME_COLUMNS = ("team", "task_type")
+# A file holds at most this many task rows: larger ones are refused, to be split.
+MAX_ROWS = 200_000
+# A refused file lists this many problems, then says how many there are in all.
+MAX_PROBLEMS_LISTED = 100
+# The longest cell the reader accepts (Python's csv default): far above any column's length.
+MAX_CELL = csv.field_size_limit()
 
 
 @dataclass(frozen=True)
@@ -81,26 +107,47 @@ class TaskRecord:
 
 
 class WorklogFileError(Exception):
-    """The file cannot be imported; ``problems`` says where and why."""
+    """The file cannot be imported: ``problems`` lists the first of them, ``total`` counts all."""
 
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
+    def __init__(self, problems: list[Problem], total: int | None = None):
+        self.problems = problems[:MAX_PROBLEMS_LISTED]
+        self.total = max(total or 0, len(problems))
         super().__init__(self.report())
 
-    def report(self, limit: int = 50) -> str:
-        """One line per problem, the first ``limit`` of them, then how many more there are."""
-        lines = [str(problem) for problem in self.problems[:limit]]
-        if len(self.problems) > limit:
-            lines.append(f"... and {len(self.problems) - limit} more problems")
+    def report(self) -> str:
+        """One line per listed problem, then how many more there are."""
+        lines = [str(problem) for problem in self.problems]
+        if self.total > len(self.problems):
+            lines.append(f"... and {self.total - len(self.problems)} more problems")
         return "\n".join(lines)
+
+
+class Problems:
+    """The problems of a file: the first ``MAX_PROBLEMS_LISTED`` kept, all of them counted."""
+
+    def __init__(self) -> None:
+        self.listed: list[Problem] = []
+        self.total = 0
+
+    def add(self, problem: Problem) -> None:
+        self.total += 1
+        if len(self.listed) < MAX_PROBLEMS_LISTED:
+            self.listed.append(problem)
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def error(self) -> WorklogFileError:
+        return WorklogFileError(self.listed, self.total)
 
 
 class _RowReader:
     """Reads the typed values of one row, collecting problems instead of stopping at the first."""
 
-    def __init__(self, row_number: int, values: dict[str, str]):
+    def __init__(self, row_number: int, values: dict[str, str], now: datetime):
         self.row = row_number
         self.values = values
+        self.now = now
         self.problems: list[Problem] = []
 
     def problem(self, column: str, message: str) -> None:
@@ -108,6 +155,15 @@ class _RowReader:
 
     def text(self, column: str, *, required: bool = False) -> str:
         value = (self.values.get(column) or "").strip()
+        if "\x00" in value:
+            self.problem(column, "contains a NUL character")
+            return ""
+        if column in NAME_COLUMNS:
+            value = normalize_name(value)
+        limit = MAX_LENGTHS.get(column)
+        if limit and column != "tools" and len(value) > limit:
+            self.problem(column, f"must be at most {limit} characters, not {len(value)}")
+            return ""
         if required and not value:
             self.problem(column, "is required")
         return value
@@ -125,10 +181,11 @@ class _RowReader:
         try:
             number = float(value)
         except ValueError:
-            self.problem(column, f"must be a number of minutes, not {value!r}")
+            self.problem(column, f"must be a number of minutes, not {_shorten(value)!r}")
             return None
-        if not math.isfinite(number) or number <= 0:
-            self.problem(column, f"must be greater than 0, not {value!r}")
+        problem = minutes_problem(number)
+        if problem:
+            self.problem(column, f"{problem}, not {_shorten(value)}")
             return None
         return number
 
@@ -139,16 +196,36 @@ class _RowReader:
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
-            self.problem(column, f"must be an ISO 8601 timestamp with offset, not {value!r}")
+            self.problem(
+                column, f"must be an ISO 8601 timestamp with offset, not {_shorten(value)!r}"
+            )
             return None
         if moment.tzinfo is None:
             self.problem(column, f"needs a UTC offset (for example +00:00): {value!r}")
             return None
+        problem = moment_problem(moment, now=self.now)
+        if problem:
+            self.problem(column, f"{problem} ({value})")
+            return None
         return moment
 
+    def tools(self) -> list[str]:
+        names = _split_tools(self.text("tools"))
+        for name in names:
+            if len(name) > NAME_MAX_LENGTH:
+                self.problem("tools", f"a tool's name must be at most {NAME_MAX_LENGTH} characters")
+                return []
+        return names
 
-def _record_from_row(row_number: int, values: dict[str, str]) -> tuple[TaskRecord | None, list]:
-    read = _RowReader(row_number, values)
+
+def _shorten(value: str, limit: int = 40) -> str:
+    return value if len(value) <= limit else value[:limit] + "..."
+
+
+def _record_from_row(
+    row_number: int, values: dict[str, str], now: datetime
+) -> tuple[TaskRecord | None, list]:
+    read = _RowReader(row_number, values, now)
     record = TaskRecord(
         row=row_number,
         task_id=read.text("task_id", required=True),
@@ -165,50 +242,105 @@ def _record_from_row(row_number: int, values: dict[str, str]) -> tuple[TaskRecor
         started_at=read.timestamp("started_at"),
         completed_at=read.timestamp("completed_at"),
         perceived_other_minutes=read.minutes("perceived_other_minutes"),
-        tools=_split_tools(read.text("tools")),
+        tools=read.tools(),
     )
-    if record.researcher and "@" not in record.researcher:
-        read.problem("researcher", f"must be an email address, not {record.researcher!r}")
-    if len(record.title) > TITLE_MAX_LENGTH:
-        read.problem("title", f"must be at most {TITLE_MAX_LENGTH} characters")
+    if record.researcher:
+        try:
+            validate_email(record.researcher)
+        except ValidationError:
+            read.problem("researcher", f"must be an email address, not {record.researcher!r}")
     if "\n" in record.title or "\r" in record.title:
         read.problem("title", "must be one line (it contains a line break)")
-    if record.status == "completed":
-        if record.actual_minutes is None and not values.get("actual_minutes", "").strip():
-            read.problem("actual_minutes", "is required when status is completed")
-        if record.completed_at is None and not values.get("completed_at", "").strip():
-            read.problem("completed_at", "is required when status is completed")
+    _check_status(read, record)
     if record.started_at and record.completed_at and record.completed_at < record.started_at:
         read.problem("completed_at", "is before started_at")
     return (None if read.problems else record), read.problems
 
 
+def _given(values: dict[str, str], column: str) -> bool:
+    return bool((values.get(column) or "").strip())
+
+
+def _check_status(read: _RowReader, record: TaskRecord) -> None:
+    """The values a row may hold follow from its status."""
+    status, values = record.status, read.values
+    if status == "completed":
+        for column in ("actual_minutes", "completed_at"):
+            if not _given(values, column):
+                read.problem(column, "is required when status is completed")
+        return
+    if not status:
+        return
+    refused = ["completed_at", "perceived_other_minutes"]
+    if status == "planned":
+        refused += ["actual_minutes", "started_at"]
+    reported = {problem.column for problem in read.problems}
+    for column in refused:
+        if _given(values, column) and column not in reported:
+            read.problem(column, f"must be empty when status is {status}")
+
+
 def _split_tools(value: str) -> list[str]:
-    names = [name.strip() for name in value.split(TOOL_SEPARATOR)]
-    return sorted({name for name in names if name})
+    """Tool names, each once whatever its case, in the spelling first written."""
+    names: dict[str, str] = {}
+    for name in value.split(TOOL_SEPARATOR):
+        name = normalize_name(name)
+        if name:
+            names.setdefault(name.lower(), name)
+    return sorted(names.values(), key=str.lower)
 
 
 def read_worklog(stream: Iterable[str]) -> list[TaskRecord]:
-    """Parse and validate a worklog CSV; raise ``WorklogFileError`` listing every problem."""
+    """Parse and validate a worklog CSV; raise ``WorklogFileError`` listing its problems.
+
+    ``stream`` is read once, row by row: a file of any size costs memory for its valid
+    records only, and at most ``MAX_PROBLEMS_LISTED`` problems are kept (all are counted).
+    """
+    problems = Problems()
     reader = csv.DictReader(stream)
-    header = [name.strip() for name in (reader.fieldnames or [])]
-    problems = _header_problems(header)
+    try:
+        header = [name.strip() for name in (reader.fieldnames or [])]
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise WorklogFileError([Problem(1, "-", _unreadable(error))]) from None
+    for problem in _header_problems(header):
+        problems.add(problem)
     if problems:
-        raise WorklogFileError(problems)
+        raise problems.error()
     reader.fieldnames = header
     records: list[TaskRecord] = []
     first_row_of: dict[str, int] = {}
-    for values in reader:
-        row_number = reader.line_num
+    now = timezone.now()
+    row_number = 1
+    rows = iter(reader)
+    while True:
+        row_number += 1
+        try:
+            values = next(rows)
+        except StopIteration:
+            break
+        except (csv.Error, UnicodeDecodeError) as error:
+            # The reader cannot find where this row ends: nothing after it can be trusted.
+            problems.add(Problem(row_number, "-", _unreadable(error)))
+            break
+        if row_number - 1 > MAX_ROWS:
+            problems.add(
+                Problem(
+                    row_number,
+                    "-",
+                    f"the file has more than {MAX_ROWS:,} task rows: split it into smaller files",
+                )
+            )
+            break
         if None in values:
-            problems.append(Problem(row_number, "-", "has more values than the header has columns"))
+            problems.add(Problem(row_number, "-", "has more values than the header has columns"))
             continue
-        record, row_problems = _record_from_row(row_number, values)
-        problems.extend(row_problems)
+        record, row_problems = _record_from_row(row_number, values, now)
+        for problem in row_problems:
+            problems.add(problem)
         if record is None:
             continue
         if record.task_id in first_row_of:
-            problems.append(
+            problems.add(
                 Problem(
                     row_number,
                     "task_id",
@@ -217,17 +349,26 @@ def read_worklog(stream: Iterable[str]) -> list[TaskRecord]:
             )
             continue
         first_row_of[record.task_id] = row_number
-        records.append(record)
+        if not problems:
+            records.append(record)
     if problems:
-        raise WorklogFileError(problems)
+        raise problems.error()
     return records
+
+
+def _unreadable(error: Exception) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return "is not UTF-8 text: save the file as UTF-8 CSV"
+    if "field larger than field limit" in str(error):
+        return f"holds a value longer than {MAX_CELL:,} characters"
+    return "cannot be read as CSV (check the quotes on this row)"
 
 
 def _header_problems(header: list[str]) -> list[Problem]:
     if not header:
         return [Problem(1, "-", "the file is empty: a header row is required")]
     problems = [
-        Problem(1, name, f"unknown column; the columns are: {', '.join(COLUMNS)}")
+        Problem(1, _shorten(name), f"unknown column; the columns are: {', '.join(COLUMNS)}")
         for name in header
         if name not in COLUMNS
     ]

@@ -31,7 +31,7 @@ class Command(BaseCommand):
             raise CommandError(f"{path} is not UTF-8 text: {error}") from None
         except WorklogFileError as error:
             raise CommandError(
-                f"Nothing was imported: {len(error.problems)} problem(s) in {path}\n{error}"
+                f"Nothing was imported: {error.total} problem(s) in {path}\n{error}"
             ) from None
         self.stdout.write(
             f"Imported {result.total} tasks from {path}: {result.created} created, "
