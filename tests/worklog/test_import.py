@@ -185,7 +185,9 @@ def test_export_then_import_into_an_empty_database_gives_identical_bytes():
 def test_import_command_reports_problems_and_exits_with_error(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text(HEADER + "X1,ada@example.org,T,K,,randomized,ai,-1,45,planned,,,,,\n")
-    with pytest.raises(CommandError, match="row 2, column forecast_no_ai_minutes: must be between 0.1 and"):
+    with pytest.raises(
+        CommandError, match="row 2, column forecast_no_ai_minutes: must be between 0.1 and"
+    ):
         call_command("import_worklog", str(path))
     assert Task.objects.count() == 0
 
