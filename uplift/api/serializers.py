@@ -11,7 +11,13 @@ from rest_framework import serializers
 from uplift.accounts.models import Team
 from uplift.api.access import access_of, researcher_label
 from uplift.estimates.models import Snapshot
-from uplift.worklog.bounds import MAX_MINUTES, MIN_MINUTES, validate_minutes, validate_moment
+from uplift.worklog.bounds import (
+    MAX_MINUTES,
+    MIN_MINUTES,
+    MOMENT_WINDOW_TEXT,
+    validate_minutes,
+    validate_moment,
+)
 from uplift.worklog.models import (
     TITLE_MAX_LENGTH,
     Task,
@@ -42,6 +48,7 @@ def minutes_field(**kwargs) -> serializers.FloatField:
 
 def moment_field(**kwargs) -> serializers.DateTimeField:
     """A date and time within the accepted window (uplift.worklog.bounds)."""
+    kwargs.setdefault("help_text", MOMENT_WINDOW_TEXT)
     return serializers.DateTimeField(validators=[validate_moment], **kwargs)
 
 

@@ -5,8 +5,6 @@ change, and endpoints their role may not use, answer 403. Writes go through the 
 services, which enforce the lock rules and record refused attempts.
 """
 
-import io
-
 from django.db.models import F
 from django.http import HttpResponsePermanentRedirect, JsonResponse, StreamingHttpResponse
 from django.urls import Resolver404, resolve
@@ -34,10 +32,15 @@ from uplift.api.throttling import WriteThrottle
 from uplift.estimates.models import Snapshot
 from uplift.estimates.selectors import snapshot_as_json, snapshot_latest
 from uplift.worklog import services
-from uplift.worklog.bounds import MINUTES_RANGE_TEXT
+from uplift.worklog.bounds import MINUTES_RANGE_TEXT, MOMENT_WINDOW_TEXT
 from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
 from uplift.worklog.selectors import team_list_for_planning, tool_names_by_task
-from uplift.worklog.worklog_csv import MAX_PROBLEMS_LISTED, MAX_ROWS, read_worklog
+from uplift.worklog.worklog_csv import (
+    MAX_PROBLEMS_LISTED,
+    MAX_ROWS,
+    decoded_lines,
+    read_worklog,
+)
 
 # The largest worklog CSV the API accepts (about 250,000 typical rows).
 IMPORT_MAX_BYTES = 64 * 2**20
@@ -367,8 +370,7 @@ class ImportView(APIView):
         f"column (`problems`: the first {MAX_PROBLEMS_LISTED}; `problem_count`: all of them) "
         "and nothing is written. Re-importing an id updates that task. Limits: at most "
         f"{IMPORT_MAX_BYTES // 2**20} MiB and {MAX_ROWS:,} task rows per file; minutes "
-        f"{MINUTES_RANGE_TEXT}; dates from 2000-01-01 to one day after now, with a UTC "
-        "offset between -12:00 and +14:00.",
+        f"{MINUTES_RANGE_TEXT}; dates: {MOMENT_WINDOW_TEXT}",
         request={"multipart/form-data": s.ImportSerializer},
         responses={200: s.ImportResultSerializer},
     )
@@ -381,8 +383,7 @@ class ImportView(APIView):
             )
         upload.seek(0)
         # Read row by row from the uploaded file (on disk when large), never as one string.
-        text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
-        records = read_worklog(text)
+        records = read_worklog(decoded_lines(upload))
         result = services.worklog_import(records=records, actor=request.user)
         return Response(
             {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}

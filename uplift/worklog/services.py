@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet, Sum
@@ -220,27 +221,31 @@ def _named(model, names: set[str]) -> dict:
 
 
 def _researchers(emails: set[str]) -> dict[str, User]:
+    """The users with these emails (any case), by lower-cased email; missing ones created with
+    the email as username (a number added if another account has it) and no password."""
     found = {}
     for chunk in _chunks(sorted(emails), _LOOKUP_CHUNK):
         users = User.objects.annotate(lower_email=Lower("email")).filter(lower_email__in=chunk)
         for user in users.order_by("pk"):
             found.setdefault(user.email.lower(), user)
-    for email in sorted(emails - found.keys()):
-        user = User(username=_free_username(email), email=email)
-        user.set_unusable_password()
-        user.save()
-        found[email] = user
+    missing = sorted(emails - found.keys())
+    taken = set()
+    for chunk in _chunks([email[:140] for email in missing], _LOOKUP_CHUNK):
+        users = User.objects.annotate(lower_name=Lower("username"))
+        taken.update(users.filter(lower_name__in=chunk).values_list("lower_name", flat=True))
+    new_users = []
+    for email in missing:
+        username, n = email[:140], 1
+        while username.lower() in taken:
+            n += 1
+            username = f"{email[:140]}-{n}"
+        taken.add(username.lower())
+        # Unusable, as set_unusable_password makes it, with one random draw instead of forty.
+        password = UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(30)
+        new_users.append(User(username=username, email=email, password=password))
+    for user in User.objects.bulk_create(new_users, batch_size=_BATCH):
+        found[user.email] = user
     return found
-
-
-def _free_username(email: str) -> str:
-    """The email as the username, with a number added if another account has it."""
-    base = email[:140]
-    candidate, n = base, 1
-    while User.objects.filter(username__iexact=candidate).exists():
-        n += 1
-        candidate = f"{base}-{n}"
-    return candidate
 
 
 def _ensure_memberships(pairs: set[tuple[int, int]]) -> None:

@@ -290,6 +290,13 @@ def _split_tools(value: str) -> list[str]:
     return sorted(names.values(), key=str.lower)
 
 
+def decoded_lines(binary: Iterable[bytes]) -> Iterator[str]:
+    """The lines of a UTF-8 file (a byte order mark ignored), decoded one at a time, so that a
+    byte that is not UTF-8 is reported on its own row rather than for the whole file."""
+    for number, line in enumerate(binary):
+        yield line.decode("utf-8-sig" if number == 0 else "utf-8")
+
+
 def read_worklog(stream: Iterable[str]) -> list[TaskRecord]:
     """Parse and validate a worklog CSV; raise ``WorklogFileError`` listing its problems.
 

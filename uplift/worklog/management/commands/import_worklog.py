@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from uplift.worklog import metr
 from uplift.worklog.services import IMPORT_SOURCE, worklog_import
-from uplift.worklog.worklog_csv import WorklogFileError, read_worklog
+from uplift.worklog.worklog_csv import WorklogFileError, decoded_lines, read_worklog
 
 
 class Command(BaseCommand):
@@ -24,8 +24,8 @@ class Command(BaseCommand):
         reader = metr.read_metr if format == "metr" else read_worklog
         source = source or (metr.SOURCE if format == "metr" else IMPORT_SOURCE)
         try:
-            with path.open(newline="", encoding="utf-8-sig") as stream:
-                records = reader(stream)
+            with path.open("rb") as stream:
+                records = reader(decoded_lines(stream))
             result = worklog_import(records=records, source=source)
         except UnicodeDecodeError as error:
             raise CommandError(f"{path} is not UTF-8 text: {error}") from None

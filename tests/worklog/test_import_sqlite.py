@@ -1,0 +1,83 @@
+"""The importer in local mode (SQLite): the same row-and-column problems as on PostgreSQL,
+nothing written by a refused file, and files larger than SQLite's limit on query variables."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.worklog.test_bounds import HEADER, row
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def manage(*args: str, var_dir: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**env, "DEBUG": "1", "UPLIFT_VAR_DIR": str(var_dir)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def sqlite_dir(tmp_path_factory):
+    var_dir = tmp_path_factory.mktemp("sqlite")
+    result = manage("migrate", "-v", "0", var_dir=var_dir)
+    assert result.returncode == 0, result.stderr
+    return var_dir
+
+
+def exported(var_dir: Path) -> str:
+    result = manage("export_worklog", var_dir=var_dir)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+BAD_ROWS = [
+    ({"actual_minutes": "1e308"}, "column actual_minutes: must be between 0.1 and 43,200"),
+    ({"title": "nul\x00byte"}, "column title: contains a NUL character"),
+    ({"team": "t" * 121}, "column team: must be at most 120 characters, not 121"),
+    (
+        {"completed_at": "2025-03-03T10:30:00+23:59"},
+        "column completed_at: has a UTC offset outside -12:00 to +14:00",
+    ),
+    (
+        {"started_at": "", "completed_at": "9999-12-31T23:59:59-05:00"},
+        "column completed_at: cannot be more than a day in the future",
+    ),
+    ({"researcher": "a@b@c"}, "column researcher: must be an email address"),
+    ({"title": '"' + "x" * (128 * 1024 + 1) + '"'}, "column -: holds a value longer than"),
+]
+
+
+def test_sqlite_refuses_each_bad_row_by_row_and_column_and_writes_nothing(sqlite_dir, tmp_path):
+    path = tmp_path / "bad.csv"
+    rows = [row("OK1")] + [row(f"BAD{i}", **cells) for i, (cells, _) in enumerate(BAD_ROWS)]
+    path.write_text(HEADER + "".join(rows), encoding="utf-8")
+    result = manage("import_worklog", str(path), var_dir=sqlite_dir)
+    assert result.returncode == 1
+    for number, (_, problem) in enumerate(BAD_ROWS, start=3):
+        assert f"row {number}, {problem}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert exported(sqlite_dir) == HEADER
+
+
+def test_sqlite_imports_more_rows_than_one_query_may_hold(tmp_path):
+    """33,000 ids: more than SQLite's 32,766 variables in one statement."""
+    var_dir = tmp_path / "var"
+    assert manage("migrate", "-v", "0", var_dir=var_dir).returncode == 0
+    path = tmp_path / "big.csv"
+    with path.open("w", encoding="utf-8") as out:
+        out.write(HEADER)
+        for i in range(33_000):
+            out.write(row(f"T{i}", researcher=f"r{i % 40}@example.org", tools=f"tool {i % 50}"))
+    result = manage("import_worklog", str(path), var_dir=var_dir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Imported 33000 tasks" in result.stdout
+    assert "33000 created, 0 updated, 0 unchanged" in result.stdout
