@@ -5,7 +5,8 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.factories import (
@@ -338,3 +339,21 @@ def test_a_year_one_session_is_a_form_error_not_a_server_error(client):
     assert response.status_code == 400
     assert response.json()["started_at"] == ["The date must be on or after 1 January 2000."]
     assert WorkSession.objects.count() == 0
+
+
+def test_lookups_go_in_chunks_and_a_file_over_the_row_limit_is_refused(monkeypatch):
+    """SQLite refuses a query with more than 250,000 values: lookups by id, email and name go
+    in chunks, and a file holds at most MAX_ROWS rows (shrunk here to keep the test small)."""
+    monkeypatch.setattr("uplift.worklog.services._LOOKUP_CHUNK", 7)
+    rows = [row(f"T{i}", researcher=f"r{i}@example.org", tools=f"tool {i}") for i in range(30)]
+    with CaptureQueriesContext(connection) as queries:
+        import_text(HEADER + "".join(rows))
+    assert Task.objects.count() == 30
+    lookups = [q["sql"] for q in queries if '"external_id" IN' in q["sql"]]
+    assert len(lookups) == 5  # 30 ids, 7 at a time
+    monkeypatch.setattr("uplift.worklog.worklog_csv.MAX_ROWS", 29)
+    with pytest.raises(WorklogFileError) as caught:
+        import_text(HEADER + "".join(rows))
+    assert [str(p) for p in caught.value.problems] == [
+        "row 31, column -: the file has more than 29 task rows: split it into smaller files"
+    ]

@@ -1,5 +1,5 @@
-"""The importer in local mode (SQLite): the same row-and-column problems as on PostgreSQL,
-nothing written by a refused file, and files larger than SQLite's limit on query variables."""
+"""The importer in local mode (SQLite): the same row-and-column problems as on PostgreSQL, and
+nothing written by a refused file."""
 
 import os
 import subprocess
@@ -66,18 +66,3 @@ def test_sqlite_refuses_each_bad_row_by_row_and_column_and_writes_nothing(sqlite
         assert f"row {number}, {problem}" in result.stderr
     assert "Traceback" not in result.stderr
     assert exported(sqlite_dir) == HEADER
-
-
-def test_sqlite_imports_more_rows_than_one_query_may_hold(tmp_path):
-    """33,000 ids: more than SQLite's 32,766 variables in one statement."""
-    var_dir = tmp_path / "var"
-    assert manage("migrate", "-v", "0", var_dir=var_dir).returncode == 0
-    path = tmp_path / "big.csv"
-    with path.open("w", encoding="utf-8") as out:
-        out.write(HEADER)
-        for i in range(33_000):
-            out.write(row(f"T{i}", researcher=f"r{i % 40}@example.org", tools=f"tool {i % 50}"))
-    result = manage("import_worklog", str(path), var_dir=var_dir)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "Imported 33000 tasks" in result.stdout
-    assert "33000 created, 0 updated, 0 unchanged" in result.stdout
