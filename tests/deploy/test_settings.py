@@ -83,3 +83,10 @@ def test_defaults_are_sqlite_and_the_serverless_broker(tmp_path):
         "IMMEDIATE",
         "filesystem://localhost/",
     ]
+
+
+def test_a_trusted_proxy_that_is_not_an_address_refuses_to_start():
+    # A typo must not silently leave every client with the proxy's address.
+    result = manage("check", TRUSTED_PROXIES="10.0.0.2, proxy.internal")
+    assert result.returncode != 0
+    assert "TRUSTED_PROXIES: 'proxy.internal' does not appear to be an IPv4" in result.stderr
