@@ -34,6 +34,17 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
+def _code_version() -> str:
+    """A digest of the code and templates, the same in every process of one release."""
+    digest = hashlib.sha256()
+    files = [*(BASE_DIR / "uplift").rglob("*.py"), *(BASE_DIR / "uplift").rglob("*.html")]
+    files += (BASE_DIR / "templates").rglob("*.html")
+    for path in sorted(files):
+        digest.update(path.relative_to(BASE_DIR).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = env("SECRET_KEY")
@@ -119,6 +130,28 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
+# The cache: API write counts and rendered dashboards. Production shares one Redis between all
+# processes (CACHE_URL, e.g. redis://redis:6379/1: not the broker's database, as clearing the
+# cache empties its database); local mode keeps a cache per process. Redis is given a second
+# to answer, and an outage only slows pages down (uplift/cache.py).
+def redis_cache(url: str) -> dict:
+    return {
+        "BACKEND": "uplift.cache.FailOpenRedisCache",
+        "LOCATION": url,
+        # A new release does not read what an older one cached (rendered pages).
+        "KEY_PREFIX": _code_version(),
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+
+
+CACHE_URL = env("CACHE_URL")
+CACHES = {
+    "default": redis_cache(CACHE_URL)
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
