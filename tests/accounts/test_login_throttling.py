@@ -136,6 +136,7 @@ def test_one_address_trying_many_usernames_is_locked_for_all_of_them(client, pas
         (["10.0.0.0/8"], PROXY, f"{VICTIM}, {ATTACKER}, 10.1.2.3", ATTACKER),
         (["10.0.0.0/8"], PROXY, "10.9.9.9, 10.1.2.3", "10.9.9.9"),
         (["::1"], "::1", " 2001:db8::7 ", "2001:db8::7"),
+        ([PROXY], f"::ffff:{PROXY}", f"::ffff:{ATTACKER}", ATTACKER),
     ],
 )
 def test_the_client_address(settings, trusted, remote, forwarded_for, expected):

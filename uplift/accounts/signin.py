@@ -36,9 +36,12 @@ def _trusted_networks(proxies: tuple[str, ...]) -> tuple[Network, ...]:
 
 def _address(text: str) -> Address | None:
     try:
-        return ipaddress.ip_address(text.strip())
+        address = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
+    # A dual-stack server sees IPv4 clients as ::ffff:a.b.c.d: one client, one address.
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
 
 
 def client_address(request: HttpRequest) -> str | None:
