@@ -5,6 +5,7 @@ the filesystem. Production sets ``DATABASE_URL``, ``CELERY_BROKER_URL`` and ``SE
 """
 
 import hashlib
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +32,17 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
+
+
+def _code_version() -> str:
+    """A digest of the code and templates, the same in every process of one release."""
+    digest = hashlib.sha256()
+    files = [*(BASE_DIR / "uplift").rglob("*.py"), *(BASE_DIR / "uplift").rglob("*.html")]
+    files += (BASE_DIR / "templates").rglob("*.html")
+    for path in sorted(files):
+        digest.update(path.relative_to(BASE_DIR).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 DEBUG = env_bool("DEBUG", False)
@@ -119,17 +131,60 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
+
+# The cache: API write counts and rendered dashboards. Production shares one Redis between all
+# processes (CACHE_URL, e.g. redis://redis:6379/1: not the broker's database, as clearing the
+# cache empties its database); local mode keeps a cache per process. Redis is given a second
+# to answer, and an outage only slows pages down (uplift/cache.py).
+def redis_cache(url: str) -> dict:
+    return {
+        "BACKEND": "uplift.cache.FailOpenRedisCache",
+        "LOCATION": url,
+        # A new release does not read what an older one cached (rendered pages).
+        "KEY_PREFIX": _code_version(),
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+
+
+CACHE_URL = env("CACHE_URL")
+CACHES = {
+    "default": redis_cache(CACHE_URL)
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    # Refuses a username from an address after repeated failures, before checking passwords.
+    # Refuses a locked username or address (below) before checking passwords.
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# Wrong passwords lock a username from one client address, and an address for every username
+# after more of them; never a username from everywhere, which anyone could do to a colleague.
+# uplift/accounts/signin.py explains the two locks.
+AXES_HANDLER = "uplift.accounts.signin.SignInLockoutHandler"
 AXES_FAILURE_LIMIT = int(env("LOGIN_FAILURE_LIMIT", "5"))
+LOGIN_ADDRESS_FAILURE_LIMIT = int(env("LOGIN_ADDRESS_FAILURE_LIMIT", "20"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(env("LOGIN_LOCKOUT_MINUTES", "15")))
-# Lock the pair, so that a stranger cannot lock a colleague out from elsewhere.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The client address: the connection's own, or, from the proxies listed here (addresses or
+# networks, e.g. "10.0.0.2,172.16.0.0/12"), the hop before them in X-Forwarded-For.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {error}.") from None
+AXES_CLIENT_IP_CALLABLE = "uplift.accounts.signin.client_address"
+# A wrong old password on the password change page counts as a failed sign-in: mask its fields.
+AXES_SENSITIVE_PARAMETERS = [
+    "username",
+    "ip_address",
+    "old_password",
+    "new_password1",
+    "new_password2",
+]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failed sign-in stays listed in the admin
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"

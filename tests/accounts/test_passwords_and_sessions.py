@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from tests.factories import PASSWORD, UserFactory
+from uplift.api.models import ApiToken
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +31,16 @@ def change_password(client, new: str, old: str = PASSWORD):
         CHANGE,
         {"old_password": old, "new_password1": new, "new_password2": new},
         secure=True,
+        REMOTE_ADDR="203.0.113.7",
+    )
+
+
+def api_status(secret: str) -> int:
+    """The status of an API read with this bearer token, from a client with no session."""
+    return (
+        Client()
+        .get("/api/v1/tasks/", secure=True, HTTP_AUTHORIZATION=f"Bearer {secret}")
+        .status_code
     )
 
 
@@ -77,6 +88,65 @@ def test_the_change_page_is_linked_from_every_page_and_asks_for_the_old_password
     page = client.get(CHANGE, secure=True).content.decode()
     assert 'name="old_password"' in page
     assert "at least 8 characters" in page  # the validators' help, shown before typing
+    assert "Changing your password revokes all your API tokens" in page
+
+
+def test_five_wrong_old_passwords_lock_the_change_and_the_sign_in(client, signed_in):
+    for _ in range(4):
+        response = change_password(client, STRONG, old="not my password")
+        assert "Your old password was entered incorrectly" in response.content.decode()
+    locked = change_password(client, STRONG, old="not my password")  # the fifth locks
+    assert locked.status_code == 429
+    assert "Too many failed sign-ins" in locked.content.decode()
+    # Locked: even the right old password changes nothing, and signing in is refused too.
+    assert change_password(client, STRONG).status_code == 429
+    signed_in.refresh_from_db()
+    assert signed_in.check_password(PASSWORD)
+    response = Client().post(
+        "/accounts/login/",
+        {"username": "ada", "password": PASSWORD},
+        secure=True,
+        REMOTE_ADDR="203.0.113.7",
+    )
+    assert response.status_code == 429
+    # Five wrong old passwords, then the two refused while locked: one count for both pages.
+    assert AccessAttempt.objects.get().failures_since_start == 7
+
+
+def test_a_password_change_revokes_every_api_token_of_that_user(client, signed_in):
+    _, notebook = ApiToken.objects.create(user=signed_in, expiry=None, name="notebook")
+    _, script = ApiToken.objects.create(user=signed_in, expiry=None, name="script")
+    _, colleague = ApiToken.objects.create(user=UserFactory(), expiry=None, name="other")
+    assert [api_status(secret) for secret in (notebook, script, colleague)] == [200, 200, 200]
+
+    assert change_password(client, STRONG, old="not my password").status_code == 200
+    assert api_status(notebook) == 200  # a refused change revokes nothing
+
+    assert change_password(client, STRONG)["Location"] == "/accounts/password/done/"
+    assert [api_status(secret) for secret in (notebook, script, colleague)] == [401, 401, 200]
+    assert not ApiToken.objects.filter(user=signed_in).exists()
+    done = client.get("/accounts/password/done/", secure=True).content.decode()
+    assert "Your API tokens are revoked" in done
+
+
+def test_a_password_set_by_an_administrator_revokes_the_tokens_too(client, signed_in):
+    _, secret = ApiToken.objects.create(user=signed_in, expiry=None, name="notebook")
+    admin = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    response = client.post(
+        f"/admin/accounts/user/{signed_in.pk}/password/",
+        {"password1": STRONG, "password2": STRONG},
+        secure=True,
+    )
+    assert response.status_code == 302
+    signed_in.refresh_from_db()
+    assert signed_in.check_password(STRONG)
+    assert api_status(secret) == 401
+    # Saving anything else about the user keeps the tokens.
+    _, kept = ApiToken.objects.create(user=signed_in, expiry=None, name="again")
+    signed_in.first_name = "Augusta"
+    signed_in.save()
+    assert api_status(kept) == 200
 
 
 def test_there_is_no_password_reset_by_email(client):
@@ -107,15 +177,18 @@ def test_no_password_reaches_the_logs_or_the_failure_records(client, caplog):
     client.post("/accounts/login/", {"username": "ada", "password": PASSWORD}, secure=True)
     change_password(client, STRONG)
     change_password(client, "short7", old=STRONG)
+    wrong_old = "a-wrong-old-password-42"
+    change_password(client, "another-long-password-77", old=wrong_old)
     user.refresh_from_db()
     assert user.check_password(STRONG)
 
-    assert AccessFailureLog.objects.filter(username="ada").count() == 1
+    assert AccessFailureLog.objects.filter(username="ada").count() == 2
     assert "AXES: New login failure" in caplog.text  # logged, with its details masked
     records = [
         caplog.text,
         *(str(vars(row)) for row in AccessFailureLog.objects.all()),
         *(str(vars(row)) for row in AccessAttempt.objects.all()),
     ]
-    for secret in (wrong, PASSWORD, STRONG, "short7"):
+    assert AccessAttempt.objects.filter(path_info=CHANGE).exists()  # its form data was kept
+    for secret in (wrong, PASSWORD, STRONG, "short7", wrong_old, "another-long-password-77"):
         assert not any(secret in record for record in records), secret

@@ -63,3 +63,11 @@ def test_every_runtime_requirement_is_pinned():
     for line in (ROOT / "requirements.txt").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][0-9A-Za-z.]*", line.strip()), line
+
+
+def test_every_app_service_shares_one_redis_cache_apart_from_the_broker():
+    # Without it each gunicorn process would count API writes and keep dashboards on its own.
+    for name in ("web", "worker", "beat"):
+        environment = SERVICES[name]["environment"]
+        assert environment["CACHE_URL"] == "redis://redis:6379/1", name
+        assert environment["CELERY_BROKER_URL"] == "redis://redis:6379/0", name

@@ -83,3 +83,25 @@ def test_defaults_are_sqlite_and_the_serverless_broker(tmp_path):
         "IMMEDIATE",
         "filesystem://localhost/",
     ]
+
+
+def test_a_trusted_proxy_that_is_not_an_address_refuses_to_start():
+    # A typo must not silently leave every client with the proxy's address.
+    result = manage("check", TRUSTED_PROXIES="10.0.0.2, proxy.internal")
+    assert result.returncode != 0
+    assert "TRUSTED_PROXIES: 'proxy.internal' does not appear to be an IPv4" in result.stderr
+
+
+def test_cache_url_selects_the_shared_redis_cache_and_local_mode_a_cache_per_process():
+    code = (
+        "from django.conf import settings as s; c = s.CACHES['default'];"
+        "print(c['BACKEND'], c.get('LOCATION'), c.get('OPTIONS'))"
+    )
+    shared = manage("shell", "--no-imports", "-c", code, CACHE_URL="redis://cache.internal:6379/1")
+    assert shared.returncode == 0, shared.stderr
+    assert shared.stdout.strip() == (
+        "uplift.cache.FailOpenRedisCache redis://cache.internal:6379/1 "
+        "{'socket_connect_timeout': 1, 'socket_timeout': 1}"
+    )
+    local = manage("shell", "--no-imports", "-c", code)
+    assert local.stdout.strip() == "django.core.cache.backends.locmem.LocMemCache None None"

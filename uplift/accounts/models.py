@@ -1,5 +1,5 @@
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 
 from uplift.worklog.bounds import NAME_MAX_LENGTH, name_constraints
@@ -14,6 +14,18 @@ class User(AbstractUser):
     @property
     def display_name(self) -> str:
         return self.get_full_name() or self.username
+
+    def save(self, *args, **kwargs) -> None:
+        """Save; a new password (from the user or an administrator) revokes every API token.
+
+        A token made before the change would otherwise keep working for whoever holds it:
+        changing a password that may be known to someone else must lock them out of the API too.
+        """
+        password_changed = self._password is not None and not self._state.adding
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if password_changed:
+                self.auth_token_set.all().delete()
 
 
 class Team(models.Model):
