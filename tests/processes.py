@@ -6,6 +6,7 @@ exits while a test waits for it fails the test with its log.
 
 import os
 import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -34,6 +35,19 @@ def wait_until(condition: Callable[[], T], timeout: float = 30, interval: float 
             return value
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+def manage_local(*args: str, var_dir: Path, timeout: float = 600):
+    """Run ``manage.py`` in local mode (DEBUG, SQLite and the broker in ``var_dir``)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=Path(__file__).resolve().parents[1],
+        env={**env, "DEBUG": "1", "UPLIFT_VAR_DIR": str(var_dir)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def database_url(name: str | None = None) -> str:

@@ -1,25 +1,16 @@
 """Local mode (SQLite, no PostgreSQL) computes the same estimates as production."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.processes import manage_local
 
 ROOT = Path(__file__).resolve().parents[2]
 METR_CSV = ROOT / "tests" / "fixtures" / "metr-early-2025" / "data_complete.csv"
 
 
 def manage(*args: str, var_dir: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={**env, "DEBUG": "1", "UPLIFT_VAR_DIR": str(var_dir)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = manage_local(*args, var_dir=var_dir, timeout=300)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -1,28 +1,12 @@
 """The importer in local mode (SQLite): the same row-and-column problems as on PostgreSQL, and
 nothing written by a refused file."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.processes import manage_local as manage
 from tests.worklog.test_bounds import HEADER, row
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def manage(*args: str, var_dir: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={**env, "DEBUG": "1", "UPLIFT_VAR_DIR": str(var_dir)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")
