@@ -99,6 +99,7 @@ def main() -> None:
         bad, good = Path(folder) / "bad.csv", Path(folder) / "good.csv"
         bad_rows = _write(bad, megabytes=args.bad_mb, bad=True)
         _write(good, rows=args.good_rows, bad=False)
+        bad_mb, good_mb = bad.stat().st_size / 1e6, good.stat().st_size / 1e6
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {token}"
         url = f"{server.url}/api/v1/import/"
@@ -118,12 +119,12 @@ def main() -> None:
         peak_good = _memory_mb(worker, "VmHWM")
 
     print(
-        f"refused file   {bad.stat().st_size / 1e6:.1f} MB, {bad_rows:,} bad rows: "
+        f"refused file   {bad_mb:.1f} MB, {bad_rows:,} bad rows: "
         f"{bad_s:.1f} s, answer {answer_kb:.1f} KB "
         f"listing {len(body['problems'])} of {body['problem_count']:,} problems\n"
         f"               worker memory idle {rss_idle:.0f} MB, after {rss_after_bad:.0f} MB, "
         f"peak {peak_bad:.0f} MB (target < 300 MB)\n"
-        f"imported file  {good.stat().st_size / 1e6:.1f} MB, {args.good_rows:,} rows: "
+        f"imported file  {good_mb:.1f} MB, {args.good_rows:,} rows: "
         f"{good_s:.1f} s = {args.good_rows / good_s:,.0f} rows/s; worker peak {peak_good:.0f} MB"
     )
     assert answer_kb < 50

@@ -113,7 +113,7 @@ def test_an_invalid_forecast_shows_an_error_by_the_field_and_keeps_the_input(
     field = page.get_by_label("Forecast without AI (minutes)")
     expect(field).to_have_attribute("aria-invalid", "true")
     error = page.locator(".has-error .field-error")
-    expect(error).to_have_text("Must be more than 0 minutes.")
+    expect(error).to_have_text("Minutes must be between 0.1 and 43,200 minutes (30 days).")
     expect(field).to_have_value("0")
     expect(page.get_by_label("Title")).to_have_value("Write the intro")
     expect(page.get_by_label("Forecast with AI (minutes)")).to_have_value("30")
