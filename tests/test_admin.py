@@ -8,6 +8,8 @@ from django.urls import reverse
 from tests.factories import (
     MembershipFactory,
     TaskFactory,
+    TaskTypeFactory,
+    TeamFactory,
     ToolFactory,
     UserFactory,
     WorkSessionFactory,
@@ -56,3 +58,19 @@ def test_audit_log_cannot_be_edited_or_deleted_in_admin(admin_client):
     delete = reverse("admin:worklog_auditentry_delete", args=[entry.pk])
     assert admin_client.post(delete, {"post": "yes"}, secure=True).status_code == 403
     assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "existing"),
+    [
+        ("/admin/accounts/team/add/", "Alignment"),
+        ("/admin/worklog/tasktype/add/", "Code review"),
+        ("/admin/worklog/tool/add/", "Claude"),
+    ],
+)
+def test_a_name_that_differs_only_by_case_is_a_form_error(admin_client, url, existing):
+    TeamFactory(name="Alignment")
+    TaskTypeFactory(name="Code review")
+    response = admin_client.post(url, {"name": existing.upper(), "allocation_ai": 0.5}, secure=True)
+    assert response.status_code == 200
+    assert "That name exists already (names ignore case)." in response.content.decode()
