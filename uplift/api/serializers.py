@@ -199,10 +199,18 @@ class TaskCompleteSerializer(WriteSerializer):
         required=False, allow_null=True, help_text="Default: the sum of the work sessions."
     )
     perceived_other_minutes = minutes_field(required=False, allow_null=True)
+    confirm_long = serializers.BooleanField(
+        default=False,
+        help_text="Stop a timer that has run over 16 hours as it is (else refused, 400).",
+    )
 
 
 class TaskAbandonSerializer(WriteSerializer):
     reason = serializers.CharField(max_length=2000)
+    confirm_long = serializers.BooleanField(
+        default=False,
+        help_text="Stop a timer that has run over 16 hours as it is (else refused, 400).",
+    )
 
 
 class ToolUseEntrySerializer(WriteSerializer):
@@ -306,6 +314,10 @@ class ImportSerializer(serializers.Serializer):
 
 class WorkSessionStartSerializer(WriteSerializer):
     task = TaskField()
+    confirm_long = serializers.BooleanField(
+        default=False,
+        help_text="Stop a timer on another task that ran over 16 hours (else refused, 400).",
+    )
 
 
 class WorkSessionStopSerializer(WriteSerializer):

@@ -141,7 +141,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def abandon(self, request, pk=None):
         task = self._task_to_change()
         data = _valid(request, s.TaskAbandonSerializer)
-        return self._answer(services.task_abandon(task=task, reason=data["reason"]))
+        return self._answer(services.task_abandon(task=task, **data))
 
     @extend_schema(
         summary="Replace the AI tools logged on a task",
@@ -239,7 +239,8 @@ class WorkSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     @action(detail=False, methods=["post"])
     def start(self, request):
         data = _valid(request, s.WorkSessionStartSerializer)
-        session = services.work_session_start(task=self._own_task(data["task"]))
+        task = self._own_task(data.pop("task"))
+        session = services.work_session_start(task=task, **data)
         return Response(s.WorkSessionSerializer(session).data, status.HTTP_201_CREATED)
 
     @extend_schema(
