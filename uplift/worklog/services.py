@@ -537,12 +537,15 @@ def work_session_start(*, task: Task, confirm_long: bool = False) -> WorkSession
     """Start the timer on a task; a timer running on another task of the owner is stopped.
 
     One running timer per researcher (the database refuses a second). Starting the task
-    that is already running returns its session unchanged. Stopping a timer on another
-    task that ran over 16 hours needs ``confirm_long`` (``LongSession``).
+    that is already running returns its session unchanged, also when two starts arrive at
+    once (a double click, two tabs): they are taken one after the other. Stopping a timer
+    on another task that ran over 16 hours needs ``confirm_long`` (``LongSession``).
     """
     if task.status not in OPEN_STATUSES:
         raise ValidationError(f"This task is {task.get_status_display().lower()}.")
     with transaction.atomic():
+        # One start at a time per researcher: the second sees the first's session.
+        User.objects.select_for_update().filter(pk=task.owner_id).first()
         now = timezone.now()
         running = (
             WorkSession.objects.select_for_update()
@@ -575,6 +578,8 @@ def work_session_stop(*, owner: User, confirm_long: bool = False) -> WorkSession
     Over 16 hours it is not stopped unless confirmed (``LongSession``).
     """
     with transaction.atomic():
+        # Taken one after the other with starts (``work_session_start``).
+        User.objects.select_for_update().filter(pk=owner.pk).first()
         now = timezone.now()
         session = (
             WorkSession.objects.select_for_update()
