@@ -56,3 +56,40 @@ def test_audit_log_cannot_be_edited_or_deleted_in_admin(admin_client):
     delete = reverse("admin:worklog_auditentry_delete", args=[entry.pk])
     assert admin_client.post(delete, {"post": "yes"}, secure=True).status_code == 403
     assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+def _task_form(task, **changes) -> dict:
+    data = {
+        "owner": task.owner_id,
+        "team": task.team_id,
+        "task_type": task.task_type_id,
+        "title": "Added by hand",
+        "forecast_no_ai_minutes": "60",
+        "forecast_ai_minutes": "40",
+        "assignment": "randomized",
+        "condition": "ai",
+        "status": "planned",
+        "abandoned_reason": "",
+        "source": "",
+        "external_id": "",
+    }
+    for prefix in ("sessions", "tool_uses"):
+        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+    return data | changes
+
+
+def test_adding_a_randomized_task_in_admin_is_refused_with_a_form_error(admin_client):
+    task = ToolUse.objects.get().task
+    count = type(task).objects.count()
+    url = reverse("admin:worklog_task_add")
+    response = admin_client.post(url, _task_form(task), secure=True)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["assignment"] == [
+        "A randomized task gets its condition from the draw when its researcher plans it (on "
+        "the Today page or through the API). Add tasks here as self-selected."
+    ]
+    assert type(task).objects.count() == count
+    response = admin_client.post(url, _task_form(task, assignment="self_selected"), secure=True)
+    assert response.status_code == 302
+    assert type(task).objects.filter(title="Added by hand", assignment="self_selected").exists()

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 
 from uplift.worklog.models import AuditEntry, Task, TaskType, Tool, ToolUse, WorkSession
@@ -39,8 +40,26 @@ class ToolUseInline(admin.TabularInline):
     autocomplete_fields = ["tool"]
 
 
+class TaskAdminForm(forms.ModelForm):
+    """A task added here is self-selected: only planning draws a randomized condition."""
+
+    class Meta:
+        model = Task
+        fields = "__all__"  # noqa: DJ007 - the admin's fieldsets and read-only fields decide
+
+    def clean_assignment(self):
+        assignment = self.cleaned_data.get("assignment")
+        if self.instance.pk is None and assignment == Task.Assignment.RANDOMIZED:
+            raise forms.ValidationError(
+                "A randomized task gets its condition from the draw when its researcher plans "
+                "it (on the Today page or through the API). Add tasks here as self-selected."
+            )
+        return assignment
+
+
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
+    form = TaskAdminForm
     list_display = [
         "id",
         "title",
