@@ -601,7 +601,7 @@ def work_session_add(
     Refused: an end before the start or in the future, an overlap with another session of
     the researcher, and over 16 hours unless ``confirm_long``.
     """
-    _session_check(
+    work_session_check(
         owner_id=task.owner_id,
         started_at=started_at,
         ended_at=ended_at,
@@ -623,12 +623,12 @@ def work_session_update(
 
     Giving a running session an end stops it at that time.
     """
-    _session_check(
+    work_session_check(
         owner_id=session.owner_id,
         started_at=started_at,
         ended_at=ended_at,
         confirm_long=confirm_long,
-        exclude_id=session.pk,
+        exclude_ids=[session.pk],
     )
     with transaction.atomic():
         session.started_at, session.ended_at = started_at, ended_at
@@ -637,9 +637,12 @@ def work_session_update(
     return session
 
 
-def _session_check(
-    *, owner_id: int, started_at, ended_at, confirm_long: bool, exclude_id: int | None = None
+def work_session_check(
+    *, owner_id: int, started_at, ended_at, confirm_long: bool, exclude_ids: Iterable[int] = ()
 ) -> None:
+    """The rules of a finished session (ValidationError): both ends, the end after the start
+    and not in the future, no overlap with the researcher's other sessions (but those of
+    ``exclude_ids``), and over 16 hours only if ``confirm_long`` (``LongSession``)."""
     now = timezone.now()
     if started_at is None or ended_at is None:
         raise ValidationError({"ended_at": "Give both the start and the end."})
@@ -650,7 +653,7 @@ def _session_check(
     overlapping = (
         WorkSession.objects.filter(owner_id=owner_id, started_at__lt=ended_at)
         .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=started_at))
-        .exclude(pk=exclude_id)
+        .exclude(pk__in=[pk for pk in exclude_ids if pk is not None])
         .select_related("task")
         .first()
     )
