@@ -355,3 +355,14 @@ def test_a_forgotten_timer_is_corrected_or_confirmed_before_any_action_ends_it(
         "task_abandon": Task.Status.ABANDONED,
     }
     assert task.status == expected[name]
+
+
+def test_starting_the_running_timer_again_says_so_and_keeps_it(client_of, researcher, team):
+    task = TaskFactory(owner=researcher, team=team, title="Sweep")
+    client = client_of(researcher)
+    url = reverse("worklog:task_timer", args=[task.pk])
+    first = client.post(url, {"action": "start", "next": "/"}, follow=True)
+    assert "already running" not in first.content.decode()
+    again = client.post(url, {"action": "start", "next": "/"}, follow=True)
+    assert "The timer was already running on “Sweep”." in again.content.decode()
+    assert task.sessions.get().ended_at is None

@@ -154,7 +154,10 @@ def task_timer(request: HttpRequest, task_id: int) -> HttpResponse:
     action = request.POST.get("action")
     try:
         if action == "start":
-            services.work_session_start(task=task)
+            before = timezone.now()
+            session = services.work_session_start(task=task)
+            if session.started_at < before:  # a double click, or a second tab
+                messages.info(request, f"The timer was already running on “{task}”.")
         else:
             running = selectors.work_session_running(owner=request.user)
             if running is None or running.task_id != task.pk:
