@@ -265,6 +265,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "uplift.api.pagination.IdCursorPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "uplift.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "uplift.api.errors.api_exception_handler",
     # `?format=` selects the export format (csv, jsonl), not a DRF renderer.
     "URL_FORMAT_OVERRIDE": None,

@@ -226,3 +226,60 @@ def test_calibration_is_the_geometric_mean_of_actual_over_forecast(researcher, t
     assert (rows["ai"].n, rows["ai"].within_forecast) == (2, 1)
     assert rows["ai"].ratio == pytest.approx(1.0)
     assert rows["no_ai"].ratio == pytest.approx(2.0)
+
+
+@pytest.fixture
+def forgotten(task):
+    """The timer on ``task`` started three days ago and was never stopped."""
+    return WorkSessionFactory(task=task, started_at=ago(days=3), ended_at=None)
+
+
+def _still_running(session) -> bool:
+    session.refresh_from_db()
+    return session.ended_at is None
+
+
+def test_switching_away_from_a_forgotten_timer_needs_confirmation(forgotten, researcher):
+    other = TaskFactory(owner=researcher)
+    with pytest.raises(LongSession) as refused:
+        work_session_start(task=other)
+    assert refused.value.session == forgotten
+    assert _still_running(forgotten) and not other.sessions.exists()
+    work_session_start(task=other, confirm_long=True)
+    forgotten.refresh_from_db()
+    assert forgotten.minutes == pytest.approx(3 * 24 * 60, abs=1)
+
+
+def test_completing_a_task_with_a_forgotten_timer_needs_confirmation(task, forgotten):
+    with pytest.raises(LongSession):
+        task_complete(task=task)
+    task.refresh_from_db()
+    assert task.status != Task.Status.COMPLETED and task.actual_minutes is None
+    assert _still_running(forgotten)
+    # Corrected to the hour it really took, it completes with that hour.
+    work_session_update(
+        session=forgotten,
+        started_at=forgotten.started_at,
+        ended_at=ago(days=3) + timedelta(hours=1),
+    )
+    assert task_complete(task=task).actual_minutes == pytest.approx(60, abs=0.1)
+
+
+def test_completing_with_a_confirmed_forgotten_timer_records_it(task, forgotten):
+    done = task_complete(task=task, confirm_long=True)
+    assert done.actual_minutes == pytest.approx(3 * 24 * 60, abs=1)
+
+
+def test_abandoning_a_task_with_a_forgotten_timer_needs_confirmation(task, forgotten):
+    with pytest.raises(LongSession):
+        task_abandon(task=task, reason="Superseded")
+    task.refresh_from_db()
+    assert task.status != Task.Status.ABANDONED and _still_running(forgotten)
+    assert task_abandon(task=task, reason="Superseded", confirm_long=True).status == "abandoned"
+    assert not _still_running(forgotten)
+
+
+def test_a_timer_under_16_hours_ends_on_every_path_without_confirmation(task, researcher):
+    WorkSessionFactory(task=task, started_at=ago(hours=15), ended_at=None)
+    work_session_start(task=TaskFactory(owner=researcher))
+    assert WorkSession.objects.get(task=task).minutes == pytest.approx(15 * 60, abs=1)

@@ -18,7 +18,7 @@ from tests.factories import (
     UserFactory,
     WorkSessionFactory,
 )
-from uplift.worklog.models import AuditEntry, Task
+from uplift.worklog.models import AuditEntry, Task, WorkSession
 
 pytestmark = pytest.mark.django_db
 
@@ -302,4 +302,69 @@ def test_the_timer_redirects_only_within_the_site(client_of, researcher, team):
         {"action": "start", "next": "https://evil.example/"},
     )
     assert response.url == reverse("worklog:task_detail", args=[task.pk])
+    assert task.sessions.get().ended_at is None
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("switch", {"action": "start", "next": "/"}),
+        ("stop", {"action": "stop"}),
+        ("task_complete", {}),
+        ("task_abandon", {"reason": "Superseded"}),
+    ],
+)
+def test_a_forgotten_timer_is_corrected_or_confirmed_before_any_action_ends_it(
+    client_of, researcher, team, name, data
+):
+    task = TaskFactory(owner=researcher, team=team, title="Sweep")
+    started = timezone.now() - timedelta(days=3)
+    forgotten = WorkSessionFactory(task=task, started_at=started, ended_at=None)
+    if name == "switch":
+        url = reverse("worklog:task_timer", args=[TaskFactory(owner=researcher, team=team).pk])
+    elif name == "stop":
+        url = reverse("worklog:task_timer", args=[task.pk])
+    else:
+        url = reverse(f"worklog:{name}", args=[task.pk])
+    client = client_of(researcher)
+
+    response = client.post(url, data, follow=True)
+    edit = reverse("worklog:session_edit", args=[task.pk, forgotten.pk])
+    assert response.redirect_chain == [(edit, 302)]
+    page = response.content.decode()
+    assert "The timer on “Sweep” has run for over 16 hours. Correct its end below" in page
+    assert 'name="confirm_long"' in page
+    forgotten.refresh_from_db()
+    task.refresh_from_db()
+    assert forgotten.ended_at is None and task.status == Task.Status.PLANNED
+    assert WorkSession.objects.count() == 1
+
+    # Corrected to the hour it really took, the action then goes through with that hour.
+    local = timezone.localtime(started)
+    correction = {
+        "started_at": local.strftime("%Y-%m-%dT%H:%M"),
+        "ended_at": (local + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+    }
+    assert client.post(edit, correction).status_code == 302
+    forgotten.refresh_from_db()
+    assert forgotten.minutes == pytest.approx(60, abs=1)
+    assert client.post(url, data).status_code == 302
+    task.refresh_from_db()
+    expected = {
+        "switch": Task.Status.IN_PROGRESS,
+        "stop": Task.Status.IN_PROGRESS,
+        "task_complete": Task.Status.COMPLETED,
+        "task_abandon": Task.Status.ABANDONED,
+    }
+    assert task.status == expected[name]
+
+
+def test_starting_the_running_timer_again_says_so_and_keeps_it(client_of, researcher, team):
+    task = TaskFactory(owner=researcher, team=team, title="Sweep")
+    client = client_of(researcher)
+    url = reverse("worklog:task_timer", args=[task.pk])
+    first = client.post(url, {"action": "start", "next": "/"}, follow=True)
+    assert "already running" not in first.content.decode()
+    again = client.post(url, {"action": "start", "next": "/"}, follow=True)
+    assert "The timer was already running on “Sweep”." in again.content.decode()
     assert task.sessions.get().ended_at is None

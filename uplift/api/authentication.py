@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from knox.auth import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 
 from uplift.api.models import ApiToken
 
@@ -16,6 +17,10 @@ class BearerTokenAuthentication(TokenAuthentication):
     """Knox's hashed, expiring tokens, also recording when each token was last used."""
 
     def authenticate_credentials(self, token: bytes):
+        # Tokens are printable ASCII: anything else is a bad token like any other (never
+        # decoded, looked up or echoed).
+        if not (token.isascii() and token.decode("ascii").isprintable()):
+            raise AuthenticationFailed("Invalid token.")
         user, auth_token = super().authenticate_credentials(token)
         now = timezone.now()
         if auth_token.last_used_at is None or now - auth_token.last_used_at > LAST_USE_RESOLUTION:

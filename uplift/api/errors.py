@@ -3,6 +3,9 @@
 DRF already answers its own exceptions as ``{"field": ["message"]}`` or ``{"detail": "..."}``.
 The services raise Django's ``ValidationError`` and the database may refuse a row with an
 ``IntegrityError`` or ``DataError``: those are the client's input, so they answer 400 too.
+Any other exception (a ``ValueError`` included) is a fault of ours, not of the input: it is
+logged and answered 500 by the normal path, never with its internal text. Input that could
+raise one is refused where it is read, in words the client understands.
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -45,6 +48,4 @@ def api_exception_handler(exc, context):
     elif isinstance(exc, IntegrityError | DataError):
         # The database's constraints are the last check; their message names the rule broken.
         exc = exceptions.ValidationError({"detail": ["The database refused this change."]})
-    elif isinstance(exc, ValueError | OverflowError):
-        exc = exceptions.ValidationError({"detail": [str(exc)]})
     return exception_handler(exc, context)

@@ -29,8 +29,6 @@ class UpliftAutoSchema(AutoSchema):
             errors.update(_ERRORS_ON_OBJECT)
         if method in ("POST", "PUT", "PATCH", "DELETE"):
             errors.update(_ERRORS_ON_WRITE)
-        if self.method.upper() == "GET" and getattr(self.view, "pagination_class", None):
-            errors.update(_ERRORS_ON_OBJECT)  # an invalid cursor is answered 404
         for code, description in errors.items():
             if code not in responses:
                 responses[code] = self._get_response_for_code(

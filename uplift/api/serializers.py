@@ -4,12 +4,14 @@ Read serializers show what a user may see (the researcher's email, or a pseudony
 analysts). Write serializers only validate the input's shape: the services decide.
 """
 
+from collections.abc import Mapping
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from uplift.accounts.models import Team
-from uplift.api.access import access_of, researcher_label
+from uplift.api.access import access_of, researcher_label, tasks_visible
 from uplift.estimates.models import Snapshot
 from uplift.worklog.bounds import (
     MAX_MINUTES,
@@ -50,6 +52,49 @@ def moment_field(**kwargs) -> serializers.DateTimeField:
     """A date and time within the accepted window (uplift.worklog.bounds)."""
     kwargs.setdefault("help_text", MOMENT_WINDOW_TEXT)
     return serializers.DateTimeField(validators=[validate_moment], **kwargs)
+
+
+class WriteSerializer(serializers.Serializer):
+    """Input that names only the fields the operation writes: any other key is refused.
+
+    A key the operation would ignore (a typo, or a field it cannot change) is refused by
+    name, rather than answered 200 with nothing changed. ``read_only_names`` are fields the
+    reader sees but this operation cannot change: they are named as such.
+    """
+
+    read_only_names: tuple[str, ...] = ()
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            refused = {
+                str(key): [
+                    "Read-only: this field cannot be changed here."
+                    if key in self.read_only_names
+                    else "Unknown field."
+                ]
+                for key in data
+                if key not in writable
+            }
+            if refused:
+                raise serializers.ValidationError(refused)
+        return super().to_internal_value(data)
+
+
+class TaskField(serializers.PrimaryKeyRelatedField):
+    """A task id among those the user may see: another researcher's task reads as missing."""
+
+    default_error_messages = {
+        "required": "Give the task's id.",
+        "does_not_exist": "No such task.",
+        "incorrect_type": "No such task: a task's id is a number.",
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(queryset=Task.objects.all(), **kwargs)
+
+    def get_queryset(self):
+        return tasks_visible(access_of(self.context["request"].user))
 
 
 class ResearcherField(serializers.Field):
@@ -133,7 +178,7 @@ class TaskSerializer(serializers.ModelSerializer):
         return tools_of.get(task.pk, [])
 
 
-class TaskPlanSerializer(serializers.Serializer):
+class TaskPlanSerializer(WriteSerializer):
     """A new task: the forecasts come before the condition is drawn."""
 
     team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all())
@@ -151,9 +196,11 @@ class TaskPlanSerializer(serializers.Serializer):
     )
 
 
-class TaskChangeSerializer(serializers.Serializer):
+class TaskChangeSerializer(WriteSerializer):
     """A change to a task. Forecasts, assignment and condition are accepted only to refuse
     (and record) any attempt to change them after randomization."""
+
+    read_only_names = tuple(TaskSerializer.Meta.fields)
 
     title = serializers.CharField(
         max_length=TITLE_MAX_LENGTH,
@@ -169,24 +216,32 @@ class TaskChangeSerializer(serializers.Serializer):
     condition = serializers.ChoiceField(choices=Task.Condition.choices, required=False)
 
 
-class TaskCompleteSerializer(serializers.Serializer):
+class TaskCompleteSerializer(WriteSerializer):
     actual_minutes = minutes_field(
         required=False, allow_null=True, help_text="Default: the sum of the work sessions."
     )
     perceived_other_minutes = minutes_field(required=False, allow_null=True)
+    confirm_long = serializers.BooleanField(
+        default=False,
+        help_text="Stop a timer that has run over 16 hours as it is (else refused, 400).",
+    )
 
 
-class TaskAbandonSerializer(serializers.Serializer):
+class TaskAbandonSerializer(WriteSerializer):
     reason = serializers.CharField(max_length=2000)
+    confirm_long = serializers.BooleanField(
+        default=False,
+        help_text="Stop a timer that has run over 16 hours as it is (else refused, 400).",
+    )
 
 
-class ToolUseEntrySerializer(serializers.Serializer):
+class ToolUseEntrySerializer(WriteSerializer):
     tool = serializers.PrimaryKeyRelatedField(queryset=Tool.objects.all())
     minutes = minutes_field(required=False, allow_null=True, default=None)
     mode = serializers.ChoiceField(choices=ToolUse.Mode.choices, default=ToolUse.Mode.OTHER)
 
 
-class ToolUseSetSerializer(serializers.Serializer):
+class ToolUseSetSerializer(WriteSerializer):
     """Every AI tool used on the task: replaces what was logged before."""
 
     uses = ToolUseEntrySerializer(many=True, max_length=100)
@@ -216,10 +271,10 @@ class WorkSessionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class WorkSessionWriteSerializer(serializers.Serializer):
+class WorkSessionWriteSerializer(WriteSerializer):
     """A finished work session entered by hand, or a correction of one."""
 
-    task = serializers.PrimaryKeyRelatedField(queryset=Task.objects.all())
+    task = TaskField()
     started_at = moment_field()
     ended_at = moment_field()
     confirm_long = serializers.BooleanField(
@@ -227,7 +282,7 @@ class WorkSessionWriteSerializer(serializers.Serializer):
     )
 
 
-class WorkSessionChangeSerializer(serializers.Serializer):
+class WorkSessionChangeSerializer(WriteSerializer):
     started_at = moment_field()
     ended_at = moment_field()
     confirm_long = serializers.BooleanField(default=False)
@@ -275,15 +330,19 @@ class ImportResultSerializer(serializers.Serializer):
     unchanged = serializers.IntegerField()
 
 
-class ImportSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="A worklog CSV (docs/worklog-csv.md), UTF-8.")
+class ImportSerializer(WriteSerializer):
+    file = serializers.FileField(help_text="A worklog CSV, UTF-8: see the README.")
 
 
-class WorkSessionStartSerializer(serializers.Serializer):
-    task = serializers.PrimaryKeyRelatedField(queryset=Task.objects.all())
+class WorkSessionStartSerializer(WriteSerializer):
+    task = TaskField()
+    confirm_long = serializers.BooleanField(
+        default=False,
+        help_text="Stop a timer on another task that ran over 16 hours (else refused, 400).",
+    )
 
 
-class WorkSessionStopSerializer(serializers.Serializer):
+class WorkSessionStopSerializer(WriteSerializer):
     confirm_long = serializers.BooleanField(
         default=False, help_text="Stop a timer that has run over 16 hours."
     )

@@ -530,18 +530,20 @@ def task_complete(
     actual_minutes: float | None = None,
     perceived_other_minutes: float | None = None,
     completed_at=None,
+    confirm_long: bool = False,
 ) -> Task:
     """Mark a task completed; its actual minutes default to the sum of its work sessions.
 
-    A running timer on the task is stopped first. Without sessions and without
-    ``actual_minutes`` the task cannot be completed (ValidationError).
+    A running timer on the task is stopped first (``LongSession`` if it ran over 16 hours,
+    unless ``confirm_long``). Without sessions and without ``actual_minutes`` the task cannot
+    be completed (ValidationError).
     """
     if task.status == Task.Status.ABANDONED:
         raise ValidationError("An abandoned task cannot be completed.")
     _check_minutes(actual_minutes=actual_minutes, perceived_other_minutes=perceived_other_minutes)
     now = timezone.now()
     with transaction.atomic():
-        _sessions_close_running(task=task, at=now)
+        _sessions_close_running(task=task, at=now, confirm_long=confirm_long)
         if actual_minutes is None:
             actual_minutes = _sessions_minutes(task=task) or None
             if actual_minutes is None or minutes_problem(actual_minutes):
@@ -564,15 +566,18 @@ def task_complete(
     return task
 
 
-def task_abandon(*, task: Task, reason: str) -> Task:
-    """Abandon a task, keeping it (and its assignment) with the reason given."""
+def task_abandon(*, task: Task, reason: str, confirm_long: bool = False) -> Task:
+    """Abandon a task, keeping it (and its assignment) with the reason given.
+
+    A running timer on the task is stopped, as by ``task_complete``.
+    """
     reason = reason.strip()
     if not reason:
         raise ValidationError({"reason": "Say why the task is abandoned."})
     if task.status in CLOSED_STATUSES:
         raise ValidationError(f"This task is already {task.get_status_display().lower()}.")
     with transaction.atomic():
-        _sessions_close_running(task=task, at=timezone.now())
+        _sessions_close_running(task=task, at=timezone.now(), confirm_long=confirm_long)
         task.status = Task.Status.ABANDONED
         task.abandoned_reason = reason
         task.save(update_fields=["status", "abandoned_reason", "updated_at"])
@@ -587,28 +592,57 @@ LONG_SESSION = timedelta(hours=16)
 
 
 class LongSession(ValidationError):
-    """The session is over 16 hours; repeat with ``confirm_long=True`` if it is right."""
+    """The session is over 16 hours; repeat with ``confirm_long=True`` if it is right.
+
+    ``session`` is the running session that would have been ended, when there is one: the
+    pages offer to correct its end.
+    """
+
+    session: WorkSession | None = None
 
 
-def work_session_start(*, task: Task) -> WorkSession:
+def _running_end(*, session: WorkSession, at, confirm_long: bool) -> None:
+    """End a running session at ``at``: every path that stops a timer comes through here.
+
+    A timer that ran over 16 hours was probably forgotten: it is not ended unless confirmed,
+    so that its end can be corrected instead (``work_session_update``).
+    """
+    if at - session.started_at > LONG_SESSION and not confirm_long:
+        error = LongSession(
+            {
+                "confirm_long": f"The timer on “{session.task}” has run for over 16 hours: "
+                "was it forgotten? Correct the end of that session, or confirm it."
+            }
+        )
+        error.session = session
+        raise error
+    _session_end(session=session, at=at)
+
+
+def work_session_start(*, task: Task, confirm_long: bool = False) -> WorkSession:
     """Start the timer on a task; a timer running on another task of the owner is stopped.
 
     One running timer per researcher (the database refuses a second). Starting the task
-    that is already running returns its session unchanged.
+    that is already running returns its session unchanged, also when two starts arrive at
+    once (a double click, two tabs): they are taken one after the other. Stopping a timer
+    on another task that ran over 16 hours needs ``confirm_long`` (``LongSession``).
     """
     if task.status not in OPEN_STATUSES:
         raise ValidationError(f"This task is {task.get_status_display().lower()}.")
-    now = timezone.now()
     with transaction.atomic():
+        # One start at a time per researcher: the second sees the first's session.
+        User.objects.select_for_update().filter(pk=task.owner_id).first()
+        now = timezone.now()
         running = (
             WorkSession.objects.select_for_update()
             .filter(owner_id=task.owner_id, ended_at__isnull=True)
+            .select_related("task")
             .first()
         )
         if running is not None and running.task_id == task.pk:
             return running
         if running is not None:
-            _session_end(session=running, at=now)
+            _running_end(session=running, at=now, confirm_long=confirm_long)
         try:
             with transaction.atomic():
                 session = WorkSession.objects.create(
@@ -627,11 +661,12 @@ def work_session_start(*, task: Task) -> WorkSession:
 def work_session_stop(*, owner: User, confirm_long: bool = False) -> WorkSession | None:
     """Stop (pause) the owner's running timer now; None if no timer runs.
 
-    A timer that ran over 16 hours was probably forgotten: it is not stopped unless
-    confirmed, so that its end can be corrected instead (``work_session_update``).
+    Over 16 hours it is not stopped unless confirmed (``LongSession``).
     """
-    now = timezone.now()
     with transaction.atomic():
+        # Taken one after the other with starts (``work_session_start``).
+        User.objects.select_for_update().filter(pk=owner.pk).first()
+        now = timezone.now()
         session = (
             WorkSession.objects.select_for_update()
             .filter(owner=owner, ended_at__isnull=True)
@@ -640,9 +675,7 @@ def work_session_stop(*, owner: User, confirm_long: bool = False) -> WorkSession
         )
         if session is None:
             return None
-        if now - session.started_at > LONG_SESSION and not confirm_long:
-            raise LongSession("The timer has run for over 16 hours: was it forgotten?")
-        _session_end(session=session, at=now)
+        _running_end(session=session, at=now, confirm_long=confirm_long)
     return session
 
 
@@ -654,7 +687,7 @@ def work_session_add(
     Refused: an end before the start or in the future, an overlap with another session of
     the researcher, and over 16 hours unless ``confirm_long``.
     """
-    _session_check(
+    work_session_check(
         owner_id=task.owner_id,
         started_at=started_at,
         ended_at=ended_at,
@@ -676,12 +709,12 @@ def work_session_update(
 
     Giving a running session an end stops it at that time.
     """
-    _session_check(
+    work_session_check(
         owner_id=session.owner_id,
         started_at=started_at,
         ended_at=ended_at,
         confirm_long=confirm_long,
-        exclude_id=session.pk,
+        exclude_ids=[session.pk],
     )
     with transaction.atomic():
         session.started_at, session.ended_at = started_at, ended_at
@@ -690,9 +723,12 @@ def work_session_update(
     return session
 
 
-def _session_check(
-    *, owner_id: int, started_at, ended_at, confirm_long: bool, exclude_id: int | None = None
+def work_session_check(
+    *, owner_id: int, started_at, ended_at, confirm_long: bool, exclude_ids: Iterable[int] = ()
 ) -> None:
+    """The rules of a finished session (ValidationError): both ends, the end after the start
+    and not in the future, no overlap with the researcher's other sessions (but those of
+    ``exclude_ids``), and over 16 hours only if ``confirm_long`` (``LongSession``)."""
     now = timezone.now()
     if started_at is None or ended_at is None:
         raise ValidationError({"ended_at": "Give both the start and the end."})
@@ -707,7 +743,7 @@ def _session_check(
     overlapping = (
         WorkSession.objects.filter(owner_id=owner_id, started_at__lt=ended_at)
         .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=started_at))
-        .exclude(pk=exclude_id)
+        .exclude(pk__in=[pk for pk in exclude_ids if pk is not None])
         .select_related("task")
         .first()
     )
@@ -746,9 +782,10 @@ def _session_end(*, session: WorkSession, at) -> None:
     session.save(update_fields=["ended_at"])
 
 
-def _sessions_close_running(*, task: Task, at) -> None:
-    for session in WorkSession.objects.filter(task=task, ended_at__isnull=True):
-        _session_end(session=session, at=at)
+def _sessions_close_running(*, task: Task, at, confirm_long: bool) -> None:
+    running = WorkSession.objects.select_for_update().filter(task=task, ended_at__isnull=True)
+    for session in running.select_related("task"):
+        _running_end(session=session, at=at, confirm_long=confirm_long)
 
 
 def _sessions_minutes(*, task: Task) -> float:

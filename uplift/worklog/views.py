@@ -53,6 +53,18 @@ def _own_task(request: HttpRequest, task_id: int) -> Task:
     return get_object_or_404(selectors.task_list_for_owner(owner=request.user), pk=task_id)
 
 
+def _forgotten_timer(request: HttpRequest, error: services.LongSession) -> HttpResponse:
+    """A timer that ran over 16 hours is not ended as it is: its end is corrected or confirmed
+    first, on the session's page, and then the action is repeated."""
+    session = error.session or selectors.work_session_running(owner=request.user)
+    messages.warning(
+        request,
+        f"The timer on “{session.task}” has run for over 16 hours. Correct its end below "
+        "(or confirm it), then try again.",
+    )
+    return redirect("worklog:session_edit", task_id=session.task_id, session_id=session.pk)
+
+
 def _add_errors(form, error: ValidationError) -> None:
     """Put a service's refusal next to the field it concerns (or on top of the form)."""
     if hasattr(error, "error_dict"):
@@ -142,20 +154,18 @@ def task_timer(request: HttpRequest, task_id: int) -> HttpResponse:
     action = request.POST.get("action")
     try:
         if action == "start":
-            services.work_session_start(task=task)
+            before = timezone.now()
+            session = services.work_session_start(task=task)
+            if session.started_at < before:  # a double click, or a second tab
+                messages.info(request, f"The timer was already running on “{task}”.")
         else:
             running = selectors.work_session_running(owner=request.user)
             if running is None or running.task_id != task.pk:
                 messages.info(request, "The timer was not running on this task.")
             else:
                 services.work_session_stop(owner=request.user)
-    except services.LongSession:
-        messages.warning(
-            request,
-            "The timer has run for over 16 hours. Correct its end below (or confirm it).",
-        )
-        running = selectors.work_session_running(owner=request.user)
-        return redirect("worklog:session_edit", task_id=task.pk, session_id=running.pk)
+    except services.LongSession as error:
+        return _forgotten_timer(request, error)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     if action == "stop":
@@ -245,6 +255,8 @@ def task_complete(request: HttpRequest, task_id: int) -> HttpResponse:
                 actual_minutes=form.cleaned_data.get("actual_minutes"),
                 perceived_other_minutes=form.cleaned_data.get("perceived_other_minutes"),
             )
+        except services.LongSession as error:
+            return _forgotten_timer(request, error)
         except ValidationError as error:
             _add_errors(form, error)
         else:
@@ -261,6 +273,8 @@ def task_abandon(request: HttpRequest, task_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             services.task_abandon(task=task, reason=form.cleaned_data["reason"])
+        except services.LongSession as error:
+            return _forgotten_timer(request, error)
         except ValidationError as error:
             _add_errors(form, error)
         else:
