@@ -93,10 +93,11 @@ def _import_records(*, records: list[TaskRecord], source: str, actor: User | Non
         for task_id, tool_id in uses:
             tools_of.setdefault(task_id, set()).add(tool_id)
     now = timezone.now()
-    to_create, to_update, refusals, changes = [], [], [], []
+    new_records, to_update, refusals, changes = [], [], [], []
     unchanged = 0
-    for record in records:
-        values = {
+
+    def values_of(record: TaskRecord) -> dict:
+        return {
             "owner": researchers[record.researcher],
             "team": teams[record.team.lower()],
             "task_type": task_types[record.task_type.lower()],
@@ -108,38 +109,23 @@ def _import_records(*, records: list[TaskRecord], source: str, actor: User | Non
             "completed_at": record.completed_at,
             "perceived_other_minutes": record.perceived_other_minutes,
         }
-        locked = {
-            "forecast_no_ai_minutes": record.forecast_no_ai_minutes,
-            "forecast_ai_minutes": record.forecast_ai_minutes,
-            "assignment": record.assignment,
-            "condition": record.condition,
-        }
+
+    for record in records:
         task = existing.get(record.task_id)
         if task is None:
-            randomized = record.assignment == Task.Assignment.RANDOMIZED
-            to_create.append(
-                Task(
-                    source=source,
-                    external_id=record.task_id,
-                    randomized_at=(record.started_at or record.completed_at or now)
-                    if randomized
-                    else None,
-                    allocation_ai=IMPORTED_ALLOCATION_AI if randomized else None,
-                    block="imported" if randomized else "",
-                    **locked,
-                    **values,
-                )
-            )
+            new_records.append(record)
             continue
-        for name, value in locked.items():
-            if getattr(task, name) != value:
+        for name in Task.LOCKED_FIELDS:
+            old, new = getattr(task, name), getattr(record, name)
+            if old != new:
                 problem = Problem(
                     record.row,
                     name,
                     f"cannot change after assignment (task {record.task_id} has "
-                    f"{_shown(getattr(task, name))}, the file has {_shown(value)})",
+                    f"{_shown(old)}, the file has {_shown(new)})",
                 )
-                refusals.append((task, problem, getattr(task, name), value))
+                refusals.append((task, problem, old, new))
+        values = values_of(record)
         changed = [name for name, value in values.items() if getattr(task, name) != value]
         same_tools = tools_of.get(task.pk, set()) == {tools[n.lower()].pk for n in record.tools}
         if not changed and same_tools:
@@ -152,21 +138,48 @@ def _import_records(*, records: list[TaskRecord], source: str, actor: User | Non
         ]
         for name in changed:
             setattr(task, name, values[name])
-        to_update.append((task, changed))
+        to_update.append((task, changed, record))
     if refusals:
         raise _LockedFieldsChanged(refusals)
 
-    Task.objects.bulk_create(to_create, batch_size=_BATCH)
-    for task, changed in to_update:
+    for task, changed, _ in to_update:
         if changed:
             task.save(update_fields=[*changed, "updated_at"])
     _audit_import_changes(changes=changes, actor=actor)
-    touched = {task.external_id: task for task in to_create}
-    touched.update({task.external_id: task for task, _ in to_update})
     _replace_tool_uses(
-        records=[r for r in records if r.task_id in touched], tasks=touched, tools=tools
+        records=[record for _, _, record in to_update],
+        tasks={task.external_id: task for task, _, _ in to_update},
+        tools=tools,
     )
-    return ImportResult(created=len(to_create), updated=len(to_update), unchanged=unchanged)
+    # New tasks are built and written a batch at a time: a large file never holds them all.
+    for batch in _chunks(new_records, _BATCH):
+        created = Task.objects.bulk_create(
+            [_new_task(record, values_of(record), source=source, now=now) for record in batch]
+        )
+        ToolUse.objects.bulk_create(
+            [
+                ToolUse(task=task, tool=tools[name.lower()])
+                for task, record in zip(created, batch, strict=True)
+                for name in record.tools
+            ]
+        )
+    return ImportResult(created=len(new_records), updated=len(to_update), unchanged=unchanged)
+
+
+def _new_task(record: TaskRecord, values: dict, *, source: str, now) -> Task:
+    randomized = record.assignment == Task.Assignment.RANDOMIZED
+    return Task(
+        source=source,
+        external_id=record.task_id,
+        randomized_at=(record.started_at or record.completed_at or now) if randomized else None,
+        allocation_ai=IMPORTED_ALLOCATION_AI if randomized else None,
+        block="imported" if randomized else "",
+        forecast_no_ai_minutes=record.forecast_no_ai_minutes,
+        forecast_ai_minutes=record.forecast_ai_minutes,
+        assignment=record.assignment,
+        condition=record.condition,
+        **values,
+    )
 
 
 def _audit_import_changes(*, changes, actor: User | None) -> None:

@@ -83,7 +83,7 @@ class Problem:
         return f"row {self.row}, column {self.column}: {self.message}"
 
 
-@dataclass
+@dataclass(slots=True)
 class TaskRecord:
     """One task as the worklog CSV describes it, validated."""
 
