@@ -61,8 +61,8 @@ def test_lab_view_on_a_hand_computable_mix():
     )
     assert lab["R"] == pytest.approx(0.7)
     assert lab["throughput_multiplier"] == pytest.approx(1 / 0.7)
-    assert lab["ci_low"] == pytest.approx(1 / 0.7) and lab["ci_high"] == pytest.approx(1 / 0.7)
     assert lab["flagged_types"] == ["infra"]
+    assert lab["unestimated_share"] == pytest.approx(0.1)
     rows = {r["task_type"]: r for r in lab["types"]}
     assert rows["analysis"]["share"] == pytest.approx(0.6)
     assert rows["analysis"]["remaining_share"] == pytest.approx(0.3 / 0.7)
@@ -80,7 +80,31 @@ def test_lab_view_interval_widens_with_subgroup_uncertainty():
 
 
 def test_lab_view_without_minutes_has_no_figures():
-    assert lab_view({}, {})["R"] is None
+    lab = lab_view({}, {})
+    assert lab["R"] is None and lab["reason"] == "No completed work in this view yet."
+
+
+def test_lab_view_without_any_estimate_says_so_instead_of_x1():
+    lab = lab_view({"analysis": 600.0, "writing": 300.0}, {"analysis": None, "writing": None})
+    assert lab["throughput_multiplier"] is None
+    assert (lab["ci_low"], lab["ci_high"]) == (None, None)
+    assert lab["reason"] == "No task type has an estimate yet: the projection needs at least one."
+    assert lab["unestimated_share"] == 1.0
+    assert lab["flagged_types"] == ["analysis", "writing"]
+
+
+def test_an_unestimated_type_widens_the_interval_by_the_effects_seen_elsewhere():
+    # Two known types with exact ratios 0.5 and 1.0: without the third, the interval is a point.
+    known = {"analysis": (math.log(0.5), 0.0), "writing": (0.0, 0.0)}
+    lab = lab_view({"analysis": 600.0, "writing": 300.0, "infra": 100.0}, {**known, "infra": None})
+    assert lab["throughput_multiplier"] == pytest.approx(1 / 0.7)  # infra counted as unchanged
+    # infra's beta ~ N(0, sigma^2), sigma^2 = mean(log(0.5)^2, 0) = log(0.5)^2 / 2:
+    # R = 0.6 + ... the 95% CI of 1 / (0.3 + 0.3 + 0.1 exp(z sigma)) for z ~ N(0, 1).
+    sigma = math.sqrt(math.log(0.5) ** 2 / 2)
+    low, high = (1 / (0.6 + 0.1 * math.exp(z * sigma)) for z in (1.959964, -1.959964))
+    assert lab["ci_low"] == pytest.approx(low, rel=0.01)
+    assert lab["ci_high"] == pytest.approx(high, rel=0.01)
+    assert lab["ci_high"] - lab["ci_low"] > 0.05
 
 
 def test_forecast_perception_is_geometric_mean_ratio_minus_one():

@@ -201,14 +201,18 @@ def _headline(row: dict) -> dict:
     }
 
 
-def _lab_summary(lab: dict | None) -> dict | None:
+def _lab_summary(lab: dict | None) -> dict:
+    """The lab projection in words: its figures, or why there are none."""
     if not lab or lab.get("throughput_multiplier") is None:
-        return None
+        reason = (lab or {}).get("reason") or "No completed work in this view yet."
+        return {"reason": f"{reason} No lab projection."}
+    unestimated = lab.get("unestimated_share")
     return {
         "multiplier": charts.multiplier(lab["throughput_multiplier"]),
         "ci_low": charts.multiplier(lab["ci_low"]),
         "ci_high": charts.multiplier(lab["ci_high"]),
         "flagged": lab.get("flagged_types", []),
+        "unestimated_percent": None if unestimated is None else f"{unestimated * 100:.0f}%",
     }
 
 

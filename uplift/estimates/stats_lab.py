@@ -20,9 +20,15 @@ def lab_view(
     """Projected lab time and throughput for the current work mix with AI allowed.
 
     `s_k` is task type k's share of all logged completed minutes; `estimates_by_type[k]` is the
-    type's (beta, cluster se) or None. `R = sum_k s_k * time_ratio_k`, where a type without an
-    estimate counts as 1 and is flagged; the lab throughput multiplier is 1/R, with a 95% CI
-    from `simulations` draws of each estimated beta_k ~ N(beta_k, se_k^2) (types independent).
+    type's (beta, cluster se) or None. `R = sum_k s_k * time_ratio_k`; the lab throughput
+    multiplier is 1/R, with a 95% CI from `simulations` draws of each estimated
+    beta_k ~ N(beta_k, se_k^2) (types independent).
+
+    A type without an estimate is flagged and counted as unchanged (ratio 1), but not as known to
+    be unchanged: in the draws its beta ~ N(0, sigma_u^2), where sigma_u^2 is the mean over the
+    estimated types of beta_k^2 + se_k^2, the size of effect the lab has seen. Its share of the
+    time is reported as `unestimated_share`. With no estimated type at all there is no projection:
+    the figures are None and `reason` says why.
     Bottlenecks: each type's share of the remaining time `s_k * time_ratio_k / R`, and the lab
     throughput gain of doubling its speed (Amdahl's law): R / (R - s_k * time_ratio_k / 2) - 1.
     """
@@ -38,9 +44,11 @@ def lab_view(
         "types": [],
         "flagged_types": [],
         "bottlenecks": [],
+        "unestimated_share": None,
+        "reason": None,
     }
     if total <= 0:
-        return empty
+        return {**empty, "reason": "No completed work in this view yet."}
     shares = np.array([minutes_by_type[t] / total for t in types])
     betas = np.zeros(len(types))
     ses = np.zeros(len(types))
@@ -50,13 +58,22 @@ def lab_view(
         if est is not None:
             betas[i], ses[i] = est
             estimated[i] = True
+    unestimated_share = float(shares[~estimated].sum())
+    if not estimated.any():
+        return {
+            **empty,
+            "unestimated_share": unestimated_share,
+            "flagged_types": types,
+            "reason": "No task type has an estimate yet: the projection needs at least one.",
+        }
     ratios = np.where(estimated, np.exp(betas), 1.0)
     projected = float((shares * ratios).sum())
 
+    # An unestimated type: beta 0 at the point, with the spread of the effects seen elsewhere.
+    spread = math.sqrt(float(np.mean(betas[estimated] ** 2 + ses[estimated] ** 2)))
+    sds = np.where(estimated, ses, spread)
     rng = np.random.default_rng(seed)
-    # Unestimated types keep ratio 1 in every draw (se 0).
-    draws = np.exp(betas + ses * rng.standard_normal((simulations, len(types))))
-    draws[:, ~estimated] = 1.0
+    draws = np.exp(betas + sds * rng.standard_normal((simulations, len(types))))
     # einsum, not BLAS: OpenBLAS threads thrash on a busy worker host.
     multipliers = 1.0 / np.einsum("ij,j->i", draws, shares)
     ci_low, ci_high = (float(v) for v in np.percentile(multipliers, [2.5, 97.5]))
@@ -88,4 +105,5 @@ def lab_view(
         "types": rows,
         "flagged_types": [r["task_type"] for r in rows if r["flagged"]],
         "bottlenecks": [r["task_type"] for r in ranking],
+        "unestimated_share": unestimated_share,
     }
