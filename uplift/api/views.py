@@ -29,7 +29,7 @@ from uplift.api import serializers as s
 from uplift.api.access import access_of, task_editable, tasks_visible, teams_visible
 from uplift.api.export import export_csv, export_jsonl
 from uplift.api.filters import TaskFilter, ToolUseFilter, WorkSessionFilter
-from uplift.api.permissions import IsAnalystOrAdmin
+from uplift.api.permissions import IsAdmin, IsAnalystOrAdmin
 from uplift.api.throttling import WriteThrottle
 from uplift.estimates.models import Snapshot
 from uplift.estimates.selectors import snapshot_as_json, snapshot_latest
@@ -351,15 +351,16 @@ class EstimatesView(APIView):
 
 
 class ImportView(APIView):
-    """Import a worklog CSV, whole or not at all (analysts and admins)."""
+    """Import a worklog CSV, whole or not at all (admins only: it writes anyone's records)."""
 
-    permission_classes = [IsAnalystOrAdmin]
+    permission_classes = [IsAdmin]
     parser_classes = [MultiPartParser]
     throttle_classes = [WriteThrottle]
 
     @extend_schema(
-        summary="Import a worklog CSV",
-        description="Whole or nothing: a bad file answers 400 with one problem per row and "
+        summary="Import a worklog CSV (admins only)",
+        description="Admins only: an import writes into researchers' records (any other role "
+        "answers 403). Whole or nothing: a bad file answers 400 with one problem per row and "
         "column (`problems`) and nothing is written. Re-importing an id updates that task.",
         request={"multipart/form-data": s.ImportSerializer},
         responses={200: s.ImportResultSerializer},
