@@ -162,7 +162,7 @@ def test_import_refuses_a_bad_file_whole_with_row_and_column(world):
         "b,new@example.org,Alignment,Debugging,randomized,maybe,60,-1,planned\n"
     )
     before = Task.objects.count()
-    response = world.client("analyst").post(
+    response = world.client("admin").post(
         "/api/v1/import/", {"file": io.BytesIO(bad.encode())}, format="multipart"
     )
     assert response.status_code == 400
