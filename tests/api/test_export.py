@@ -9,7 +9,7 @@ import pytest
 
 from tests.factories import TaskFactory, ToolFactory, ToolUseFactory
 from uplift.accounts.models import Team, User
-from uplift.api.access import ApiAccess, researcher_pseudonym
+from uplift.api.access import ApiAccess, researcher_pseudonym, task_pseudonym
 from uplift.api.export import export_csv, export_rows
 from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
 from uplift.worklog.worklog_csv import COLUMNS, write_worklog
@@ -184,3 +184,80 @@ def test_export_off_postgresql_writes_the_same_data(world, varied_tasks, monkeyp
     assert generic[0] == on_postgres[0]
     parse = lambda body: [json.loads(line) for line in body.decode().splitlines()]  # noqa: E731
     assert parse(generic[1]) == parse(on_postgres[1])
+
+
+@pytest.fixture
+def named_tasks(world):
+    """Imported tasks whose external ids name their researcher, as the demo data's do."""
+    return [
+        TaskFactory(
+            owner=world.users[role],
+            team=world.alignment if role == "researcher" else world.interpretability,
+            task_type=world.task_type,
+            source="worklog",
+            external_id=f"demo-{world.users[role].username}-{n:03d}",
+        )
+        for n, role in enumerate(("researcher", "researcher", "outsider"))
+    ]
+
+
+def _exports(client, monkeypatch) -> dict[str, bytes]:
+    """CSV and JSON lines, by PostgreSQL's COPY and by the worklog writer (as on SQLite)."""
+    bodies = {f"copy {f}": _download(client, f"format={f}") for f in ("csv", "jsonl")}
+    with monkeypatch.context() as patch:
+        patch.setattr("uplift.api.export.connection.vendor", "sqlite")
+        bodies.update({f"python {f}": _download(client, f"format={f}") for f in ("csv", "jsonl")})
+    return bodies
+
+
+def _task_ids(name: str, body: bytes) -> list[str]:
+    if name.endswith("csv"):
+        return [row["task_id"] for row in csv.DictReader(io.StringIO(body.decode()))]
+    return [json.loads(line)["task_id"] for line in body.decode().splitlines()]
+
+
+def test_analyst_export_shows_pseudonymous_task_ids_on_both_paths(world, named_tasks, monkeypatch):
+    client = world.client("analyst")
+    bodies = _exports(client, monkeypatch)
+    ids = Task.objects.order_by("id").values_list("id", flat=True)
+    expected = [task_pseudonym(pk) for pk in ids]
+    assert len(set(expected)) == len(expected) == 5
+    assert all(p.startswith("task-") and len(p) == len("task-") + 12 for p in expected)
+    for name, body in bodies.items():
+        assert _task_ids(name, body) == expected, name
+        # No external id, nor the names in them, anywhere in the analyst's file.
+        for text in (b"demo-", b"ada", b"otto"):
+            assert text not in body.lower(), (name, text)
+    # The same task reads the same pseudonym in every download.
+    assert _exports(client, monkeypatch) == bodies
+
+
+def test_admin_and_lead_export_show_the_real_task_ids(world, named_tasks, monkeypatch):
+    for role in ("admin", "lead"):
+        visible = named_tasks if role == "admin" else named_tasks[:2]
+        for name, body in _exports(world.client(role), monkeypatch).items():
+            ids = _task_ids(name, body)
+            assert [t.external_id for t in visible] == [i for i in ids if i.startswith("demo-")]
+            assert "demo-ada-000" in ids, (role, name)
+
+
+def test_analyst_reads_the_task_pseudonym_in_the_task_list_and_detail(world, named_tasks):
+    client = world.client("analyst")
+    task = named_tasks[0]
+    detail = client.get(f"/api/v1/tasks/{task.pk}/")
+    assert detail.json()["external_id"] == task_pseudonym(task.pk)
+    listed = client.get("/api/v1/tasks/?page_size=100")
+    by_id = {row["id"]: row["external_id"] for row in listed.json()["results"]}
+    assert by_id == {pk: task_pseudonym(pk) for pk in Task.objects.values_list("id", flat=True)}
+    for body in (detail.content, listed.content):
+        assert b"demo-" not in body and b"ada" not in body.lower()
+    # The export's task_id: an analysis joins the API's rows with the file on it.
+    exported = _task_ids("csv", _download(client, "format=csv"))
+    assert task_pseudonym(task.pk) in exported
+
+
+def test_admin_and_lead_read_the_real_external_id(world, named_tasks):
+    task = named_tasks[0]
+    for role in ("admin", "lead", "researcher"):
+        response = world.client(role).get(f"/api/v1/tasks/{task.pk}/")
+        assert response.json()["external_id"] == "demo-ada-000", role
