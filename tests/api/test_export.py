@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.factories import TaskFactory, ToolFactory, ToolUseFactory
+from tests.factories import (
+    TaskFactory,
+    TaskTypeFactory,
+    TeamFactory,
+    ToolFactory,
+    ToolUseFactory,
+    UserFactory,
+)
 from uplift.accounts.models import Team, User
 from uplift.api.access import ApiAccess, researcher_pseudonym, task_pseudonym
 from uplift.api.export import export_csv, export_rows
@@ -261,3 +268,85 @@ def test_admin_and_lead_read_the_real_external_id(world, named_tasks):
     for role in ("admin", "lead", "researcher"):
         response = world.client(role).get(f"/api/v1/tasks/{task.pk}/")
         assert response.json()["external_id"] == "demo-ada-000", role
+
+
+@pytest.fixture
+def formula_tasks(world):
+    """Names and titles a spreadsheet would run as formulas, and numbers that are not."""
+    task = TaskFactory(
+        owner=UserFactory(username="=evil"),
+        team=TeamFactory(name="@SUM(1)"),
+        task_type=TaskTypeFactory(name="+cmd|' /C calc'!A0"),
+        title='=HYPERLINK("http://x","y")',
+        source="worklog",
+        external_id="-2+3",
+    )
+    ToolUseFactory(task=task, tool=ToolFactory(name="-Tool()"))
+    ToolUseFactory(task=task, tool=world.tool)
+    quoted = TaskFactory(
+        owner=world.users["researcher"],
+        team=world.alignment,
+        task_type=world.task_type,
+        title="'=already quoted",
+        source="worklog",
+        external_id="-5",
+    )
+    return task, quoted
+
+
+FORMULA_CELLS = {
+    "task_id": "'-2+3",
+    "researcher": "'=evil@example.org",
+    "team": "'@SUM(1)",
+    "task_type": "'+cmd|' /C calc'!A0",
+    "title": '\'=HYPERLINK("http://x","y")',
+    "tools": "'-Tool();claude",
+}
+
+
+def _csv_rows(body: bytes) -> dict[str, dict[str, str]]:
+    return {row["title"]: row for row in csv.DictReader(io.StringIO(body.decode()))}
+
+
+def test_csv_export_neutralises_formulas_on_both_paths(world, formula_tasks, monkeypatch):
+    bodies = _exports(world.client("admin"), monkeypatch)
+    assert bodies["copy csv"] == bodies["python csv"]
+    rows = _csv_rows(bodies["copy csv"])
+    row = rows[FORMULA_CELLS["title"]]
+    assert {name: row[name] for name in FORMULA_CELLS} == FORMULA_CELLS
+    # A value that starts with quotes gains one; a number stays a number.
+    assert rows["''=already quoted"]["task_id"] == "-5"
+    # No cell of the file starts with a formula character.
+    for cells in csv.reader(io.StringIO(bodies["copy csv"].decode())):
+        assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r")], cells
+    # JSON lines are no spreadsheet: the values as they are, on both paths.
+    for name in ("copy jsonl", "python jsonl"):
+        line = next(
+            json.loads(text)
+            for text in bodies[name].decode().splitlines()
+            if json.loads(text)["task_id"] == "-2+3"
+        )
+        assert (line["title"], line["team"]) == ('=HYPERLINK("http://x","y")', "@SUM(1)"), name
+        assert line["tools"] == ["-Tool()", "claude"], name
+
+
+def test_analyst_csv_export_neutralises_formulas_on_both_paths(world, formula_tasks, monkeypatch):
+    bodies = _exports(world.client("analyst"), monkeypatch)
+    assert bodies["copy csv"] == bodies["python csv"]
+    row = _csv_rows(bodies["copy csv"])[FORMULA_CELLS["title"]]
+    assert (row["team"], row["task_type"]) == (FORMULA_CELLS["team"], FORMULA_CELLS["task_type"])
+    assert row["tools"] == FORMULA_CELLS["tools"]
+
+
+def test_export_import_export_is_identical_with_formula_cells(world, formula_tasks):
+    admin = world.client("admin")
+    first = _download(admin, "format=csv")
+    assert b"'=HYPERLINK" in first
+    _empty_database(keep=world.users["admin"])
+    response = admin.post("/api/v1/import/", {"file": io.BytesIO(first)}, format="multipart")
+    assert response.status_code == 200, response.content
+    imported = Task.objects.get(external_id="-2+3")
+    assert imported.title == '=HYPERLINK("http://x","y")'
+    assert imported.team.name == "@SUM(1)"
+    assert Task.objects.get(external_id="-5").title == "'=already quoted"
+    assert _download(admin, "format=csv") == first

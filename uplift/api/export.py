@@ -5,8 +5,9 @@ Two paths write the same bytes:
 - ``worklog_rows`` + ``write_worklog`` (the worklog app's own writer) on any database. It builds
   a model object per task (~170 us a row), so a million rows take minutes.
 - On PostgreSQL, one ``COPY (SELECT ...) TO STDOUT`` formats every row in the database, the
-  way ``format_minutes``, ``format_timestamp`` and the csv module do, and the bytes are passed
-  on in large blocks: no Python object per row, memory flat, close to COPY's own speed.
+  way ``format_minutes``, ``format_timestamp``, ``escape_cell`` and the csv module do, and the
+  bytes are passed on in large blocks: no Python object per row, memory flat, close to COPY's
+  own speed.
   ``tests/api/test_export.py`` holds the two paths to the same bytes.
 """
 
@@ -24,6 +25,7 @@ from uplift.api.access import (
     task_pseudonym,
     task_pseudonym_sql,
 )
+from uplift.spreadsheet import sql_escaped
 from uplift.worklog.models import Task
 from uplift.worklog.services import worklog_rows
 from uplift.worklog.worklog_csv import COLUMNS, write_worklog
@@ -175,9 +177,10 @@ def _copy_sql(tasks: QuerySet[Task], access: ApiAccess, *, jsonl: bool) -> tuple
 
 def _csv_columns(task_id: str, researcher: str, tools: str) -> str:
     # COPY writes NULL as an empty field and an empty string as "": the csv module writes both
-    # as an empty field, so every empty text becomes NULL.
+    # as an empty field, so every empty text becomes NULL. Text that a spreadsheet would run
+    # as a formula is escaped as ``write_worklog`` escapes it (uplift/spreadsheet.py).
     def text(sql: str) -> str:
-        return f"NULLIF({sql}, '')"
+        return f"NULLIF({sql_escaped(sql)}, '')"
 
     return ", ".join(
         [
@@ -195,7 +198,7 @@ def _csv_columns(task_id: str, researcher: str, tools: str) -> str:
             _timestamp_sql("t.started_at"),
             _timestamp_sql("t.completed_at"),
             _minutes_sql("t.perceived_other_minutes"),
-            tools,
+            text(tools),
         ]
     )
 

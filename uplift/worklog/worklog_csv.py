@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from uplift.spreadsheet import escape_values, unescape_cell
 from uplift.worklog.models import TITLE_MAX_LENGTH
 
 COLUMNS = (
@@ -107,7 +108,7 @@ class _RowReader:
         self.problems.append(Problem(self.row, column, message))
 
     def text(self, column: str, *, required: bool = False) -> str:
-        value = (self.values.get(column) or "").strip()
+        value = unescape_cell((self.values.get(column) or "").strip())
         if required and not value:
             self.problem(column, "is required")
         return value
@@ -256,7 +257,7 @@ def write_worklog(rows: Iterable[dict[str, str]]) -> Iterator[str]:
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow(row)
+        writer.writerow(escape_values(row))
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()
             buffer.seek(0)
