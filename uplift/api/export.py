@@ -155,7 +155,7 @@ def _copy_sql(tasks: QuerySet[Task], access: ApiAccess, *, jsonl: bool) -> tuple
     if jsonl:
         columns = _jsonl_columns(task_id, researcher, tools)
     else:
-        columns = _csv_columns(task_id, researcher, tools)
+        columns = _csv_columns(task_id, researcher, tools, pseudonymized=access.pseudonymized)
     # Unfiltered (an admin's or analyst's whole export): no semi-join on the ids.
     where = f"WHERE t.id IN ({ids_sql})" if tasks.query.where else ""
     if not where:
@@ -175,7 +175,7 @@ def _copy_sql(tasks: QuerySet[Task], access: ApiAccess, *, jsonl: bool) -> tuple
     return copy, [*task_id_params, *params, *ids_params]
 
 
-def _csv_columns(task_id: str, researcher: str, tools: str) -> str:
+def _csv_columns(task_id: str, researcher: str, tools: str, *, pseudonymized: bool) -> str:
     # COPY writes NULL as an empty field and an empty string as "": the csv module writes both
     # as an empty field, so every empty text becomes NULL. Text that a spreadsheet would run
     # as a formula is escaped as ``write_worklog`` escapes it (uplift/spreadsheet.py).
@@ -184,8 +184,10 @@ def _csv_columns(task_id: str, researcher: str, tools: str) -> str:
 
     return ", ".join(
         [
-            text(task_id),
-            text(researcher),
+            # Pseudonyms ("task-...", "researcher-...") are no formulas: nothing to escape (and
+            # escaping would compute the task's twice).
+            task_id if pseudonymized else text(task_id),
+            researcher if pseudonymized else text(researcher),
             text("tm.name"),
             text("tt.name"),
             text("t.title"),
