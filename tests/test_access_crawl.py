@@ -83,7 +83,9 @@ CSRF_PAGE_TEXT = b"This form has expired"
 # What a marker is, which decides who may see it.
 TASK_DATA = "task data"  # a task's title, abandon reason or tool-use minutes
 AUDIT = "audit record"  # of a refused change to a task: seen like the task's data
-IDENTITY = "identity"  # a person's username (and so email), first or last name
+# A person's username (and so email), first or last name, or an external task id made of their
+# name (as the demo data's "demo-ada-000").
+IDENTITY = "identity"
 TOKEN_NAME = "token name"
 TEAM = "team"
 TEAM_CATALOG = "team's catalog entry"  # a task type or tool only one team uses
@@ -259,12 +261,15 @@ def build_world() -> World:
         def add_task(status: str, *, ai: bool, task_type, days_ago: int = 0, **fields) -> Task:
             forecast = round(rng.uniform(30, 240))
             title = f"zqtask{person.short}{len(tasks)}qz"  # noqa: B023 (called in this loop)
+            external_id = f"zqext{person.short}{len(tasks)}qz"  # noqa: B023
             tasks.append(
                 Task(
                     owner=users[person.short],  # noqa: B023
                     team=teams[person.team],  # noqa: B023
                     task_type=task_type,
                     title=_marker(markers, title, TASK_DATA, **where),  # noqa: B023
+                    source="worklog",
+                    external_id=_marker(markers, external_id, IDENTITY, **where),  # noqa: B023
                     forecast_no_ai_minutes=forecast,
                     forecast_ai_minutes=round(forecast * 0.8),
                     assignment=Task.Assignment.RANDOMIZED,

@@ -7,9 +7,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.factories import TaskFactory, ToolFactory, ToolUseFactory
+from tests.factories import (
+    TaskFactory,
+    TaskTypeFactory,
+    TeamFactory,
+    ToolFactory,
+    ToolUseFactory,
+    UserFactory,
+)
 from uplift.accounts.models import Team, User
-from uplift.api.access import ApiAccess, researcher_pseudonym
+from uplift.api.access import ApiAccess, researcher_pseudonym, task_pseudonym
 from uplift.api.export import export_csv, export_rows
 from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
 from uplift.worklog.worklog_csv import COLUMNS, write_worklog
@@ -163,7 +170,7 @@ def test_import_refuses_a_bad_file_whole_with_row_and_column(world):
         "b,new@example.org,Alignment,Debugging,randomized,maybe,60,-1,planned\n"
     )
     before = Task.objects.count()
-    response = world.client("analyst").post(
+    response = world.client("admin").post(
         "/api/v1/import/", {"file": io.BytesIO(bad.encode())}, format="multipart"
     )
     assert response.status_code == 400
@@ -185,3 +192,162 @@ def test_export_off_postgresql_writes_the_same_data(world, varied_tasks, monkeyp
     assert generic[0] == on_postgres[0]
     parse = lambda body: [json.loads(line) for line in body.decode().splitlines()]  # noqa: E731
     assert parse(generic[1]) == parse(on_postgres[1])
+
+
+@pytest.fixture
+def named_tasks(world):
+    """Imported tasks whose external ids name their researcher, as the demo data's do."""
+    return [
+        TaskFactory(
+            owner=world.users[role],
+            team=world.alignment if role == "researcher" else world.interpretability,
+            task_type=world.task_type,
+            source="worklog",
+            external_id=f"demo-{world.users[role].username}-{n:03d}",
+        )
+        for n, role in enumerate(("researcher", "researcher", "outsider"))
+    ]
+
+
+def _exports(client, monkeypatch) -> dict[str, bytes]:
+    """CSV and JSON lines, by PostgreSQL's COPY and by the worklog writer (as on SQLite)."""
+    bodies = {f"copy {f}": _download(client, f"format={f}") for f in ("csv", "jsonl")}
+    with monkeypatch.context() as patch:
+        patch.setattr("uplift.api.export.connection.vendor", "sqlite")
+        bodies.update({f"python {f}": _download(client, f"format={f}") for f in ("csv", "jsonl")})
+    return bodies
+
+
+def _task_ids(name: str, body: bytes) -> list[str]:
+    if name.endswith("csv"):
+        return [row["task_id"] for row in csv.DictReader(io.StringIO(body.decode()))]
+    return [json.loads(line)["task_id"] for line in body.decode().splitlines()]
+
+
+def test_analyst_export_shows_pseudonymous_task_ids_on_both_paths(world, named_tasks, monkeypatch):
+    client = world.client("analyst")
+    bodies = _exports(client, monkeypatch)
+    ids = Task.objects.order_by("id").values_list("id", flat=True)
+    expected = [task_pseudonym(pk) for pk in ids]
+    assert len(set(expected)) == len(expected) == 5
+    assert all(p.startswith("task-") and len(p) == len("task-") + 12 for p in expected)
+    for name, body in bodies.items():
+        assert _task_ids(name, body) == expected, name
+        # No external id, nor the names in them, anywhere in the analyst's file.
+        for text in (b"demo-", b"ada", b"otto"):
+            assert text not in body.lower(), (name, text)
+    # The same task reads the same pseudonym in every download.
+    assert _exports(client, monkeypatch) == bodies
+
+
+def test_admin_and_lead_export_show_the_real_task_ids(world, named_tasks, monkeypatch):
+    for role in ("admin", "lead"):
+        visible = named_tasks if role == "admin" else named_tasks[:2]
+        for name, body in _exports(world.client(role), monkeypatch).items():
+            ids = _task_ids(name, body)
+            assert [t.external_id for t in visible] == [i for i in ids if i.startswith("demo-")]
+            assert "demo-ada-000" in ids, (role, name)
+
+
+def test_analyst_reads_the_task_pseudonym_in_the_task_list_and_detail(world, named_tasks):
+    client = world.client("analyst")
+    task = named_tasks[0]
+    detail = client.get(f"/api/v1/tasks/{task.pk}/")
+    assert detail.json()["external_id"] == task_pseudonym(task.pk)
+    listed = client.get("/api/v1/tasks/?page_size=100")
+    by_id = {row["id"]: row["external_id"] for row in listed.json()["results"]}
+    assert by_id == {pk: task_pseudonym(pk) for pk in Task.objects.values_list("id", flat=True)}
+    for body in (detail.content, listed.content):
+        assert b"demo-" not in body and b"ada" not in body.lower()
+    # The export's task_id: an analysis joins the API's rows with the file on it.
+    exported = _task_ids("csv", _download(client, "format=csv"))
+    assert task_pseudonym(task.pk) in exported
+
+
+def test_admin_and_lead_read_the_real_external_id(world, named_tasks):
+    task = named_tasks[0]
+    for role in ("admin", "lead", "researcher"):
+        response = world.client(role).get(f"/api/v1/tasks/{task.pk}/")
+        assert response.json()["external_id"] == "demo-ada-000", role
+
+
+@pytest.fixture
+def formula_tasks(world):
+    """Names and titles a spreadsheet would run as formulas, and numbers that are not."""
+    task = TaskFactory(
+        owner=UserFactory(username="=evil"),
+        team=TeamFactory(name="@SUM(1)"),
+        task_type=TaskTypeFactory(name="+cmd|' /C calc'!A0"),
+        title='=HYPERLINK("http://x","y")',
+        source="worklog",
+        external_id="-2+3",
+    )
+    ToolUseFactory(task=task, tool=ToolFactory(name="-Tool()"))
+    ToolUseFactory(task=task, tool=world.tool)
+    quoted = TaskFactory(
+        owner=world.users["researcher"],
+        team=world.alignment,
+        task_type=world.task_type,
+        title="'=already quoted",
+        source="worklog",
+        external_id="-5",
+    )
+    return task, quoted
+
+
+FORMULA_CELLS = {
+    "task_id": "'-2+3",
+    "researcher": "'=evil@example.org",
+    "team": "'@SUM(1)",
+    "task_type": "'+cmd|' /C calc'!A0",
+    "title": '\'=HYPERLINK("http://x","y")',
+    "tools": "'-Tool();claude",
+}
+
+
+def _csv_rows(body: bytes) -> dict[str, dict[str, str]]:
+    return {row["title"]: row for row in csv.DictReader(io.StringIO(body.decode()))}
+
+
+def test_csv_export_neutralises_formulas_on_both_paths(world, formula_tasks, monkeypatch):
+    bodies = _exports(world.client("admin"), monkeypatch)
+    assert bodies["copy csv"] == bodies["python csv"]
+    rows = _csv_rows(bodies["copy csv"])
+    row = rows[FORMULA_CELLS["title"]]
+    assert {name: row[name] for name in FORMULA_CELLS} == FORMULA_CELLS
+    # A value that starts with quotes gains one; a number stays a number.
+    assert rows["''=already quoted"]["task_id"] == "-5"
+    # No cell of the file starts with a formula character.
+    for cells in csv.reader(io.StringIO(bodies["copy csv"].decode())):
+        assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r")], cells
+    # JSON lines are no spreadsheet: the values as they are, on both paths.
+    for name in ("copy jsonl", "python jsonl"):
+        line = next(
+            json.loads(text)
+            for text in bodies[name].decode().splitlines()
+            if json.loads(text)["task_id"] == "-2+3"
+        )
+        assert (line["title"], line["team"]) == ('=HYPERLINK("http://x","y")', "@SUM(1)"), name
+        assert line["tools"] == ["-Tool()", "claude"], name
+
+
+def test_analyst_csv_export_neutralises_formulas_on_both_paths(world, formula_tasks, monkeypatch):
+    bodies = _exports(world.client("analyst"), monkeypatch)
+    assert bodies["copy csv"] == bodies["python csv"]
+    row = _csv_rows(bodies["copy csv"])[FORMULA_CELLS["title"]]
+    assert (row["team"], row["task_type"]) == (FORMULA_CELLS["team"], FORMULA_CELLS["task_type"])
+    assert row["tools"] == FORMULA_CELLS["tools"]
+
+
+def test_export_import_export_is_identical_with_formula_cells(world, formula_tasks):
+    admin = world.client("admin")
+    first = _download(admin, "format=csv")
+    assert b"'=HYPERLINK" in first
+    _empty_database(keep=world.users["admin"])
+    response = admin.post("/api/v1/import/", {"file": io.BytesIO(first)}, format="multipart")
+    assert response.status_code == 200, response.content
+    imported = Task.objects.get(external_id="-2+3")
+    assert imported.title == '=HYPERLINK("http://x","y")'
+    assert imported.team.name == "@SUM(1)"
+    assert Task.objects.get(external_id="-5").title == "'=already quoted"
+    assert _download(admin, "format=csv") == first

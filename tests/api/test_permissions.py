@@ -7,7 +7,9 @@ import pytest
 from django.utils import timezone
 
 from tests.api.conftest import ROLES
+from uplift.accounts.models import Membership, Team, User
 from uplift.api.access import researcher_pseudonym
+from uplift.worklog.models import AuditEntry, Task, TaskType, Tool
 
 # Columns: anonymous, expired token, researcher, lead (same team), analyst, admin, outsider
 # (a researcher of another team). 401: not authenticated; 404: exists but not visible.
@@ -40,7 +42,8 @@ MATRIX = {
     "estimates": (401, 401, 403, 403, 200, 200, 403),
     "list snapshots": (401, 401, 403, 403, 200, 200, 403),
     "snapshot": (401, 401, 403, 403, 200, 200, 403),
-    "import": (401, 401, 403, 403, 200, 200, 403),
+    # An import writes into anyone's records: admins only, not analysts.
+    "import": (401, 401, 403, 403, 403, 200, 403),
     # Public, but a bad credential is refused wherever it is sent.
     "schema": (200, 401, 200, 200, 200, 200, 200),
     "docs": (200, 401, 200, 200, 200, 200, 200),
@@ -180,3 +183,44 @@ def test_analyst_lists_every_task(world):
     response = world.client("analyst").get("/api/v1/tasks/")
     ids = {task["id"] for task in response.json()["results"]}
     assert ids == {world.own_task.pk, world.other_team_task.pk}
+
+
+def test_analyst_import_is_refused_and_writes_nothing(world):
+    """An analyst's file naming ada, a new person, a new team and ada's task id: all refused."""
+    own = world.own_task
+    own.source, own.external_id = "worklog", "ada-1"
+    own.save()
+    hostile = (
+        "task_id,researcher,team,task_type,assignment,condition,forecast_no_ai_minutes,"
+        "forecast_ai_minutes,status,actual_minutes,completed_at,tools\n"
+        "fake-1,ada@example.org,Alignment,Debugging,randomized,ai,60,40,planned,,,\n"
+        "fake-2,mallory@example.org,Stealth,Snooping,randomized,ai,60,40,planned,,,spyglass\n"
+        # Ada's own task moved to the analyst and completed: the locked fields as they are.
+        f"ada-1,ana@example.org,Alignment,Debugging,{own.assignment},{own.condition},"
+        f"{own.forecast_no_ai_minutes:g},{own.forecast_ai_minutes:g},completed,5,"
+        "2025-01-01T00:00:00+00:00,\n"
+    )
+    tables = (Task, User, Membership, Team, TaskType, Tool, AuditEntry)
+    before = {model: list(model.objects.order_by("pk").values()) for model in tables}
+
+    response = world.client("analyst").post(
+        "/api/v1/import/", {"file": io.BytesIO(hostile.encode())}, format="multipart"
+    )
+
+    assert response.status_code == 403, response.content
+    assert response.json() == {
+        "detail": "Only admins may import worklog files: ask an admin to import this file."
+    }
+    assert {model: list(model.objects.order_by("pk").values()) for model in tables} == before
+    own.refresh_from_db()
+    assert (own.owner, own.status) == (world.users["researcher"], Task.Status.PLANNED)
+    assert not User.objects.filter(email="mallory@example.org").exists()
+
+
+def test_admin_import_of_the_same_kind_of_file_still_works(world):
+    response = world.client("admin").post(
+        "/api/v1/import/", {"file": io.BytesIO(IMPORT_CSV.encode())}, format="multipart"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json() == {"created": 1, "updated": 0, "unchanged": 0}
+    assert Task.objects.get(external_id="old-1").owner.email == "someone@example.org"

@@ -12,6 +12,7 @@ from tests.factories import MembershipFactory, TaskFactory, TaskTypeFactory, Use
 from uplift.accounts.models import Membership
 from uplift.estimates import services, stats
 from uplift.estimates.models import ScopedEstimate, Snapshot, SnapshotScope
+from uplift.worklog.models import TaskType, Tool
 
 pytestmark = pytest.mark.django_db
 
@@ -222,3 +223,43 @@ def test_a_lab_view_without_any_type_estimate_says_so_instead_of_x1(client, team
     html = client.get(reverse("dashboards:team")).content.decode()
     assert "No task type has an estimate yet: the projection needs at least one." in html
     assert "×1.00" not in html
+
+
+def test_chart_csvs_neutralise_formula_names_and_keep_numbers(
+    lead_client, admin_client_, organisation
+):
+    """A task type, team and tool named like formulas reach no spreadsheet as formulas."""
+    hyperlink = '=HYPERLINK("http://x","y")'
+    TaskType.objects.filter(name="Experiment code").update(name=hyperlink)
+    Tool.objects.filter(name="claude").update(name="-Tool()")
+    organisation["alignment"].name = "@SUM(1)"
+    organisation["alignment"].save()
+    services.estimates_refresh()
+
+    def download(client, name: str, slug: str) -> list[list[str]]:
+        response = client.get(reverse(f"dashboards:{name}", args=[slug]))
+        assert response.status_code == 200
+        return list(csv.reader(io.StringIO(response.content.decode())))
+
+    by_type = download(lead_client, "team_csv", "by-task-type")
+    row = next(r for r in by_type if r[0] == "'" + hyperlink)
+    # The time change and its interval (AI speeds this type up): negative numbers, unquoted.
+    assert all(float(cell) < 0 for cell in row[3:5]), row
+    assert row[3].startswith("-")
+    tools = download(lead_client, "team_csv", "tools")
+    assert sorted(r[0] for r in tools[1:]) == ["'-Tool()", "copilot"]
+    by_team = download(admin_client_, "org_csv", "by-team")
+    assert "'@SUM(1)" in [r[0] for r in by_team]
+    time_share = download(lead_client, "team_csv", "time-share")
+    assert "'" + hyperlink in [r[0] for r in time_share]
+    for table in (by_type, tools, by_team, time_share):
+        cells = [cell for r in table for cell in r]
+        assert [c for c in cells if c and c[0] in "=+-@\t\r" and not _is_number(c)] == [], cells
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True

@@ -198,3 +198,43 @@ def test_export_command_writes_the_worklog_format(tmp_path):
     call_command("export_worklog", output=path, stderr=io.StringIO())
     assert path.read_text() == export_text()
     assert path.read_text().startswith(HEADER)
+
+
+# Cells a spreadsheet would run as formulas; "''=quoted" is the text "'=quoted" as an export
+# writes it, and "-12" a number.
+FORMULA_ROWS = (
+    'F1,=x@example.org,@SUM(1),+Type,"=HYPERLINK(""http://x"",""y"")",randomized,ai,60,45,'
+    "planned,,,,,-Tool();Claude\n"
+    "F2,ada@example.org,Alignment,Paper writing,''=quoted,randomized,no_ai,30,20,planned,,,,,\n"
+    "-5,ada@example.org,Alignment,Paper writing,-12,randomized,no_ai,30,20,planned,,,,,\n"
+)
+
+
+def test_export_command_neutralises_formula_cells(tmp_path):
+    import_text(HEADER + FORMULA_ROWS)
+    path = tmp_path / "out.csv"
+    call_command("export_worklog", output=path, stderr=io.StringIO())
+    rows = {row["task_id"]: row for row in csv.DictReader(io.StringIO(path.read_text()))}
+    first = rows["F1"]
+    assert first["researcher"] == "'=x@example.org"
+    assert first["team"] == "'@SUM(1)"
+    assert first["task_type"] == "'+Type"
+    assert first["title"] == '\'=HYPERLINK("http://x","y")'
+    assert first["tools"] == "'-Tool();Claude"
+    assert rows["F2"]["title"] == "''=quoted"
+    assert rows["-5"]["title"] == "-12"  # numbers stay numbers
+
+
+def test_export_import_export_is_identical_with_formula_cells(tmp_path):
+    import_text(HEADER + FORMULA_ROWS)
+    assert Task.objects.get(external_id="F1").title == '=HYPERLINK("http://x","y")'
+    assert Task.objects.get(external_id="F2").title == "'=quoted"
+    path = tmp_path / "first.csv"
+    call_command("export_worklog", output=path, stderr=io.StringIO())
+    first = path.read_bytes()
+    Task.objects.all().delete()
+    call_command("import_worklog", str(path), stdout=io.StringIO())
+    assert Task.objects.get(external_id="F1").team.name == "@SUM(1)"
+    assert Task.objects.get(external_id="F2").title == "'=quoted"
+    call_command("export_worklog", output=path, stderr=io.StringIO())
+    assert path.read_bytes() == first

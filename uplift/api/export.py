@@ -5,8 +5,9 @@ Two paths write the same bytes:
 - ``worklog_rows`` + ``write_worklog`` (the worklog app's own writer) on any database. It builds
   a model object per task (~170 us a row), so a million rows take minutes.
 - On PostgreSQL, one ``COPY (SELECT ...) TO STDOUT`` formats every row in the database, the
-  way ``format_minutes``, ``format_timestamp`` and the csv module do, and the bytes are passed
-  on in large blocks: no Python object per row, memory flat, close to COPY's own speed.
+  way ``format_minutes``, ``format_timestamp``, ``escape_cell`` and the csv module do, and the
+  bytes are passed on in large blocks: no Python object per row, memory flat, close to COPY's
+  own speed.
   ``tests/api/test_export.py`` holds the two paths to the same bytes.
 """
 
@@ -18,7 +19,13 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from uplift.accounts.models import User
-from uplift.api.access import ApiAccess, researcher_pseudonym
+from uplift.api.access import (
+    ApiAccess,
+    researcher_pseudonym,
+    task_pseudonym,
+    task_pseudonym_sql,
+)
+from uplift.spreadsheet import sql_escaped
 from uplift.worklog.models import Task
 from uplift.worklog.services import worklog_rows
 from uplift.worklog.worklog_csv import COLUMNS, write_worklog
@@ -46,11 +53,12 @@ def export_jsonl(*, tasks: QuerySet[Task], access: ApiAccess) -> Iterator[bytes]
 
 
 def export_rows(*, tasks: QuerySet[Task], access: ApiAccess) -> Iterator[dict[str, str]]:
-    """``worklog_rows`` with the researcher replaced by a pseudonym when ``access`` needs it."""
-    rows = worklog_rows(tasks=tasks)
+    """``worklog_rows`` with the researcher and the task id replaced by pseudonyms when
+    ``access`` needs it (an external id such as ``demo-ada-000`` can name the researcher)."""
     if not access.pseudonymized:
-        yield from rows
+        yield from worklog_rows(tasks=tasks)
         return
+    rows = worklog_rows(tasks=tasks, task_id=lambda task: task_pseudonym(task.pk))
     pseudonyms = _pseudonyms_by_email()
     for row in rows:
         row["researcher"] = pseudonyms[row["researcher"]]
@@ -119,8 +127,8 @@ def _copy_sql(tasks: QuerySet[Task], access: ApiAccess, *, jsonl: bool) -> tuple
     ids_sql, ids_params = tasks.order_by().values("id").query.sql_with_params()
     params: list = []
     if access.pseudonymized:
-        # The pseudonyms are computed in Python (HMAC under a key the database never sees)
-        # for every researcher once, and joined in as a table.
+        # The researchers' pseudonyms are computed in Python (HMAC under a key the database
+        # never sees) for every researcher once, and joined in as a table.
         pairs = [
             (user_id, researcher_pseudonym(user_id))
             for user_id in User.objects.values_list("id", flat=True)
@@ -131,9 +139,11 @@ def _copy_sql(tasks: QuerySet[Task], access: ApiAccess, *, jsonl: bool) -> tuple
             "ON p.user_id = t.owner_id"
         )
         params += [[user_id for user_id, _ in pairs], [name for _, name in pairs]]
+        # The tasks' pseudonyms in SQL, under their own derived key: no table of every task.
+        task_id, task_id_params = task_pseudonym_sql("t.id")
     else:
         researcher, people = "u.email", "JOIN accounts_user u ON u.id = t.owner_id"
-    task_id = "COALESCE(NULLIF(t.external_id, ''), t.id::text)"
+        task_id, task_id_params = "COALESCE(NULLIF(t.external_id, ''), t.id::text)", []
     # One grouped pass over the tool uses, merged by task id: a subquery per task costs
     # more than the rest of the row.
     tools = "tu.tools"
@@ -145,7 +155,7 @@ def _copy_sql(tasks: QuerySet[Task], access: ApiAccess, *, jsonl: bool) -> tuple
     if jsonl:
         columns = _jsonl_columns(task_id, researcher, tools)
     else:
-        columns = _csv_columns(task_id, researcher, tools)
+        columns = _csv_columns(task_id, researcher, tools, pseudonymized=access.pseudonymized)
     # Unfiltered (an admin's or analyst's whole export): no semi-join on the ids.
     where = f"WHERE t.id IN ({ids_sql})" if tasks.query.where else ""
     if not where:
@@ -162,19 +172,22 @@ def _copy_sql(tasks: QuerySet[Task], access: ApiAccess, *, jsonl: bool) -> tuple
         copy = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
     else:
         copy = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)"
-    return copy, [*params, *ids_params]
+    return copy, [*task_id_params, *params, *ids_params]
 
 
-def _csv_columns(task_id: str, researcher: str, tools: str) -> str:
+def _csv_columns(task_id: str, researcher: str, tools: str, *, pseudonymized: bool) -> str:
     # COPY writes NULL as an empty field and an empty string as "": the csv module writes both
-    # as an empty field, so every empty text becomes NULL.
+    # as an empty field, so every empty text becomes NULL. Text that a spreadsheet would run
+    # as a formula is escaped as ``write_worklog`` escapes it (uplift/spreadsheet.py).
     def text(sql: str) -> str:
-        return f"NULLIF({sql}, '')"
+        return f"NULLIF({sql_escaped(sql)}, '')"
 
     return ", ".join(
         [
-            text(task_id),
-            text(researcher),
+            # Pseudonyms ("task-...", "researcher-...") are no formulas: nothing to escape (and
+            # escaping would compute the task's twice).
+            task_id if pseudonymized else text(task_id),
+            researcher if pseudonymized else text(researcher),
             text("tm.name"),
             text("tt.name"),
             text("t.title"),
@@ -187,7 +200,7 @@ def _csv_columns(task_id: str, researcher: str, tools: str) -> str:
             _timestamp_sql("t.started_at"),
             _timestamp_sql("t.completed_at"),
             _minutes_sql("t.perceived_other_minutes"),
-            tools,
+            text(tools),
         ]
     )
 

@@ -6,7 +6,7 @@ from uplift.api.access import access_of
 
 
 class IsAnalystOrAdmin(BasePermission):
-    """Organisation-wide data (estimates, snapshots, import): analysts and admins only."""
+    """Organisation-wide data (estimates, snapshots): analysts and admins only."""
 
     message = "Only analysts and admins may use this endpoint."
 
@@ -15,3 +15,19 @@ class IsAnalystOrAdmin(BasePermission):
         if not (user and user.is_authenticated):
             return False
         return access_of(user).sees_everything
+
+
+class IsAdmin(BasePermission):
+    """Writes into anyone's records (the import): admins (``is_staff``) only.
+
+    An import names researchers by email, creates accounts and memberships and moves tasks
+    between researchers: an analyst's read-only, pseudonymized access does not cover that.
+    """
+
+    message = "Only admins may import worklog files: ask an admin to import this file."
+
+    def has_permission(self, request, view):
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        return access_of(user).is_admin

@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from uplift.accounts.models import Team
-from uplift.api.access import access_of, researcher_label, tasks_visible
+from uplift.api.access import access_of, researcher_label, task_label, tasks_visible
 from uplift.estimates.models import Snapshot
 from uplift.worklog.bounds import (
     MAX_MINUTES,
@@ -115,6 +115,29 @@ class ResearcherField(serializers.Field):
 extend_schema_field(OpenApiTypes.STR)(ResearcherField)
 
 
+class ExternalIdField(serializers.Field):
+    """The task's id in an imported file; for analysts a pseudonym, as in their export.
+
+    An external id such as ``demo-ada-000`` can name the researcher; analysts read
+    ``task_pseudonym`` instead, the ``task_id`` of their export, for every task.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "help_text",
+            "The task's id in the file it was imported from (blank if planned here). "
+            "Analysts read a stable pseudonym of the task instead: the task_id of their export.",
+        )
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, obj):
+        access = access_of(self.context["request"].user)
+        return task_label(access, task_id=obj.pk, external_id=obj.external_id)
+
+
+extend_schema_field(OpenApiTypes.STR)(ExternalIdField)
+
+
 class TeamSerializer(serializers.ModelSerializer):
     class Meta:
         model = Team
@@ -137,6 +160,7 @@ class TaskSerializer(serializers.ModelSerializer):
     """A task as its reader may see it, with the names of the AI tools used on it."""
 
     researcher = ResearcherField()
+    external_id = ExternalIdField()
     team_name = serializers.CharField(read_only=True)
     task_type_name = serializers.CharField(read_only=True)
     tools = serializers.SerializerMethodField()

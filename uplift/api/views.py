@@ -27,7 +27,7 @@ from uplift.api import serializers as s
 from uplift.api.access import access_of, task_editable, tasks_visible, teams_visible
 from uplift.api.export import export_csv, export_jsonl
 from uplift.api.filters import TaskFilter, ToolUseFilter, WorkSessionFilter
-from uplift.api.permissions import IsAnalystOrAdmin
+from uplift.api.permissions import IsAdmin, IsAnalystOrAdmin
 from uplift.api.throttling import WriteThrottle
 from uplift.estimates.models import Snapshot
 from uplift.estimates.selectors import snapshot_as_json, snapshot_latest
@@ -165,7 +165,8 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @extend_schema(
         summary="Export tasks as the worklog CSV or JSON lines, streamed",
         description="The same filters as the task list; rows in id order. The CSV is the "
-        "import format (docs/worklog-csv.md); analysts get pseudonyms instead of emails.",
+        "import format (docs/worklog-csv.md); analysts get pseudonyms instead of emails and "
+        "of task ids (an imported id can name its researcher).",
         filters=True,
         parameters=[
             OpenApiParameter("format", OpenApiTypes.STR, enum=[*EXPORT_FORMATS], default="csv"),
@@ -358,15 +359,16 @@ class EstimatesView(APIView):
 
 
 class ImportView(APIView):
-    """Import a worklog CSV, whole or not at all (analysts and admins)."""
+    """Import a worklog CSV, whole or not at all (admins only: it writes anyone's records)."""
 
-    permission_classes = [IsAnalystOrAdmin]
+    permission_classes = [IsAdmin]
     parser_classes = [MultiPartParser]
     throttle_classes = [WriteThrottle]
 
     @extend_schema(
-        summary="Import a worklog CSV",
-        description="Whole or nothing: a bad file answers 400 with its problems by row and "
+        summary="Import a worklog CSV (admins only)",
+        description="Admins only: an import writes into researchers' records (any other role "
+        "answers 403). Whole or nothing: a bad file answers 400 with its problems by row and "
         f"column (`problems`: the first {MAX_PROBLEMS_LISTED}; `problem_count`: all of them) "
         "and nothing is written. Re-importing an id updates that task. Limits: at most "
         f"{IMPORT_MAX_BYTES // 2**20} MiB and {MAX_ROWS:,} task rows per file; minutes "

@@ -27,6 +27,7 @@ from uplift.estimates.selectors import (
     snapshot_scope_windows,
 )
 from uplift.estimates.services import estimates_refresh_queue
+from uplift.spreadsheet import escape_row
 
 # How long a slice's rendered charts are kept (they never change; this only bounds memory).
 SCOPE_VIEW_SECONDS = 60 * 60
@@ -246,8 +247,9 @@ def _chart_csv(request: HttpRequest, slug: str, *, org: bool) -> HttpResponse:
         f'attachment; filename="uplift-{name}-{scope.window}-{slug}.csv"'
     )
     writer = csv.writer(response)
-    writer.writerow(chart.table.columns)
-    writer.writerows(chart.table.rows)
+    # Names (teams, task types, tools) are text: none may run as a spreadsheet formula.
+    writer.writerow(escape_row(chart.table.columns))
+    writer.writerows(escape_row(row) for row in chart.table.rows)
     return response
 
 

@@ -2,7 +2,7 @@
 
 import re
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -309,14 +309,24 @@ def audit_record_refusals(*, refusals, actor: User | None, via: str) -> None:
     )
 
 
-def worklog_rows(*, tasks: QuerySet[Task]) -> Iterator[dict[str, str]]:
-    """The worklog CSV row of each task, in id order, reading the database in chunks."""
+def worklog_task_id(task: Task) -> str:
+    """A task's ``task_id`` in the worklog CSV: its external id, or its id here."""
+    return task.external_id or str(task.pk)
+
+
+def worklog_rows(
+    *, tasks: QuerySet[Task], task_id: Callable[[Task], str] = worklog_task_id
+) -> Iterator[dict[str, str]]:
+    """The worklog CSV row of each task, in id order, reading the database in chunks.
+
+    ``task_id`` gives the ``task_id`` cell (the export gives analysts a pseudonym instead).
+    """
     tasks = tasks.select_related("owner", "team", "task_type").order_by("id")
     for chunk in _chunks(tasks.iterator(chunk_size=_BATCH), _BATCH):
         tools_of = tool_names_by_task(task_ids=[task.pk for task in chunk])
         for task in chunk:
             yield {
-                "task_id": task.external_id or str(task.pk),
+                "task_id": task_id(task),
                 "researcher": task.owner.email,
                 "team": task.team.name,
                 "task_type": task.task_type.name,

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 
+from uplift.spreadsheet import escape_values, unescape_cell
 from uplift.worklog.bounds import (
     NAME_MAX_LENGTH,
     minutes_problem,
@@ -154,7 +155,7 @@ class _RowReader:
         self.problems.append(Problem(self.row, column, message))
 
     def text(self, column: str, *, required: bool = False) -> str:
-        value = (self.values.get(column) or "").strip()
+        value = unescape_cell((self.values.get(column) or "").strip())
         if "\x00" in value:
             self.problem(column, "contains a NUL character")
             return ""
@@ -404,7 +405,7 @@ def write_worklog(rows: Iterable[dict[str, str]]) -> Iterator[str]:
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow(row)
+        writer.writerow(escape_values(row))
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()
             buffer.seek(0)
