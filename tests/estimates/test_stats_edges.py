@@ -1,9 +1,14 @@
 """Edge cases of estimate_all: reproducible bootstraps, constant forecasts, numeric extremes."""
 
+import numpy as np
 import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
 
 from tests.estimates.test_stats import make_tasks, row
-from uplift.estimates.stats import estimate_all
+from uplift.estimates.stats import estimate_all, fit_primary, fit_researcher_fixed_effects
+
+TOL = 1e-9
 
 
 def one_team_one_month(**kwargs):
@@ -29,3 +34,83 @@ def test_paired_interval_depends_on_the_data_not_on_other_scopes_or_the_run():
     beside = estimate_all(pd.concat([core, other], ignore_index=True), bootstrap_resamples=400)
     assert row(beside, "team", "core")["paired"] == row(alone, "overall")["paired"]
     assert estimate_all(core, bootstrap_resamples=400) == alone
+
+
+def constant_forecast_tasks() -> pd.DataFrame:
+    """200 tasks of one team that always forecasts 60 minutes, AI allowed about 10% faster."""
+    tasks = make_tasks(10, 20, seed=12, ratio=0.9, teams=("core",))
+    tasks["forecast_no_ai"] = 60.0
+    return tasks
+
+
+def statsmodels_no_forecast(rows: pd.DataFrame, formula: str = "y ~ ai"):
+    data = pd.DataFrame(
+        {
+            "y": np.log(rows["actual_minutes"].to_numpy()),
+            "ai": rows["ai_allowed"].to_numpy(float),
+            "researcher": rows["researcher"].to_numpy(),
+        }
+    )
+    return smf.ols(formula, data).fit(
+        cov_type="cluster", cov_kwds={"groups": data["researcher"]}, use_t=True
+    )
+
+
+def test_constant_forecast_is_fitted_without_it_and_equals_statsmodels():
+    tasks = constant_forecast_tasks()
+    result = estimate_all(tasks, bootstrap_resamples=200)
+    expected = statsmodels_no_forecast(tasks[tasks["status"] == "completed"])
+    for scope in [("overall", None), ("team", "core")]:
+        e = row(result, *scope)
+        assert e["status"] == "ok"
+        assert "constant_forecast" in e["warnings"]
+        assert "degenerate_design" not in e["warnings"]
+        assert e["n_tasks"] == 200
+        assert abs(e["beta"] - expected.params["ai"]) < TOL
+        assert abs(e["se"]["cluster"] - expected.bse["ai"]) < TOL
+        assert abs(e["p_value"] - expected.pvalues["ai"]) < TOL
+        low, high = np.expm1(expected.conf_int().loc["ai"].to_numpy())
+        assert abs(e["ci_low"] - low) < TOL and abs(e["ci_high"] - high) < TOL
+        assert e["sensitivity"]["no_covariate"]["beta"] == pytest.approx(e["beta"], abs=TOL)
+    overall = row(result, "overall")
+    # The figures of this seed: -15.0%, 95% CI -38.2% to +16.8% on t(9).
+    assert round(overall["time_change"], 3) == -0.150
+    assert (round(overall["ci_low"], 3), round(overall["ci_high"], 3)) == (-0.382, 0.168)
+    assert overall["df"] == 9
+    assert overall["sensitivity"]["researcher_fixed_effects"]["covariate_dropped"] is True
+    assert overall["sensitivity"]["mixed_model"]["covariate_dropped"] is True
+
+
+def test_constant_forecast_tool_rows_equal_statsmodels_without_the_forecast():
+    tasks = constant_forecast_tasks()
+    result = estimate_all(tasks, bootstrap_resamples=0)
+    done = tasks[tasks["status"] == "completed"]
+    uses = done["tools"].map(lambda used: "claude" in used)
+    expected = statsmodels_no_forecast(done[(done["ai_allowed"] & uses) | ~done["ai_allowed"]])
+    e = row(result, "tool", "claude")
+    assert e["status"] == "ok" and "constant_forecast" in e["warnings"]
+    assert abs(e["beta"] - expected.params["ai"]) < TOL
+    assert abs(e["se"]["cluster"] - expected.bse["ai"]) < TOL
+
+
+def test_forecasts_constant_per_researcher_drop_out_of_the_fixed_effects_fit_only():
+    tasks = make_tasks(6, 15, seed=13)
+    tasks["forecast_no_ai"] = 30.0 + 10.0 * tasks["researcher"]
+    done = tasks[tasks["status"] == "completed"]
+    y, ai = np.log(done["actual_minutes"]), done["ai_allowed"].to_numpy(float)
+    lf, researcher = np.log(done["forecast_no_ai"]), done["researcher"].to_numpy()
+    assert fit_primary(y, ai, lf, researcher)["covariate_dropped"] is False
+    fe = fit_researcher_fixed_effects(y, ai, lf, researcher)
+    expected = statsmodels_no_forecast(done, "y ~ ai + C(researcher)")
+    assert fe["covariate_dropped"] is True
+    assert abs(fe["beta"] - expected.params["ai"]) < TOL
+    assert abs(fe["se"]["cluster"] - expected.bse["ai"]) < TOL
+
+
+def test_forecasts_that_differ_only_by_arm_stay_a_degenerate_design():
+    tasks = make_tasks(6, 10, seed=1)
+    tasks["forecast_no_ai"] = np.where(tasks["ai_allowed"], 60.0, 30.0)
+    e = row(estimate_all(tasks, bootstrap_resamples=0), "overall")
+    assert e["status"] == "insufficient_data"
+    assert e["warnings"][:2] == ["insufficient_data", "degenerate_design"]
+    assert "constant_forecast" not in e["warnings"]

@@ -24,6 +24,9 @@ WARNING_TEXT = {
     ),
     "non_compliance": "Some tasks assigned no AI logged AI tool use.",
     "degenerate_design": "The data cannot separate the AI effect from the forecast.",
+    "constant_forecast": (
+        "Every task here has the same forecast, so the estimate is fitted without the forecast."
+    ),
     "paired_disagrees": "The paired estimate disagrees with the main one beyond their intervals.",
     "descriptive": "Tool use was not randomized: this comparison is descriptive only.",
     "observational": "Self-selected tasks: observational, not causal.",

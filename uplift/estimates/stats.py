@@ -77,7 +77,7 @@ __all__ = [
     "tasks_needed",
 ]
 
-METHOD_VERSION = "2025.1"
+METHOD_VERSION = "2025.2"
 COLUMNS = (
     "task_id",
     "researcher",
@@ -341,6 +341,7 @@ def _fit_summary(fit: dict | None, **extra) -> dict | None:
         "ci_high": math.expm1(high),
         "se": se,
         "n_tasks": fit["n"],
+        "covariate_dropped": bool(fit.get("covariate_dropped", False)),
         **extra,
     }
 
@@ -556,6 +557,8 @@ def _estimate_scope(t: _Tasks, idx: np.ndarray, dimension: str, group, opts: _Op
         warnings.insert(0, "insufficient_data")
         return row
 
+    if fit["covariate_dropped"]:
+        warnings.append("constant_forecast")
     beta, se = fit["beta"], fit["se"]
     ci_low, ci_high = (math.expm1(v) for v in fit["ci_log"])
     time_change = math.expm1(beta)
@@ -677,6 +680,12 @@ def estimate_all(
     their z CIs, p and Benjamini-Hochberg q within the dimension, power, perception, the
     diagnostics, DerSimonian-Laird pooling (subgroup rows), the paired estimate with its
     researcher bootstrap, and the sensitivity fits. `lab` is `lab_view` over task types.
+
+    Constant forecasts: when every task of a scope has the same no-AI forecast, the AI effect is
+    still identified; the primary fit (and each sensitivity fit with the forecast) is fitted
+    without the forecast, the row warns `constant_forecast` and each fit summary says
+    `covariate_dropped`. `degenerate_design` (status `insufficient_data`) is kept for designs
+    where the AI coefficient itself is not identified, such as forecasts that differ only by arm.
 
     Reproducible intervals: each paired bootstrap is seeded by `seed` and a hash of the data it
     resamples, never by the scope's name, so the same tasks give the same paired interval on

@@ -18,6 +18,8 @@ from scipy import stats as sps
 Z_975 = float(sps.norm.ppf(0.975))
 # Condition number above which the design is treated as singular (statsmodels would use pinv).
 SINGULAR_CONDITION = 1e12
+# Spread, relative to the values' size, at or below which a covariate is constant (rounding).
+CONSTANT_TOLERANCE = 1e-9
 
 
 class DegenerateDesign(ValueError):
@@ -41,6 +43,20 @@ def cluster_codes(clusters) -> tuple[np.ndarray, int]:
     _, codes = np.unique(arr, return_inverse=True)
     codes = codes.astype(np.intp)
     return codes, int(codes.max() + 1) if codes.size else 0
+
+
+def is_constant(values, size: float | None = None) -> bool:
+    """Whether `values` are all equal up to rounding: spread <= 1e-9 * max(1, size).
+
+    `size` defaults to the largest absolute value (pass the original column's for a demeaned
+    one). A constant covariate carries nothing the intercept (or the absorbed researcher
+    effects) does not, so the fits drop it instead of declaring the design degenerate.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return True
+    size = float(np.abs(v).max()) if size is None else size
+    return bool(np.ptp(v) <= CONSTANT_TOLERANCE * max(1.0, size))
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -203,7 +219,8 @@ def fit_with_no_ai_rows(
     at a fraction of the cost: the shared tasks' AI column is 0, so their part of X'X, X'y and
     the per-researcher score sums come from `shared`'s sums, and their part of the residuals
     and HC3 leverages is a few vectorized passes over two columns. `researchers` are integer
-    codes below `shared`'s `n_codes`. Same keys as `fit_ols`.
+    codes below `shared`'s `n_codes`. Same keys as `fit_ols`, and `covariate_dropped` as in
+    `fit_primary` when the forecast is constant over the shared and own tasks together.
     """
     y = np.ascontiguousarray(log_actual, dtype=float)
     lf = np.ascontiguousarray(log_forecast, dtype=float)
@@ -222,6 +239,9 @@ def fit_with_no_ai_rows(
     xtx = _gram(own)
     xtx[np.ix_(sel, sel)] += shared.gram[np.ix_(sel_shared, sel_shared)]
     if not np.all(np.isfinite(xtx)) or np.linalg.cond(xtx) > SINGULAR_CONDITION:
+        if covariate and is_constant(np.concatenate([shared.log_forecast, lf])):
+            fit = fit_with_no_ai_rows(shared, y, lf, codes, covariate=False)
+            return {**fit, "covariate_dropped": True}
         raise DegenerateDesign("design matrix is singular")
     xtx_inv = np.linalg.inv(xtx)
     xty = np.array([_dot(c, y) for c in own])
@@ -258,9 +278,10 @@ def fit_with_no_ai_rows(
     sums[0] = sums[0] + (shared.sum_y - a * shared.count - c * shared.sum_lf)
     if covariate:
         sums[2] = sums[2] + (shared.sum_lf_y - a * shared.sum_lf - c * shared.sum_lf_lf)
-    return _ols_result(
+    fit = _ols_result(
         params, xtx_inv, scale, cov_hc3, _gram(sums), n=n, k=k, n_clusters=n_clusters, coef=1
     )
+    return {**fit, "covariate_dropped": False}
 
 
 def fit_primary(log_actual, ai, log_forecast, clusters) -> dict:
@@ -269,17 +290,28 @@ def fit_primary(log_actual, ai, log_forecast, clusters) -> dict:
     `log(actual_minutes) = a + b * ai_allowed + c * log(forecast_no_ai_minutes) + e`, with the
     three standard errors of estimation.md and the headline cluster-robust t interval on G-1 df.
     See `fit_ols` for the returned keys; `beta` is b.
+
+    Constant forecast: when every task has the same forecast (`is_constant`), c is not
+    identified but b is: the model is fitted without the forecast (`log(actual) = a + b *
+    ai_allowed + e`, the no-covariate fit) and `covariate_dropped` is True. A design whose b is
+    not identified (one arm only, or forecasts that differ only by arm) raises DegenerateDesign.
     """
     log_actual = np.asarray(log_actual, dtype=float)
     exog = [np.ones(log_actual.shape[0]), np.asarray(ai, float), np.asarray(log_forecast, float)]
-    return fit_ols(log_actual, exog, clusters, coef=1)
+    try:
+        fit = fit_ols(log_actual, exog, clusters, coef=1)
+    except DegenerateDesign:
+        if not is_constant(exog[2]):
+            raise
+        return {**fit_ols(log_actual, exog[:2], clusters, coef=1), "covariate_dropped": True}
+    return {**fit, "covariate_dropped": False}
 
 
 def fit_no_covariate(log_actual, ai, clusters) -> dict:
     """Sensitivity "no covariate": OLS of log(actual) on AI allowed alone, same SEs as primary."""
     log_actual = np.asarray(log_actual, dtype=float)
     exog = [np.ones(log_actual.shape[0]), np.asarray(ai, float)]
-    return fit_ols(log_actual, exog, clusters, coef=1)
+    return {**fit_ols(log_actual, exog, clusters, coef=1), "covariate_dropped": False}
 
 
 def fit_researcher_fixed_effects(log_actual, ai, log_forecast, clusters) -> dict:
@@ -290,6 +322,8 @@ def fit_researcher_fixed_effects(log_actual, ai, log_forecast, clusters) -> dict
     `log_actual ~ ai + log_forecast + C(researcher)` in statsmodels (degrees of freedom count the
     G researcher intercepts; HC3 adds the dummies' leverage 1/n_g), at a fraction of the cost.
     A researcher with a single task has leverage 1, which makes HC3 infinite as in statsmodels.
+    When each researcher's forecasts are constant (`is_constant` after demeaning), the forecast
+    is absorbed by the researcher intercepts: it is dropped (`covariate_dropped`).
     """
     codes, _ = cluster_codes(clusters)
     counts = np.bincount(codes)
@@ -299,30 +333,33 @@ def fit_researcher_fixed_effects(log_actual, ai, log_forecast, clusters) -> dict
         v = np.asarray(values, dtype=float)
         columns.append(v - (np.bincount(codes, weights=v) / safe)[codes])
     n_clusters = int((counts > 0).sum())
-    return fit_ols(
+    dropped = is_constant(columns[2], float(np.abs(np.asarray(log_forecast, float)).max(initial=0)))
+    fit = fit_ols(
         columns[0],
-        columns[1:],
+        columns[1:2] if dropped else columns[1:],
         codes,
         coef=0,
         extra_params=n_clusters,
         # The researcher dummies' hat matrix is block-averaging: leverage 1/n_g per task.
         absorbed_leverage=1.0 / safe[codes],
     )
+    return {**fit, "covariate_dropped": dropped}
 
 
 def fit_mixed_model(log_actual, ai, log_forecast, clusters) -> dict | None:
     """Sensitivity "mixed model": statsmodels MixedLM with a random intercept per researcher.
 
     REML fit of the primary spec; the interval is z-based on MixedLM's SE (statsmodels' own
-    convention for MixedLM). Returns None when the fit fails.
+    convention for MixedLM). A constant forecast is dropped as in `fit_primary`. Returns None
+    when the fit fails.
     """
     # Imported here: the statsmodels import is slow and most callers never need MixedLM.
     from statsmodels.regression.mixed_linear_model import MixedLM
 
     log_actual = np.asarray(log_actual, dtype=float)
-    exog = np.column_stack(
-        [np.ones(log_actual.shape[0]), np.asarray(ai, float), np.asarray(log_forecast, float)]
-    )
+    dropped = is_constant(log_forecast)
+    columns = [np.ones(log_actual.shape[0]), np.asarray(ai, float)]
+    exog = np.column_stack(columns if dropped else [*columns, np.asarray(log_forecast, float)])
     with warnings.catch_warnings():
         # Boundary and convergence warnings are reported through `converged`, not stderr.
         warnings.simplefilter("ignore")
@@ -341,6 +378,7 @@ def fit_mixed_model(log_actual, ai, log_forecast, clusters) -> dict | None:
         "converged": bool(result.converged),
         "researcher_variance": float(np.asarray(result.cov_re).ravel()[0]),
         "n": int(log_actual.shape[0]),
+        "covariate_dropped": dropped,
     }
 
 
