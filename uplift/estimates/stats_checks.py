@@ -8,6 +8,8 @@ import math
 import numpy as np
 from scipy import stats as sps
 
+from uplift.estimates.stats_fit import exp_safe, expm1_safe
+
 MIN_TASKS_PER_ARM = 5
 MIN_RESEARCHERS = 3
 FEW_CLUSTERS = 10
@@ -124,17 +126,22 @@ def compliance(ai, used_any_tool) -> dict:
 
 
 def minimum_detectable_effect(se: float) -> float:
-    """MDE at 80% power and alpha 0.05: 2.80 * se on the log scale, as exp(2.80 * se) - 1."""
-    return math.exp(MDE_MULTIPLIER * se) - 1.0
+    """MDE at 80% power and alpha 0.05: 2.80 * se on the log scale, as exp(2.80 * se) - 1.
+
+    Infinite (null in the JSON) when exp overflows.
+    """
+    return exp_safe(MDE_MULTIPLIER * se) - 1.0
 
 
-def tasks_needed(n_tasks: int, se: float, target_mde: float) -> int:
+def tasks_needed(n_tasks: int, se: float, target_mde: float) -> int | None:
     """Completed tasks needed to reach the target MDE: ceil(n * (se / se_target)^2).
 
-    se_target = log(1 + target_mde) / 2.80, the SE whose MDE is exactly the target.
+    se_target = log(1 + target_mde) / 2.80, the SE whose MDE is exactly the target. None when
+    that count is not a finite number (an infinite or NaN se).
     """
     se_target = math.log1p(target_mde) / MDE_MULTIPLIER
-    return int(math.ceil(n_tasks * (se / se_target) ** 2 - 1e-9))
+    needed = n_tasks * (se / se_target) ** 2 - 1e-9 if math.isfinite(se) else math.inf
+    return int(math.ceil(needed)) if math.isfinite(needed) else None
 
 
 def forecast_time_change(forecast_ai, forecast_no_ai) -> float | None:
@@ -143,7 +150,7 @@ def forecast_time_change(forecast_ai, forecast_no_ai) -> float | None:
     fn = np.asarray(forecast_no_ai, dtype=float)
     if fa.size == 0:
         return None
-    return float(math.expm1(np.mean(np.log(fa) - np.log(fn))))
+    return float(expm1_safe(np.mean(np.log(fa) - np.log(fn))))
 
 
 def posthoc_time_change(actual, perceived_other) -> float | None:
@@ -157,7 +164,7 @@ def posthoc_time_change(actual, perceived_other) -> float | None:
     keep = np.isfinite(perceived) & (perceived > 0) & np.isfinite(actual) & (actual > 0)
     if not keep.any():
         return None
-    return float(math.expm1(np.mean(np.log(actual[keep]) - np.log(perceived[keep]))))
+    return float(expm1_safe(np.mean(np.log(actual[keep]) - np.log(perceived[keep]))))
 
 
 def _codes(values) -> tuple[np.ndarray, int]:
@@ -235,10 +242,10 @@ def paired_estimate(
             packed[start : start + rows] = table.take(draws).sum(axis=1)
         boot = packed.real / packed.imag
         low, high = np.percentile(boot, [2.5, 97.5])
-        ci_low, ci_high = math.expm1(low), math.expm1(high)
+        ci_low, ci_high = expm1_safe(low), expm1_safe(high)
     return {
         "beta": beta,
-        "time_change": math.expm1(beta),
+        "time_change": expm1_safe(beta),
         "ci_low": ci_low,
         "ci_high": ci_high,
         "n_blocks": int(both.sum()),

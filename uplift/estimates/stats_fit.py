@@ -10,6 +10,7 @@ Products over the n tasks avoid BLAS: measured, OpenBLAS's threads made the mill
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -20,6 +21,22 @@ Z_975 = float(sps.norm.ppf(0.975))
 SINGULAR_CONDITION = 1e12
 # Spread, relative to the values' size, at or below which a covariate is constant (rounding).
 CONSTANT_TOLERANCE = 1e-9
+# Largest x with a finite exp(x); beyond it exp and expm1 are infinite, not an OverflowError.
+MAX_LOG = math.log(sys.float_info.max)
+# A cluster SE at or below this (on the log scale) means every task is fitted exactly: a
+# relative precision of 1e-10 is far below how minutes are recorded, so it is rounding.
+MIN_SE = 1e-10
+NOT_ESTIMABLE = {
+    "zero_se": (
+        "Every task is fitted exactly (zero standard error), so no interval can be computed: "
+        "check whether the times were copied from the forecasts."
+    ),
+    "overflow": (
+        "The estimate or its interval is beyond the range of floating-point numbers: "
+        "check the scope for extreme minutes."
+    ),
+    "undefined": "The standard error is undefined for this design (NaN).",
+}
 
 
 class DegenerateDesign(ValueError):
@@ -57,6 +74,46 @@ def is_constant(values, size: float | None = None) -> bool:
         return True
     size = float(np.abs(v).max()) if size is None else size
     return bool(np.ptp(v) <= CONSTANT_TOLERANCE * max(1.0, size))
+
+
+def exp_safe(x: float) -> float:
+    """exp(x), infinite above MAX_LOG instead of raising OverflowError."""
+    return math.inf if x > MAX_LOG else math.exp(x)
+
+
+def expm1_safe(x: float) -> float:
+    """exp(x) - 1, infinite above MAX_LOG instead of raising OverflowError."""
+    return math.inf if x > MAX_LOG else math.expm1(x)
+
+
+def _sqrt_variance(variance: float) -> float:
+    # A variance is never negative but rounding can make a zero one -1e-30: that is 0.
+    return math.sqrt(variance) if variance > 0 else (0.0 if variance <= 0 else math.nan)
+
+
+def _t_ratio(beta: float, se: float) -> float:
+    # beta / se, infinite for a zero se (NaN when beta is 0 too) instead of ZeroDivisionError.
+    if se > 0 or math.isnan(se):
+        return beta / se
+    return math.copysign(math.inf, beta) if beta != 0 else math.nan
+
+
+def fit_problem(fit: dict) -> str | None:
+    """Why a fit cannot be reported (a key of NOT_ESTIMABLE), or None when it can.
+
+    A fit is reported when its beta, cluster SE, headline interval and p-value are finite, the
+    cluster SE is above MIN_SE (a zero SE, up to rounding, gives a zero-width interval and a p
+    of 0 or NaN), and exp(beta), exp(-beta) and the interval's upper end fit in a float.
+    """
+    beta, se, p_value = fit["beta"], fit["se"]["cluster"], fit["p_value"]
+    low, high = fit["ci_log"]
+    if any(math.isnan(v) for v in (beta, se, low, high, p_value)):
+        return "undefined"
+    if se <= MIN_SE:
+        return "zero_se"
+    if math.isinf(se) or abs(beta) > MAX_LOG or high > MAX_LOG:
+        return "overflow"
+    return None
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -154,16 +211,16 @@ def _ols_result(
 
     beta = float(params[coef])
     se = {
-        "nonrobust": math.sqrt(cov_nonrobust[coef, coef]),
-        "hc3": math.sqrt(cov_hc3[coef, coef]),
-        "cluster": math.sqrt(cov_cluster[coef, coef]),
+        "nonrobust": _sqrt_variance(cov_nonrobust[coef, coef]),
+        "hc3": _sqrt_variance(cov_hc3[coef, coef]),
+        "cluster": _sqrt_variance(cov_cluster[coef, coef]),
     }
     df_cluster = n_clusters - 1
     t_crit = float(sps.t.ppf(0.975, df_cluster))
     p_values = {
-        "nonrobust": float(2 * sps.t.sf(abs(beta / se["nonrobust"]), df_resid)),
-        "hc3": float(2 * sps.norm.sf(abs(beta / se["hc3"]))),
-        "cluster": float(2 * sps.t.sf(abs(beta / se["cluster"]), df_cluster)),
+        "nonrobust": float(2 * sps.t.sf(abs(_t_ratio(beta, se["nonrobust"])), df_resid)),
+        "hc3": float(2 * sps.norm.sf(abs(_t_ratio(beta, se["hc3"])))),
+        "cluster": float(2 * sps.t.sf(abs(_t_ratio(beta, se["cluster"])), df_cluster)),
     }
     return {
         "beta": beta,
@@ -382,23 +439,26 @@ def fit_mixed_model(log_actual, ai, log_forecast, clusters) -> dict | None:
     }
 
 
-def benjamini_hochberg(p_values) -> list[float]:
+def benjamini_hochberg(p_values) -> list[float | None]:
     """Benjamini-Hochberg q-values (false discovery rate) for the subgroups of one dimension.
 
     q_(i) = min over j >= i of p_(j) * m / j, capped at 1, in the input order; identical to
-    statsmodels `multipletests(method="fdr_bh")[1]`.
+    statsmodels `multipletests(method="fdr_bh")[1]`. A missing or NaN p-value is skipped: its
+    q is None and the others are computed among themselves (m counts them only).
     """
-    p = np.asarray(p_values, dtype=float)
-    m = p.size
+    p = np.array([math.nan if v is None else float(v) for v in p_values], dtype=float)
+    present = np.flatnonzero(np.isfinite(p))
+    m = present.size
+    q = [None] * p.size
     if m == 0:
-        return []
-    order = np.argsort(p, kind="stable")
-    scaled = p[order] * m / np.arange(1, m + 1)
+        return q
+    order = np.argsort(p[present], kind="stable")
+    scaled = p[present][order] * m / np.arange(1, m + 1)
     # Step-up: running minimum from the largest p downwards.
     q_sorted = np.minimum.accumulate(scaled[::-1])[::-1]
-    q = np.empty(m)
-    q[order] = np.minimum(q_sorted, 1.0)
-    return [float(v) for v in q]
+    for position, value in zip(present[order], np.minimum(q_sorted, 1.0), strict=True):
+        q[position] = float(value)
+    return q
 
 
 def dersimonian_laird(betas, ses) -> dict:
