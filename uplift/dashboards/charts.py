@@ -14,6 +14,7 @@ from django.utils.safestring import mark_safe
 # Plain words for the warnings estimate_all attaches to a row.
 WARNING_TEXT = {
     "insufficient_data": "Not enough data for an estimate yet.",
+    "not_estimable": "No estimate could be computed for this scope from its data.",
     "few_clusters": "Fewer than 10 researchers: the interval may be too narrow.",
     "sample_ratio_mismatch": (
         "The AI-allowed share of tasks is far from the planned allocation: "
@@ -24,6 +25,9 @@ WARNING_TEXT = {
     ),
     "non_compliance": "Some tasks assigned no AI logged AI tool use.",
     "degenerate_design": "The data cannot separate the AI effect from the forecast.",
+    "constant_forecast": (
+        "Every task here has the same forecast, so the estimate is fitted without the forecast."
+    ),
     "paired_disagrees": "The paired estimate disagrees with the main one beyond their intervals.",
     "descriptive": "Tool use was not randomized: this comparison is descriptive only.",
     "observational": "Self-selected tasks: observational, not causal.",
@@ -121,8 +125,20 @@ def _change_cells(row: dict) -> list[str]:
     ]
 
 
+def status_words(row: dict) -> str:
+    """A row's status in words: "ok", "insufficient data" or "not estimable"."""
+    return row["status"].replace("_data", " data").replace("_", " ")
+
+
+def no_estimate_sentence(row: dict) -> str:
+    """Why a row has no estimate: what it still needs, or the reason it cannot be computed."""
+    if row["status"] == "insufficient_data":
+        return needed_sentence(row)
+    return f"No estimate: {row.get('reason') or status_words(row)}"
+
+
 def _status_cell(row: dict) -> str:
-    return "ok" if row["status"] == "ok" else "insufficient data"
+    return status_words(row)
 
 
 def _interval(row: dict | None) -> dict | None:
@@ -169,7 +185,7 @@ def forest_chart(rows: list[dict], dimension: str, *, selected: str = "") -> Cha
                 _status_cell(row),
             ]
         )
-        labels.append(row["group"] if ok else f"{row['group']} (insufficient data)")
+        labels.append(row["group"] if ok else f"{row['group']} ({status_words(row)})")
         raw.append(_interval(row))
         pooled.append(_interval(pool) if pool else None)
     return Chart(

@@ -186,12 +186,15 @@ def _headline(row: dict) -> dict:
     ok = row["status"] == "ok"
     speedup_interval = None
     if ok:
-        # speedup = 1 / time_ratio, so its interval is the time ratio's, inverted.
-        speedup_interval = (1 / (1 + row["ci_high"]), 1 / (1 + row["ci_low"]))
+        # speedup = 1 / time_ratio, so its interval is the time ratio's, inverted (a lower
+        # bound that rounds to a ratio of 0 leaves the speedup's upper bound open).
+        low_ratio = 1 + row["ci_low"]
+        speedup_interval = (1 / (1 + row["ci_high"]), 1 / low_ratio if low_ratio > 0 else None)
     return {
         "row": row,
         "ok": ok,
-        "sentence": charts.time_change_sentence(row) if ok else charts.needed_sentence(row),
+        "sentence": charts.time_change_sentence(row) if ok else charts.no_estimate_sentence(row),
+        "status": charts.status_words(row),
         "time_change": charts.percent(row["time_change"]),
         "ci_low": charts.percent(row["ci_low"]),
         "ci_high": charts.percent(row["ci_high"]),

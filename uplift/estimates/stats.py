@@ -35,15 +35,19 @@ from uplift.estimates.stats_checks import (
     tasks_needed,
 )
 from uplift.estimates.stats_fit import (
+    NOT_ESTIMABLE,
     Z_975,
     DegenerateDesign,
     NoAIRows,
     benjamini_hochberg,
     dersimonian_laird,
+    exp_safe,
+    expm1_safe,
     fit_mixed_model,
     fit_no_covariate,
     fit_ols,
     fit_primary,
+    fit_problem,
     fit_researcher_fixed_effects,
     fit_with_no_ai_rows,
 )
@@ -77,7 +81,7 @@ __all__ = [
     "tasks_needed",
 ]
 
-METHOD_VERSION = "2025.1"
+METHOD_VERSION = "2025.2"
 COLUMNS = (
     "task_id",
     "researcher",
@@ -102,7 +106,7 @@ MIXED_OVERALL_MAX_TASKS = 10_000
 
 def ratio_interval(beta: float, se: float, crit: float) -> tuple[float, float]:
     """A CI on the ratio scale: exp(b -/+ crit * se) - 1."""
-    return math.expm1(beta - crit * se), math.expm1(beta + crit * se)
+    return expm1_safe(beta - crit * se), expm1_safe(beta + crit * se)
 
 
 @dataclass
@@ -325,7 +329,7 @@ def _groups(codes: np.ndarray, labels: list) -> list[tuple[str, np.ndarray]]:
 
 
 def _scope_seed(seed: int, dimension: str, group) -> list[int]:
-    # A scope's bootstrap depends only on the seed and its name, not on which other scopes exist.
+    # The lab view's draws depend only on the seed and its name, not on which scopes exist.
     return [int(seed), zlib.crc32(dimension.encode()), zlib.crc32(str(group).encode())]
 
 
@@ -336,11 +340,12 @@ def _fit_summary(fit: dict | None, **extra) -> dict | None:
     se = fit["se"]["cluster"] if isinstance(fit["se"], dict) else fit["se"]
     return {
         "beta": fit["beta"],
-        "time_change": math.expm1(fit["beta"]),
-        "ci_low": math.expm1(low),
-        "ci_high": math.expm1(high),
+        "time_change": expm1_safe(fit["beta"]),
+        "ci_low": expm1_safe(low),
+        "ci_high": expm1_safe(high),
         "se": se,
         "n_tasks": fit["n"],
+        "covariate_dropped": bool(fit.get("covariate_dropped", False)),
         **extra,
     }
 
@@ -489,8 +494,28 @@ def _null_figures() -> dict:
     }
 
 
-def _estimate_scope(t: _Tasks, idx: np.ndarray, dimension: str, group, opts: _Options) -> dict:
-    """One estimate row: counts, diagnostics and, when the sample rules pass, all figures."""
+# Why a row has no figures, by status (not_estimable rows say which NOT_ESTIMABLE key).
+NO_ESTIMATE = {
+    "insufficient_data": "Fewer than 5 completed tasks in an arm or fewer than 3 researchers.",
+    "degenerate_design": "The AI effect is not identified: the arm and the forecast coincide.",
+}
+# Failures of one scope's arithmetic: that row is not estimable, the refresh goes on.
+NUMERIC_ERRORS = (ArithmeticError, ValueError, np.linalg.LinAlgError)
+
+
+def _estimate_scope(
+    t: _Tasks,
+    idx: np.ndarray,
+    dimension: str,
+    group,
+    opts: _Options,
+    failure: str | None = None,
+) -> dict:
+    """One estimate row: counts, diagnostics and, when the sample rules pass, all figures.
+
+    With `failure` (the reason an earlier attempt failed) no fit is tried: the row is
+    `not_estimable` with that reason.
+    """
     observational = dimension == "observational"
     design = idx[t.self_selected[idx]] if observational else idx[t.randomized[idx]]
     # Columns are gathered once per scope (design rows, then analysed rows) and reused below:
@@ -540,47 +565,59 @@ def _estimate_scope(t: _Tasks, idx: np.ndarray, dimension: str, group, opts: _Op
         **_null_figures(),
         "warnings": warnings,
         "tasks_more_needed": None,
+        "reason": None,
         "diagnostics": diagnostics,
     }
     fit = None
-    if has_enough_data(n_ai, n_no_ai, n_researchers):
+    if failure is None and has_enough_data(n_ai, n_no_ai, n_researchers):
         if dimension == "tool":
             fit = _fit_tool(opts.no_ai, done)
         else:
             fit = _try(fit_primary, done.y, ai_done, done.log_forecast, done.researcher)
         if fit is None:
             warnings.append("degenerate_design")
+    problem = failure or (None if fit is None else fit_problem(fit))
+    if problem is not None:
+        row["status"] = "not_estimable"
+        row["reason"] = NOT_ESTIMABLE.get(problem, problem)
+        warnings.insert(0, "not_estimable")
+        return row
     if fit is None:
         row["status"] = "insufficient_data"
         row["tasks_more_needed"] = tasks_more_needed(n_ai, n_no_ai, n_researchers)
+        degenerate = "degenerate_design" in warnings
+        row["reason"] = NO_ESTIMATE["degenerate_design" if degenerate else "insufficient_data"]
         warnings.insert(0, "insufficient_data")
         return row
 
+    if fit["covariate_dropped"]:
+        warnings.append("constant_forecast")
     beta, se = fit["beta"], fit["se"]
-    ci_low, ci_high = (math.expm1(v) for v in fit["ci_log"])
-    time_change = math.expm1(beta)
+    ci_low, ci_high = (expm1_safe(v) for v in fit["ci_log"])
+    time_change = expm1_safe(beta)
     # As forecast_time_change and posthoc_time_change, on log ratios computed once per task
     # (elementwise, so the same numbers) instead of two gathers and two logs per scope.
     forecast_ratio = t.log_forecast_ratio[design]
-    forecast = float(math.expm1(np.mean(forecast_ratio))) if forecast_ratio.size else None
+    forecast = float(expm1_safe(np.mean(forecast_ratio))) if forecast_ratio.size else None
     asked = ai_done & t.has_perceived[done.rows]
     posthoc_ratio = t.log_posthoc_ratio[done.rows[asked]]
     posthoc_kept = posthoc_ratio[np.isfinite(posthoc_ratio)]
-    posthoc = float(math.expm1(np.mean(posthoc_kept))) if posthoc_kept.size else None
+    posthoc = float(expm1_safe(np.mean(posthoc_kept))) if posthoc_kept.size else None
     paired = paired_estimate(
         done.y - done.log_forecast,
         ai_done,
         done.researcher,
         t.task_type[done.rows],
         resamples=opts.resamples,
-        seed=_scope_seed(opts.seed, dimension, group),
+        # Seeded by the data it resamples as well: identical data, identical interval.
+        seed=opts.seed,
     )
     row.update(
         {
             "beta": beta,
-            "time_ratio": math.exp(beta),
+            "time_ratio": exp_safe(beta),
             "time_change": time_change,
-            "speedup": math.exp(-beta),
+            "speedup": exp_safe(-beta),
             "ci_low": ci_low,
             "ci_high": ci_high,
             "se": dict(se),
@@ -629,15 +666,17 @@ def _add_q_values_and_pooling(rows: list[dict], dimension: str) -> None:
     for i, r in enumerate(ok):
         b, s = pooled["shrunk"][i], pooled["shrunk_se"][i]
         low, high = ratio_interval(b, s, Z_975)
+        if not all(math.isfinite(v) for v in (b, s, low, high)):
+            continue  # no pooled figures rather than a half-null interval
         r["pooled"] = {
             "beta": b,
             "se": s,
-            "time_change": math.expm1(b),
+            "time_change": expm1_safe(b),
             "ci_low": low,
             "ci_high": high,
             "shrinkage": pooled["shrinkage"][i],
             "tau2": pooled["tau2"],
-            "mean_time_change": math.expm1(pooled["mean"]),
+            "mean_time_change": expm1_safe(pooled["mean"]),
             "k": pooled["k"],
         }
 
@@ -676,6 +715,27 @@ def estimate_all(
     their z CIs, p and Benjamini-Hochberg q within the dimension, power, perception, the
     diagnostics, DerSimonian-Laird pooling (subgroup rows), the paired estimate with its
     researcher bootstrap, and the sensitivity fits. `lab` is `lab_view` over task types.
+
+    Constant forecasts: when every task of a scope has the same no-AI forecast, the AI effect is
+    still identified; the primary fit (and each sensitivity fit with the forecast) is fitted
+    without the forecast, the row warns `constant_forecast` and each fit summary says
+    `covariate_dropped`. `degenerate_design` (status `insufficient_data`) is kept for designs
+    where the AI coefficient itself is not identified, such as forecasts that differ only by arm.
+
+    Numeric edges: no value of the data makes a refresh fail. exp and expm1 give infinity (null
+    in the JSON) instead of overflowing, a variance made negative by rounding is 0, and a zero
+    SE gives an infinite or NaN t instead of dividing by zero. A row is `ok` only when
+    `fit_problem` accepts its fit (finite beta, cluster SE above MIN_SE, finite interval and p,
+    exp(+/-beta) finite); otherwise its status is `not_estimable`, its figures are null, its
+    first warning is `not_estimable` and `reason` says why (zero standard error, overflow, or the
+    numeric error a scope raised); the other rows are computed and stored as usual. Every row
+    whose status is not `ok` has a `reason` sentence (None on ok rows). Benjamini-Hochberg
+    skips missing p-values; secondary figures that are not finite (an MDE, tasks needed, a
+    pooled interval) are null or absent, never a crash.
+
+    Reproducible intervals: each paired bootstrap is seeded by `seed` and a hash of the data it
+    resamples, never by the scope's name, so the same tasks give the same paired interval on
+    the overall, team, month (...) rows, and on every run.
 
     Sensitivity: no-covariate, researcher fixed effects and self-selected-included fits are
     computed for every scope. MixedLM (~20 us per task) is fitted on every scope only when the
@@ -729,7 +789,12 @@ def estimate_all(
     for dimension, scopes in plan:
         rows = []
         for group, idx in scopes:
-            rows.append(_estimate_scope(t, idx, dimension, group, opts))
+            try:
+                row = _estimate_scope(t, idx, dimension, group, opts)
+            except NUMERIC_ERRORS as error:
+                failure = f"The estimate failed on a numeric error: {type(error).__name__}: {error}"
+                row = _estimate_scope(t, idx, dimension, group, opts, failure=failure)
+            rows.append(row)
             done_count += 1
             if progress is not None:
                 progress(done_count, total)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
 from scipy import stats as sps
+
+from uplift.estimates.stats_fit import exp_safe, expm1_safe
 
 MIN_TASKS_PER_ARM = 5
 MIN_RESEARCHERS = 3
@@ -123,17 +126,22 @@ def compliance(ai, used_any_tool) -> dict:
 
 
 def minimum_detectable_effect(se: float) -> float:
-    """MDE at 80% power and alpha 0.05: 2.80 * se on the log scale, as exp(2.80 * se) - 1."""
-    return math.exp(MDE_MULTIPLIER * se) - 1.0
+    """MDE at 80% power and alpha 0.05: 2.80 * se on the log scale, as exp(2.80 * se) - 1.
+
+    Infinite (null in the JSON) when exp overflows.
+    """
+    return exp_safe(MDE_MULTIPLIER * se) - 1.0
 
 
-def tasks_needed(n_tasks: int, se: float, target_mde: float) -> int:
+def tasks_needed(n_tasks: int, se: float, target_mde: float) -> int | None:
     """Completed tasks needed to reach the target MDE: ceil(n * (se / se_target)^2).
 
-    se_target = log(1 + target_mde) / 2.80, the SE whose MDE is exactly the target.
+    se_target = log(1 + target_mde) / 2.80, the SE whose MDE is exactly the target. None when
+    that count is not a finite number (an infinite or NaN se).
     """
     se_target = math.log1p(target_mde) / MDE_MULTIPLIER
-    return int(math.ceil(n_tasks * (se / se_target) ** 2 - 1e-9))
+    needed = n_tasks * (se / se_target) ** 2 - 1e-9 if math.isfinite(se) else math.inf
+    return int(math.ceil(needed)) if math.isfinite(needed) else None
 
 
 def forecast_time_change(forecast_ai, forecast_no_ai) -> float | None:
@@ -142,7 +150,7 @@ def forecast_time_change(forecast_ai, forecast_no_ai) -> float | None:
     fn = np.asarray(forecast_no_ai, dtype=float)
     if fa.size == 0:
         return None
-    return float(math.expm1(np.mean(np.log(fa) - np.log(fn))))
+    return float(expm1_safe(np.mean(np.log(fa) - np.log(fn))))
 
 
 def posthoc_time_change(actual, perceived_other) -> float | None:
@@ -156,7 +164,7 @@ def posthoc_time_change(actual, perceived_other) -> float | None:
     keep = np.isfinite(perceived) & (perceived > 0) & np.isfinite(actual) & (actual > 0)
     if not keep.any():
         return None
-    return float(math.expm1(np.mean(np.log(actual[keep]) - np.log(perceived[keep]))))
+    return float(expm1_safe(np.mean(np.log(actual[keep]) - np.log(perceived[keep]))))
 
 
 def _codes(values) -> tuple[np.ndarray, int]:
@@ -166,6 +174,12 @@ def _codes(values) -> tuple[np.ndarray, int]:
         return arr.astype(np.int64, copy=False), int(arr.max()) + 1
     uniques, codes = np.unique(arr, return_inverse=True)
     return codes.ravel().astype(np.int64), max(int(uniques.size), 1)
+
+
+def _data_seed(values: np.ndarray) -> list[int]:
+    # Four 32-bit words of a hash of the values' bytes: the same data seed the same draws.
+    digest = hashlib.blake2b(np.ascontiguousarray(values).tobytes(), digest_size=16).digest()
+    return [int(word) for word in np.frombuffer(digest, dtype="<u4")]
 
 
 def paired_estimate(
@@ -185,6 +199,10 @@ def paired_estimate(
     bootstrap draws that resample, with replacement, the researchers having at least one such
     block (their block sums are aggregated first, so a draw is a weighted sum).
     `log_ratio` is log(actual / forecast_no_ai). None when no block has both arms.
+
+    Seeding: the generator is seeded by `seed` and a hash of the per-researcher sums and weights
+    it resamples, so identical data give identical intervals whichever scope (overall, team,
+    month...) they are estimated in, and the same data give the same interval on every run.
     """
     log_ratio = np.asarray(log_ratio, dtype=float)
     ai = np.asarray(ai, dtype=bool)
@@ -210,9 +228,9 @@ def paired_estimate(
     weights = np.bincount(owner, weights=weight, minlength=n_res)
     ci_low = ci_high = None
     if n_res >= 2 and resamples > 0:
-        rng = np.random.default_rng(seed)
         # Sums and weights packed as one complex array: a single gather per resample matrix.
         table = sums + 1j * weights
+        rng = np.random.default_rng([*np.atleast_1d(seed).tolist(), *_data_seed(table)])
         packed = np.empty(resamples, dtype=complex)
         # Drawn and summed a block of resamples at a time: the blocks stay in cache (the whole
         # resamples x n_res matrix is 64 MB at 2,000 researchers), which halves the cost. The
@@ -224,10 +242,10 @@ def paired_estimate(
             packed[start : start + rows] = table.take(draws).sum(axis=1)
         boot = packed.real / packed.imag
         low, high = np.percentile(boot, [2.5, 97.5])
-        ci_low, ci_high = math.expm1(low), math.expm1(high)
+        ci_low, ci_high = expm1_safe(low), expm1_safe(high)
     return {
         "beta": beta,
-        "time_change": math.expm1(beta),
+        "time_change": expm1_safe(beta),
         "ci_low": ci_low,
         "ci_high": ci_high,
         "n_blocks": int(both.sum()),

@@ -10,6 +10,7 @@ Products over the n tasks avoid BLAS: measured, OpenBLAS's threads made the mill
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -18,6 +19,24 @@ from scipy import stats as sps
 Z_975 = float(sps.norm.ppf(0.975))
 # Condition number above which the design is treated as singular (statsmodels would use pinv).
 SINGULAR_CONDITION = 1e12
+# Spread, relative to the values' size, at or below which a covariate is constant (rounding).
+CONSTANT_TOLERANCE = 1e-9
+# Largest x with a finite exp(x); beyond it exp and expm1 are infinite, not an OverflowError.
+MAX_LOG = math.log(sys.float_info.max)
+# A cluster SE at or below this (on the log scale) means every task is fitted exactly: a
+# relative precision of 1e-10 is far below how minutes are recorded, so it is rounding.
+MIN_SE = 1e-10
+NOT_ESTIMABLE = {
+    "zero_se": (
+        "Every task is fitted exactly (zero standard error), so no interval can be computed: "
+        "check whether the times were copied from the forecasts."
+    ),
+    "overflow": (
+        "The estimate or its interval is beyond the range of floating-point numbers: "
+        "check the scope for extreme minutes."
+    ),
+    "undefined": "The standard error is undefined for this design (NaN).",
+}
 
 
 class DegenerateDesign(ValueError):
@@ -41,6 +60,60 @@ def cluster_codes(clusters) -> tuple[np.ndarray, int]:
     _, codes = np.unique(arr, return_inverse=True)
     codes = codes.astype(np.intp)
     return codes, int(codes.max() + 1) if codes.size else 0
+
+
+def is_constant(values, size: float | None = None) -> bool:
+    """Whether `values` are all equal up to rounding: spread <= 1e-9 * max(1, size).
+
+    `size` defaults to the largest absolute value (pass the original column's for a demeaned
+    one). A constant covariate carries nothing the intercept (or the absorbed researcher
+    effects) does not, so the fits drop it instead of declaring the design degenerate.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return True
+    size = float(np.abs(v).max()) if size is None else size
+    return bool(np.ptp(v) <= CONSTANT_TOLERANCE * max(1.0, size))
+
+
+def exp_safe(x: float) -> float:
+    """exp(x), infinite above MAX_LOG instead of raising OverflowError."""
+    return math.inf if x > MAX_LOG else math.exp(x)
+
+
+def expm1_safe(x: float) -> float:
+    """exp(x) - 1, infinite above MAX_LOG instead of raising OverflowError."""
+    return math.inf if x > MAX_LOG else math.expm1(x)
+
+
+def _sqrt_variance(variance: float) -> float:
+    # A variance is never negative but rounding can make a zero one -1e-30: that is 0.
+    return math.sqrt(variance) if variance > 0 else (0.0 if variance <= 0 else math.nan)
+
+
+def _t_ratio(beta: float, se: float) -> float:
+    # beta / se, infinite for a zero se (NaN when beta is 0 too) instead of ZeroDivisionError.
+    if se > 0 or math.isnan(se):
+        return beta / se
+    return math.copysign(math.inf, beta) if beta != 0 else math.nan
+
+
+def fit_problem(fit: dict) -> str | None:
+    """Why a fit cannot be reported (a key of NOT_ESTIMABLE), or None when it can.
+
+    A fit is reported when its beta, cluster SE, headline interval and p-value are finite, the
+    cluster SE is above MIN_SE (a zero SE, up to rounding, gives a zero-width interval and a p
+    of 0 or NaN), and exp(beta), exp(-beta) and the interval's upper end fit in a float.
+    """
+    beta, se, p_value = fit["beta"], fit["se"]["cluster"], fit["p_value"]
+    low, high = fit["ci_log"]
+    if any(math.isnan(v) for v in (beta, se, low, high, p_value)):
+        return "undefined"
+    if se <= MIN_SE:
+        return "zero_se"
+    if math.isinf(se) or abs(beta) > MAX_LOG or high > MAX_LOG:
+        return "overflow"
+    return None
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -138,16 +211,16 @@ def _ols_result(
 
     beta = float(params[coef])
     se = {
-        "nonrobust": math.sqrt(cov_nonrobust[coef, coef]),
-        "hc3": math.sqrt(cov_hc3[coef, coef]),
-        "cluster": math.sqrt(cov_cluster[coef, coef]),
+        "nonrobust": _sqrt_variance(cov_nonrobust[coef, coef]),
+        "hc3": _sqrt_variance(cov_hc3[coef, coef]),
+        "cluster": _sqrt_variance(cov_cluster[coef, coef]),
     }
     df_cluster = n_clusters - 1
     t_crit = float(sps.t.ppf(0.975, df_cluster))
     p_values = {
-        "nonrobust": float(2 * sps.t.sf(abs(beta / se["nonrobust"]), df_resid)),
-        "hc3": float(2 * sps.norm.sf(abs(beta / se["hc3"]))),
-        "cluster": float(2 * sps.t.sf(abs(beta / se["cluster"]), df_cluster)),
+        "nonrobust": float(2 * sps.t.sf(abs(_t_ratio(beta, se["nonrobust"])), df_resid)),
+        "hc3": float(2 * sps.norm.sf(abs(_t_ratio(beta, se["hc3"])))),
+        "cluster": float(2 * sps.t.sf(abs(_t_ratio(beta, se["cluster"])), df_cluster)),
     }
     return {
         "beta": beta,
@@ -203,7 +276,8 @@ def fit_with_no_ai_rows(
     at a fraction of the cost: the shared tasks' AI column is 0, so their part of X'X, X'y and
     the per-researcher score sums come from `shared`'s sums, and their part of the residuals
     and HC3 leverages is a few vectorized passes over two columns. `researchers` are integer
-    codes below `shared`'s `n_codes`. Same keys as `fit_ols`.
+    codes below `shared`'s `n_codes`. Same keys as `fit_ols`, and `covariate_dropped` as in
+    `fit_primary` when the forecast is constant over the shared and own tasks together.
     """
     y = np.ascontiguousarray(log_actual, dtype=float)
     lf = np.ascontiguousarray(log_forecast, dtype=float)
@@ -222,6 +296,9 @@ def fit_with_no_ai_rows(
     xtx = _gram(own)
     xtx[np.ix_(sel, sel)] += shared.gram[np.ix_(sel_shared, sel_shared)]
     if not np.all(np.isfinite(xtx)) or np.linalg.cond(xtx) > SINGULAR_CONDITION:
+        if covariate and is_constant(np.concatenate([shared.log_forecast, lf])):
+            fit = fit_with_no_ai_rows(shared, y, lf, codes, covariate=False)
+            return {**fit, "covariate_dropped": True}
         raise DegenerateDesign("design matrix is singular")
     xtx_inv = np.linalg.inv(xtx)
     xty = np.array([_dot(c, y) for c in own])
@@ -258,9 +335,10 @@ def fit_with_no_ai_rows(
     sums[0] = sums[0] + (shared.sum_y - a * shared.count - c * shared.sum_lf)
     if covariate:
         sums[2] = sums[2] + (shared.sum_lf_y - a * shared.sum_lf - c * shared.sum_lf_lf)
-    return _ols_result(
+    fit = _ols_result(
         params, xtx_inv, scale, cov_hc3, _gram(sums), n=n, k=k, n_clusters=n_clusters, coef=1
     )
+    return {**fit, "covariate_dropped": False}
 
 
 def fit_primary(log_actual, ai, log_forecast, clusters) -> dict:
@@ -269,17 +347,28 @@ def fit_primary(log_actual, ai, log_forecast, clusters) -> dict:
     `log(actual_minutes) = a + b * ai_allowed + c * log(forecast_no_ai_minutes) + e`, with the
     three standard errors of estimation.md and the headline cluster-robust t interval on G-1 df.
     See `fit_ols` for the returned keys; `beta` is b.
+
+    Constant forecast: when every task has the same forecast (`is_constant`), c is not
+    identified but b is: the model is fitted without the forecast (`log(actual) = a + b *
+    ai_allowed + e`, the no-covariate fit) and `covariate_dropped` is True. A design whose b is
+    not identified (one arm only, or forecasts that differ only by arm) raises DegenerateDesign.
     """
     log_actual = np.asarray(log_actual, dtype=float)
     exog = [np.ones(log_actual.shape[0]), np.asarray(ai, float), np.asarray(log_forecast, float)]
-    return fit_ols(log_actual, exog, clusters, coef=1)
+    try:
+        fit = fit_ols(log_actual, exog, clusters, coef=1)
+    except DegenerateDesign:
+        if not is_constant(exog[2]):
+            raise
+        return {**fit_ols(log_actual, exog[:2], clusters, coef=1), "covariate_dropped": True}
+    return {**fit, "covariate_dropped": False}
 
 
 def fit_no_covariate(log_actual, ai, clusters) -> dict:
     """Sensitivity "no covariate": OLS of log(actual) on AI allowed alone, same SEs as primary."""
     log_actual = np.asarray(log_actual, dtype=float)
     exog = [np.ones(log_actual.shape[0]), np.asarray(ai, float)]
-    return fit_ols(log_actual, exog, clusters, coef=1)
+    return {**fit_ols(log_actual, exog, clusters, coef=1), "covariate_dropped": False}
 
 
 def fit_researcher_fixed_effects(log_actual, ai, log_forecast, clusters) -> dict:
@@ -290,6 +379,8 @@ def fit_researcher_fixed_effects(log_actual, ai, log_forecast, clusters) -> dict
     `log_actual ~ ai + log_forecast + C(researcher)` in statsmodels (degrees of freedom count the
     G researcher intercepts; HC3 adds the dummies' leverage 1/n_g), at a fraction of the cost.
     A researcher with a single task has leverage 1, which makes HC3 infinite as in statsmodels.
+    When each researcher's forecasts are constant (`is_constant` after demeaning), the forecast
+    is absorbed by the researcher intercepts: it is dropped (`covariate_dropped`).
     """
     codes, _ = cluster_codes(clusters)
     counts = np.bincount(codes)
@@ -299,30 +390,33 @@ def fit_researcher_fixed_effects(log_actual, ai, log_forecast, clusters) -> dict
         v = np.asarray(values, dtype=float)
         columns.append(v - (np.bincount(codes, weights=v) / safe)[codes])
     n_clusters = int((counts > 0).sum())
-    return fit_ols(
+    dropped = is_constant(columns[2], float(np.abs(np.asarray(log_forecast, float)).max(initial=0)))
+    fit = fit_ols(
         columns[0],
-        columns[1:],
+        columns[1:2] if dropped else columns[1:],
         codes,
         coef=0,
         extra_params=n_clusters,
         # The researcher dummies' hat matrix is block-averaging: leverage 1/n_g per task.
         absorbed_leverage=1.0 / safe[codes],
     )
+    return {**fit, "covariate_dropped": dropped}
 
 
 def fit_mixed_model(log_actual, ai, log_forecast, clusters) -> dict | None:
     """Sensitivity "mixed model": statsmodels MixedLM with a random intercept per researcher.
 
     REML fit of the primary spec; the interval is z-based on MixedLM's SE (statsmodels' own
-    convention for MixedLM). Returns None when the fit fails.
+    convention for MixedLM). A constant forecast is dropped as in `fit_primary`. Returns None
+    when the fit fails.
     """
     # Imported here: the statsmodels import is slow and most callers never need MixedLM.
     from statsmodels.regression.mixed_linear_model import MixedLM
 
     log_actual = np.asarray(log_actual, dtype=float)
-    exog = np.column_stack(
-        [np.ones(log_actual.shape[0]), np.asarray(ai, float), np.asarray(log_forecast, float)]
-    )
+    dropped = is_constant(log_forecast)
+    columns = [np.ones(log_actual.shape[0]), np.asarray(ai, float)]
+    exog = np.column_stack(columns if dropped else [*columns, np.asarray(log_forecast, float)])
     with warnings.catch_warnings():
         # Boundary and convergence warnings are reported through `converged`, not stderr.
         warnings.simplefilter("ignore")
@@ -341,26 +435,30 @@ def fit_mixed_model(log_actual, ai, log_forecast, clusters) -> dict | None:
         "converged": bool(result.converged),
         "researcher_variance": float(np.asarray(result.cov_re).ravel()[0]),
         "n": int(log_actual.shape[0]),
+        "covariate_dropped": dropped,
     }
 
 
-def benjamini_hochberg(p_values) -> list[float]:
+def benjamini_hochberg(p_values) -> list[float | None]:
     """Benjamini-Hochberg q-values (false discovery rate) for the subgroups of one dimension.
 
     q_(i) = min over j >= i of p_(j) * m / j, capped at 1, in the input order; identical to
-    statsmodels `multipletests(method="fdr_bh")[1]`.
+    statsmodels `multipletests(method="fdr_bh")[1]`. A missing or NaN p-value is skipped: its
+    q is None and the others are computed among themselves (m counts them only).
     """
-    p = np.asarray(p_values, dtype=float)
-    m = p.size
+    p = np.array([math.nan if v is None else float(v) for v in p_values], dtype=float)
+    present = np.flatnonzero(np.isfinite(p))
+    m = present.size
+    q = [None] * p.size
     if m == 0:
-        return []
-    order = np.argsort(p, kind="stable")
-    scaled = p[order] * m / np.arange(1, m + 1)
+        return q
+    order = np.argsort(p[present], kind="stable")
+    scaled = p[present][order] * m / np.arange(1, m + 1)
     # Step-up: running minimum from the largest p downwards.
     q_sorted = np.minimum.accumulate(scaled[::-1])[::-1]
-    q = np.empty(m)
-    q[order] = np.minimum(q_sorted, 1.0)
-    return [float(v) for v in q]
+    for position, value in zip(present[order], np.minimum(q_sorted, 1.0), strict=True):
+        q[position] = float(value)
+    return q
 
 
 def dersimonian_laird(betas, ses) -> dict:

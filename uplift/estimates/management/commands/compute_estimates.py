@@ -37,8 +37,8 @@ class Command(BaseCommand):
                     f"{_percent(row['ci_low'])} to {_percent(row['ci_high'])}"
                 )
             else:
-                figures = f"{'insufficient data':>12}"
-            warnings = [w for w in row["warnings"] if w != "insufficient_data"]
+                figures = f"{row['status'].replace('_', ' '):>12}"
+            warnings = [w for w in row["warnings"] if w != row["status"]]
             self.stdout.write(
                 f"{scope[:40]:<40} {row['n_tasks']:>6} {row['n_ai']:>4}/{row['n_no_ai']:<5} "
                 f"{figures}{'  [' + ', '.join(warnings) + ']' if warnings else ''}"

@@ -1,0 +1,45 @@
+"""Rows at numeric edges render: no estimate says why, an open interval does not divide by 0."""
+
+from uplift.dashboards import charts
+from uplift.dashboards.lead_views import _headline
+
+
+def base_row(**figures) -> dict:
+    return {
+        "dimension": "team",
+        "group": "core",
+        "n_tasks": 12,
+        "n_ai": 6,
+        "n_no_ai": 6,
+        "n_researchers": 3,
+        "warnings": [],
+        "time_change": None,
+        "ci_low": None,
+        "ci_high": None,
+        "speedup": None,
+        **figures,
+    }
+
+
+def test_a_not_estimable_row_says_why_on_the_headline_and_in_tables():
+    reason = "Every task is fitted exactly (zero standard error), so no interval can be computed."
+    row = base_row(status="not_estimable", reason=reason, warnings=["not_estimable"])
+    headline = _headline(row)
+    assert headline["ok"] is False
+    assert headline["sentence"] == f"No estimate: {reason}"
+    assert headline["status"] == "not estimable"
+    assert headline["warnings"] == [charts.WARNING_TEXT["not_estimable"]]
+    chart = charts.forest_chart([row], "team")
+    assert chart.table.rows[0][-1] == "not estimable"
+    assert chart.config["labels"] == ["core (not estimable)"]
+
+
+def test_a_lower_bound_that_rounds_to_a_ratio_of_zero_leaves_the_speedup_open():
+    row = base_row(status="ok", time_change=-0.5, ci_low=-1.0, ci_high=0.2, speedup=2.0)
+    headline = _headline(row)
+    assert (headline["speedup_low"], headline["speedup_high"]) == ("0.83", "")
+
+
+def test_constant_forecast_warning_is_in_words():
+    row = base_row(status="ok", warnings=["constant_forecast"])
+    assert "same forecast" in charts.warnings_in_words(row)[0]
