@@ -2,22 +2,32 @@
 
 from rest_framework.permissions import BasePermission
 
-from uplift.api.access import access_of
+from uplift.api.access import ApiAccess, access_of
 
 
-class IsAnalystOrAdmin(BasePermission):
-    """Organisation-wide data (estimates, snapshots): analysts and admins only."""
+class _RolePermission(BasePermission):
+    """A signed-in user whose API access ``allows`` the endpoint."""
 
-    message = "Only analysts and admins may use this endpoint."
+    def allows(self, access: ApiAccess) -> bool:
+        raise NotImplementedError
 
     def has_permission(self, request, view):
         user = request.user
         if not (user and user.is_authenticated):
             return False
-        return access_of(user).sees_everything
+        return self.allows(access_of(user))
 
 
-class IsAdmin(BasePermission):
+class IsAnalystOrAdmin(_RolePermission):
+    """Organisation-wide data (estimates, snapshots): analysts and admins only."""
+
+    message = "Only analysts and admins may use this endpoint."
+
+    def allows(self, access: ApiAccess) -> bool:
+        return access.sees_everything
+
+
+class IsAdmin(_RolePermission):
     """Writes into anyone's records (the import): admins (``is_staff``) only.
 
     An import names researchers by email, creates accounts and memberships and moves tasks
@@ -26,8 +36,5 @@ class IsAdmin(BasePermission):
 
     message = "Only admins may import worklog files: ask an admin to import this file."
 
-    def has_permission(self, request, view):
-        user = request.user
-        if not (user and user.is_authenticated):
-            return False
-        return access_of(user).is_admin
+    def allows(self, access: ApiAccess) -> bool:
+        return access.is_admin
