@@ -77,7 +77,7 @@ __all__ = [
     "tasks_needed",
 ]
 
-METHOD_VERSION = "2025.1"
+METHOD_VERSION = "2025.2"
 COLUMNS = (
     "task_id",
     "researcher",
@@ -635,7 +635,7 @@ def _add_q_values_and_pooling(rows: list[dict], dimension: str) -> None:
             "time_change": math.expm1(b),
             "ci_low": low,
             "ci_high": high,
-            "shrinkage": pooled["shrinkage"][i],
+            "raw_weight": pooled["raw_weight"][i],
             "tau2": pooled["tau2"],
             "mean_time_change": math.expm1(pooled["mean"]),
             "k": pooled["k"],
@@ -676,6 +676,10 @@ def estimate_all(
     their z CIs, p and Benjamini-Hochberg q within the dimension, power, perception, the
     diagnostics, DerSimonian-Laird pooling (subgroup rows), the paired estimate with its
     researcher bootstrap, and the sensitivity fits. `lab` is `lab_view` over task types.
+
+    Pooling: a subgroup row's `pooled` is its estimate shrunk toward the random-effects mean of
+    its dimension; `pooled.raw_weight` = tau^2 / (tau^2 + se^2) is the weight kept on the row's
+    own (raw) estimate: 1 leaves it as fitted, 0 replaces it by the mean (full shrinkage).
 
     Sensitivity: no-covariate, researcher fixed effects and self-selected-included fits are
     computed for every scope. MixedLM (~20 us per task) is fitted on every scope only when the
