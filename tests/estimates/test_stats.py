@@ -268,9 +268,7 @@ def test_abandoning_more_ai_tasks_warns_differential_attrition():
         [attrition["abandoned_ai"], e["n_ai"]],
         [attrition["abandoned_no_ai"], e["n_no_ai"]],
     ]
-    assert attrition["p_value"] == pytest.approx(
-        sps.chi2_contingency(table, correction=False)[1], rel=1e-12
-    )
+    assert attrition["p_value"] == pytest.approx(sps.fisher_exact(table).pvalue, rel=1e-12)
 
 
 def test_equal_abandonment_does_not_warn():

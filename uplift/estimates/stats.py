@@ -677,6 +677,12 @@ def estimate_all(
     diagnostics, DerSimonian-Laird pooling (subgroup rows), the paired estimate with its
     researcher bootstrap, and the sensitivity fits. `lab` is `lab_view` over task types.
 
+    Diagnostics (every row, on the scope's randomized tasks): `sample_ratio`, chi-square of the
+    arm counts against the planned allocations (p < 0.001 warns `sample_ratio_mismatch`);
+    `attrition`, abandonment per arm over resolved tasks with Fisher's exact test (p < 0.05
+    warns `differential_attrition`; `attrition_by_arm`), not defined for month rows, which hold
+    completed tasks only; `balance` and `compliance`.
+
     Pooling: a subgroup row's `pooled` is its estimate shrunk toward the random-effects mean of
     its dimension; `pooled.raw_weight` = tau^2 / (tau^2 + se^2) is the weight kept on the row's
     own (raw) estimate: 1 leaves it as fitted, 0 replaces it by the mean (full shrinkage).
