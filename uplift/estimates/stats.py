@@ -683,6 +683,11 @@ def estimate_all(
     warns `differential_attrition`; `attrition_by_arm`), not defined for month rows, which hold
     completed tasks only; `balance` and `compliance`.
 
+    Windows: the dashboards' "last 3 / 6 months" are this function on the tasks randomized in
+    those calendar months, ending with the current month, whatever became of them
+    (`services.scope_plan`); so a window's abandonment and sample ratio count every task
+    randomized in it. Its month rows still group completed tasks by month of completion.
+
     Pooling: a subgroup row's `pooled` is its estimate shrunk toward the random-effects mean of
     its dimension; `pooled.raw_weight` = tau^2 / (tau^2 + se^2) is the weight kept on the row's
     own (raw) estimate: 1 leaves it as fitted, 0 replaces it by the mean (full shrinkage).
