@@ -87,7 +87,7 @@ def generate(
     n_months: int = 12,
     n_tools: int = 5,
     seed: int = 1,
-    first_month: str = "2025-01",
+    first_month: str | None = None,
 ) -> dict:
     """Every seeded row as numpy columns, with a known AI effect per task type.
 
@@ -127,6 +127,10 @@ def generate(
     perceived = np.where(has_perceived, actual * np.exp(perceived_shift), np.nan)
 
     # Timeline: completion spread over the months; created, randomized and started before it.
+    # By default the n_months before the current one, so the dashboards' windows (calendar
+    # months ending with the current month) hold tasks as they would in use.
+    if first_month is None:
+        first_month = str(np.datetime64("today", "M") - n_months)
     bounds = _month_starts(first_month, n_months)
     month = rng.integers(0, n_months, n)
     anchor = bounds[month] + rng.random(n) * (bounds[month + 1] - bounds[month])

@@ -2,7 +2,9 @@
 
 import io
 import json
+from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 from django.core.management import call_command
@@ -12,7 +14,7 @@ from tests.factories import TaskFactory, TeamFactory
 from uplift.estimates import services
 from uplift.estimates.models import Estimate, ScopedEstimate, SnapshotScope
 from uplift.estimates.selectors import estimate_input, snapshot_as_json
-from uplift.estimates.services import estimates_refresh, scope_plan
+from uplift.estimates.services import estimates_refresh, scope_plan, window_months
 from uplift.estimates.stats import estimate_all
 
 pytestmark = pytest.mark.django_db
@@ -20,29 +22,127 @@ pytestmark = pytest.mark.django_db
 
 def months_frame(months: list[str]) -> pd.DataFrame:
     return pd.DataFrame(
-        {"team": ["A"] * len(months), "month": months, "task_id": range(len(months))}
+        {
+            "team": ["A"] * len(months),
+            "month": months,
+            "assigned_month": months,
+            "task_id": range(len(months)),
+        }
     )
 
 
-def test_windows_end_at_the_latest_month_with_completed_tasks():
-    tasks = months_frame(["2025-01", "2025-03", "2025-05", "2025-06", None])
-    plan = scope_plan(tasks, team_ids={"A": 1})
+def test_windows_are_calendar_months_ending_this_month_by_month_of_randomization():
+    tasks = months_frame(["2025-01", "2025-03", "2025-05", "2025-06", "2025-08"])
+    tasks["month"] = [None, "2025-04", None, "2025-06", None]  # completion does not matter
+    plan = scope_plan(tasks, team_ids={"A": 1}, today=date(2025, 8, 15))
     org = {item["window"]: item for item in plan if item["kind"] == "org"}
     assert org["all"]["tasks"] is None and org["all"]["n_tasks"] == 5
-    assert (org["3m"]["first_month"], org["3m"]["last_month"]) == ("2025-03", "2025-06")
-    assert org["3m"]["n_tasks"] == 3
+    # Not the last three months with completions (2025-04 to 2025-06): calendar months.
+    assert (org["3m"]["first_month"], org["3m"]["last_month"]) == ("2025-06", "2025-08")
+    assert org["3m"]["tasks"]["task_id"].tolist() == [3, 4]
+    assert (org["6m"]["first_month"], org["6m"]["last_month"]) == ("2025-03", "2025-08")
+    assert org["6m"]["tasks"]["task_id"].tolist() == [1, 2, 3, 4]
     assert [i["window"] for i in plan if i["kind"] == "team"] == ["all"]
+    assert window_months(3, today=date(2026, 2, 1)) == ["2025-12", "2026-01", "2026-02"]
 
 
-def test_a_team_renamed_since_the_input_was_read_gets_no_scope():
-    tasks = months_frame(["2025-01", "2025-02"]).assign(team=["A", "Renamed"])
-    plan = scope_plan(tasks, team_ids={"A": 1})
-    assert [(i["kind"], i["team_id"], i["window"]) for i in plan] == [
-        ("org", None, "all"),
-        ("org", None, "6m"),
-        ("org", None, "3m"),
-        ("team", 1, "all"),
-    ]
+def test_a_window_in_which_no_task_was_randomized_is_left_out():
+    tasks = months_frame(["2025-01", "2025-04"])
+    plan = scope_plan(tasks, team_ids={"A": 1}, today=date(2025, 8, 15))
+    assert [i["window"] for i in plan if i["kind"] == "org"] == ["all", "6m"]
+
+
+def window_attrition_tasks() -> pd.DataFrame:
+    """1,200 tasks randomized in March-August 2025, 600 per arm; the AI arm abandons 20%, the
+    no-AI arm 2%; and 240 earlier tasks, all completed, randomized in 2024."""
+    n_recent, n_old, n_researchers = 1200, 240, 24
+    i = np.arange(n_recent + n_old)
+    recent = i < n_recent
+    researcher = i % n_researchers
+    ai = (i // n_researchers) % 2 == 0
+    # Every 5th AI task and every 50th no-AI task of the recent ones is abandoned.
+    rank = np.where(ai, np.cumsum(ai), np.cumsum(~ai)) - 1
+    abandoned = recent & np.where(ai, rank % 5 == 0, rank % 50 == 0)
+    months = np.array([f"2025-{m:02d}" for m in range(3, 9)], dtype=object)
+    assigned = np.where(recent, months[i % 6], "2024-06")
+    rng = np.random.default_rng(3)
+    forecast = np.exp(rng.normal(4.0, 0.6, i.size))
+    return pd.DataFrame(
+        {
+            "task_id": i + 1,
+            "researcher": researcher,
+            "team": "A",
+            "task_type": np.where(i % 3 == 0, "bugfix", "feature"),
+            "assignment": "randomized",
+            "ai_allowed": ai,
+            "allocation": 0.5,
+            "forecast_no_ai": forecast,
+            "forecast_ai": forecast * 0.8,
+            "status": np.where(abandoned, "abandoned", "completed"),
+            "actual_minutes": np.where(
+                abandoned, np.nan, forecast * np.exp(rng.normal(-0.1 * ai, 0.4))
+            ),
+            "perceived_other_minutes": np.nan,
+            # Completed the month they were randomized.
+            "month": np.where(abandoned, None, assigned),
+            "tools": [()] * i.size,
+            "assigned_month": assigned,
+        }
+    )
+
+
+def test_windows_keep_abandoned_tasks_and_their_diagnostics():
+    tasks = window_attrition_tasks()
+    plan = scope_plan(tasks, team_ids={"A": 1}, today=date(2025, 8, 20))
+    six = next(i for i in plan if i["kind"] == "org" and i["window"] == "6m")
+    assert six["n_tasks"] == 1200  # abandoned tasks included, 2024 tasks not
+    overall = estimate_all(six["tasks"], bootstrap_resamples=50)["estimates"][0]
+    assert overall["dimension"] == "overall"
+    attrition = overall["diagnostics"]["attrition"]
+    assert (attrition["abandoned_ai"], attrition["abandoned_no_ai"]) == (120, 12)
+    assert (attrition["ai"], attrition["no_ai"]) == (0.2, 0.02)
+    assert "differential_attrition" in overall["warnings"]
+    # The arms were randomized 600 and 600: no sample-ratio alarm (counting completed tasks
+    # only, 480 against 588, gave p = 0.0009).
+    assert overall["diagnostics"]["sample_ratio"]["p_value"] == pytest.approx(1.0)
+    assert "sample_ratio_mismatch" not in overall["warnings"]
+    three = next(i for i in plan if i["kind"] == "org" and i["window"] == "3m")
+    assert three["n_tasks"] == 600
+    assert (three["tasks"]["status"] == "abandoned").sum() == 64  # 60 with AI, 4 without
+
+
+def test_refresh_windows_hold_the_tasks_randomized_in_them():
+    now = timezone.now()
+    recent_abandoned = TaskFactory(status="abandoned", randomized_at=now)
+    completed_now_randomized_long_ago = TaskFactory(
+        status="completed",
+        actual_minutes=30,
+        randomized_at=now - timedelta(days=300),
+        started_at=now - timedelta(days=300),
+        completed_at=now,
+    )
+    # Imported self-selected task: created now, started weeks ago.
+    self_selected = TaskFactory(
+        assignment="self_selected",
+        randomized_at=None,
+        allocation_ai=None,
+        started_at=now - timedelta(days=40),
+    )
+    tasks, _, _ = estimate_input()
+    assigned = dict(zip(tasks["task_id"], tasks["assigned_month"].astype(str), strict=True))
+
+    def month(moment):
+        return timezone.localtime(moment).strftime("%Y-%m")
+
+    assert assigned == {
+        recent_abandoned.pk: month(now),
+        completed_now_randomized_long_ago.pk: month(now - timedelta(days=300)),
+        self_selected.pk: month(now - timedelta(days=40)),
+    }
+    snapshot = estimates_refresh()
+    windows = {s.window: s for s in snapshot.scopes.filter(kind="org")}
+    assert {w: s.n_tasks for w, s in windows.items()} == {"all": 3, "6m": 2, "3m": 2}
+    assert windows["3m"].last_month == month(now)
 
 
 def test_refresh_stores_a_scope_per_team_and_org_window():
@@ -64,10 +164,23 @@ def test_refresh_stores_a_scope_per_team_and_org_window():
     assert scopes[("team", beta.pk, "all")].label == "Beta"
 
 
-def test_no_windows_without_completed_months():
+def test_windows_hold_tasks_not_yet_completed(monkeypatch):
     TaskFactory.create_batch(2)
+    calls = []
+
+    def recording(tasks, **kwargs):
+        calls.append(len(tasks))
+        return estimate_all(tasks, **kwargs)
+
+    monkeypatch.setattr(services, "estimate_all", recording)
     snapshot = estimates_refresh()
-    assert [(s.kind, s.window) for s in snapshot.scopes.filter(kind="org")] == [("org", "all")]
+    windows = snapshot.scopes.filter(kind="org")
+    assert [(s.window, s.n_tasks) for s in windows] == [("3m", 2), ("6m", 2), ("all", 2)]
+    # Windows that hold every task are the all-time result, not computed again.
+    assert calls == [2, 1, 1]  # the organisation, then each team (one task each)
+    assert [e.data for e in windows[0].estimates.order_by("position")] == [
+        e.data for e in windows[2].estimates.order_by("position")
+    ]
 
 
 def test_team_scope_holds_estimate_all_of_the_team_tasks():
@@ -112,7 +225,8 @@ def test_next_refresh_reuses_unchanged_teams_and_recomputes_changed_ones(monkeyp
     monkeypatch.setattr(services, "estimate_all", recording)
     TaskFactory(team=beta, status="completed", actual_minutes=40)
     second = estimates_refresh()
-    assert teams_fitted == [["Alpha", "Beta"], ["Beta"]]  # the organisation, then Beta only
+    # The organisation (its windows hold every task: the same result), then Beta only.
+    assert teams_fitted == [["Alpha", "Beta"], ["Beta"]]
     old, new = (
         SnapshotScope.objects.get(snapshot=s, team=alpha, window="all") for s in (first, second)
     )
@@ -132,6 +246,7 @@ def test_input_hash_does_not_depend_on_row_order():
             "task_id": [1, 2, 3, 4],
             "team": ["A", "A", "B", "A"],
             "month": ["2025-01", "2025-02", "2025-02", None],
+            "assigned_month": ["2025-01", "2025-02", "2025-02", "2025-02"],
             "tools": [("claude",), (), ("copilot", "claude"), ()],
         }
     )

@@ -268,9 +268,7 @@ def test_abandoning_more_ai_tasks_warns_differential_attrition():
         [attrition["abandoned_ai"], e["n_ai"]],
         [attrition["abandoned_no_ai"], e["n_no_ai"]],
     ]
-    assert attrition["p_value"] == pytest.approx(
-        sps.chi2_contingency(table, correction=False)[1], rel=1e-12
-    )
+    assert attrition["p_value"] == pytest.approx(sps.fisher_exact(table).pvalue, rel=1e-12)
 
 
 def test_equal_abandonment_does_not_warn():
@@ -361,6 +359,10 @@ def test_subgroup_rows_carry_pooled_estimates_and_overall_does_not(generated):
     for i, e in enumerate(teams):
         assert e["pooled"]["beta"] == pytest.approx(pooled["shrunk"][i], rel=1e-12)
         assert e["pooled"]["tau2"] == pytest.approx(pooled["tau2"])
+        # The weight kept on the row's own estimate: tau^2 / (tau^2 + se^2), 0 = fully pooled.
+        tau2, se = pooled["tau2"], e["se"]["cluster"]
+        assert e["pooled"]["raw_weight"] == pytest.approx(tau2 / (tau2 + se**2), rel=1e-12)
+        assert "shrinkage" not in e["pooled"]
         assert e["pooled"]["ci_low"] <= e["pooled"]["time_change"] <= e["pooled"]["ci_high"]
     assert row(generated, "overall")["pooled"] is None
 

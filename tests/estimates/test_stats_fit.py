@@ -226,12 +226,12 @@ def test_benjamini_hochberg_small_example_by_hand():
 
 def test_dersimonian_laird_on_a_hand_checkable_example():
     # b = (0, 2), se = (1, 1): Q = 2, tau^2 = (2 - 1) / (2 - 1) = 1, mean 1, var(mean) = 1,
-    # shrinkage 1/2 each: shrunk (0.5, 1.5), variance 0.5 * 1 + 0.25 * 1 = 0.75.
+    # raw weight 1/2 each: shrunk (0.5, 1.5), variance 0.5 * 1 + 0.25 * 1 = 0.75.
     pooled = dersimonian_laird([0.0, 2.0], [1.0, 1.0])
     assert pooled["q"] == pytest.approx(2.0)
     assert pooled["tau2"] == pytest.approx(1.0)
     assert pooled["mean"] == pytest.approx(1.0)
-    assert pooled["shrinkage"] == pytest.approx([0.5, 0.5])
+    assert pooled["raw_weight"] == pytest.approx([0.5, 0.5])
     assert pooled["shrunk"] == pytest.approx([0.5, 1.5])
     assert pooled["shrunk_se"] == pytest.approx([math.sqrt(0.75)] * 2)
 

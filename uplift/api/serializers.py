@@ -343,7 +343,12 @@ class EstimatesSerializer(serializers.Serializer):
 
     snapshot = EstimatesSnapshotInfoSerializer()
     estimates = serializers.ListField(
-        child=serializers.DictField(), help_text="One row per scope: see estimation.md."
+        child=serializers.DictField(),
+        help_text=(
+            "One row per scope: see estimation.md. A subgroup row's pooled.raw_weight is the "
+            "weight kept on its own estimate when partially pooled (1: as fitted, 0: fully "
+            "shrunk to the mean of its dimension)."
+        ),
     )
     lab = serializers.DictField(allow_null=True)
 

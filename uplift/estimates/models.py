@@ -141,7 +141,8 @@ class SnapshotScope(models.Model):
     )
     label = models.CharField(max_length=200)
     window = models.CharField(max_length=10, choices=Window.choices)
-    # Months of completion ("YYYY-MM") the window covers; empty for all time.
+    # Calendar months ("YYYY-MM") the window covers, ending with the month of the refresh; it
+    # holds the tasks randomized in them (services.scope_plan). Empty for all time.
     first_month = models.CharField(max_length=7, blank=True)
     last_month = models.CharField(max_length=7, blank=True)
     n_tasks = models.PositiveIntegerField()

@@ -39,9 +39,16 @@ _TASK_FIELDS = [
     ("forecast_ai", ">f8", "t.forecast_ai_minutes"),
     ("actual_minutes", ">f8", "COALESCE(t.actual_minutes, 'NaN')"),
     ("perceived_other_minutes", ">f8", "COALESCE(t.perceived_other_minutes, 'NaN')"),
+    # When the task got its arm (see ASSIGNED_MONTH), in microseconds since 2000-01-01 UTC.
+    ("assigned_at", ">i8", "COALESCE(t.randomized_at, LEAST(t.created_at, t.started_at))"),
     # Microseconds since 2000-01-01 UTC; -infinity when not completed.
     ("completed_at", ">i8", "COALESCE(t.completed_at, '-infinity')"),
 ]
+# The month (YYYY-MM) a task got its arm, which places it in a window (services.scope_plan):
+# randomized_at for randomized tasks; for self-selected tasks, which have none, the earlier of
+# created_at and started_at (an imported task was created after it started). Not an input of
+# estimate_all: the frame carries it beside COLUMNS.
+ASSIGNED_MONTH = "assigned_month"
 _TOOL_USE_FIELDS = [("task_id", ">i8", "t.task_id"), ("tool_id", ">i8", "t.tool_id")]
 _SLICE_BITS = 16
 # A binary COPY starts with a 19-byte header; a one-dimensional array with a 20-byte header.
@@ -85,7 +92,8 @@ def estimate_input() -> tuple[pd.DataFrame, int, object]:
     """Every task as the table ``estimate_all`` reads, with the input watermark.
 
     Returns (tasks, task count, latest change). Team, task type, status, assignment and month
-    are categoricals; PostgreSQL sends the columns by binary COPY.
+    are categoricals; PostgreSQL sends the columns by binary COPY. Beside ``COLUMNS`` the table
+    has ``ASSIGNED_MONTH``, which the refresh uses to cut windows.
     """
     watermark = Task.objects.aggregate(n=Count("id"), changed_at=Max("updated_at"))
     if connection.vendor == "postgresql":
@@ -97,36 +105,45 @@ def estimate_input() -> tuple[pd.DataFrame, int, object]:
 
 def _read_postgres() -> tuple[dict, np.ndarray]:
     columns = _copy_columns("worklog_task t", _TASK_FIELDS)
-    completed = columns.pop("completed_at")
-    done = completed != np.iinfo(np.int64).min
-    columns["completed_at"] = np.where(
-        done, _POSTGRES_EPOCH + completed.astype("timedelta64[us]"), np.datetime64("NaT")
-    )
+    for name in ("assigned_at", "completed_at"):
+        moments = columns.pop(name)
+        known = moments != np.iinfo(np.int64).min
+        columns[name] = np.where(
+            known, _POSTGRES_EPOCH + moments.astype("timedelta64[us]"), np.datetime64("NaT")
+        )
     uses = _copy_columns("worklog_tooluse t", _TOOL_USE_FIELDS)
     return columns, np.column_stack([uses["task_id"], uses["tool_id"]])
 
 
 def _read_generic() -> tuple[dict, np.ndarray]:
-    # SQLite has no NaN or infinity literals: missing values stay NULL (NaN in pandas).
-    expressions = [expression for _, _, expression in _TASK_FIELDS[:-1]] + ["t.completed_at"]
+    # SQLite has no NaN or infinity literals: missing values stay NULL (NaN in pandas). Nor
+    # LEAST that skips NULLs: the moments are read as stored and combined here.
+    moments = ("randomized_at", "created_at", "started_at", "completed_at")
+    numbers = [
+        (name, expression)
+        for name, _, expression in _TASK_FIELDS
+        if name not in ("assigned_at", "completed_at")
+    ]
+    expressions = [expression for _, expression in numbers] + [f"t.{m}" for m in moments]
     sql = f"SELECT {', '.join(expressions)} FROM worklog_task t"
     with connection.cursor() as cursor:
         cursor.execute(sql.replace("'NaN'", "NULL"))
         rows = cursor.fetchall()
         cursor.execute("SELECT task_id, tool_id FROM worklog_tooluse")
         uses = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 2)
-    names = [name for name, _, _ in _TASK_FIELDS]
-    table = pd.DataFrame.from_records(rows, columns=names)
-    columns = {name: table[name].to_numpy(dtype=float) for name in names[:-1]}
-    columns["completed_at"] = pd.to_datetime(table["completed_at"], utc=True).to_numpy(
-        dtype="datetime64[us]"
-    )
+    names = [name for name, _ in numbers]
+    table = pd.DataFrame.from_records(rows, columns=names + list(moments))
+    columns = {name: table[name].to_numpy(dtype=float) for name in names}
+    at = {m: pd.to_datetime(table[m], utc=True).to_numpy(dtype="datetime64[us]") for m in moments}
+    earliest = np.fmin(at["created_at"], at["started_at"])
+    columns["assigned_at"] = np.where(np.isnat(at["randomized_at"]), earliest, at["randomized_at"])
+    columns["completed_at"] = at["completed_at"]
     return columns, uses
 
 
-def _months(completed_at: np.ndarray) -> pd.Categorical:
-    """Month of completion, YYYY-MM in the configured time zone."""
-    moments = pd.DatetimeIndex(completed_at).tz_localize("UTC")
+def _months(moments_utc: np.ndarray) -> pd.Categorical:
+    """Month of each moment (naive UTC), YYYY-MM in the configured time zone; NaT: missing."""
+    moments = pd.DatetimeIndex(moments_utc).tz_localize("UTC")
     if settings.TIME_ZONE != "UTC":
         moments = moments.tz_convert(settings.TIME_ZONE)
     months = moments.tz_localize(None).to_numpy(dtype="datetime64[M]")
@@ -165,9 +182,10 @@ def _task_frame(columns: dict, tool_uses: np.ndarray) -> pd.DataFrame:
             "perceived_other_minutes": columns["perceived_other_minutes"].astype(float),
             "month": _months(columns["completed_at"]),
             "tools": _tool_sets(task_id, tool_uses),
+            ASSIGNED_MONTH: _months(columns["assigned_at"]),
         }
     )
-    return frame[list(COLUMNS)]
+    return frame[[*COLUMNS, ASSIGNED_MONTH]]
 
 
 def _tool_sets(task_id: np.ndarray, tool_uses: np.ndarray) -> np.ndarray:

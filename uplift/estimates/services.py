@@ -3,6 +3,7 @@
 import hashlib
 import logging
 import time
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from django.utils import timezone
 from uplift.accounts.models import Team
 from uplift.estimates.lock import refresh_lock
 from uplift.estimates.models import Estimate, ScopedEstimate, Snapshot, SnapshotScope
-from uplift.estimates.selectors import estimate_input, snapshot_latest
+from uplift.estimates.selectors import ASSIGNED_MONTH, estimate_input, snapshot_latest
 from uplift.estimates.stats import METHOD_VERSION, estimate_all
 
 logger = logging.getLogger(__name__)
@@ -177,15 +178,30 @@ def _compute(snapshot: Snapshot) -> None:
         snapshot.save()
 
 
-def scope_plan(tasks: pd.DataFrame, *, team_ids: dict[str, int]) -> list[dict]:
+def window_months(n_months: int, *, today: date | None = None) -> list[str]:
+    """The N calendar months ("YYYY-MM") ending with the current one, in the configured zone."""
+    today = today or timezone.localdate()
+    current = np.datetime64(today.strftime("%Y-%m"), "M")
+    return [str(current - n_months + 1 + i) for i in range(n_months)]
+
+
+def scope_plan(
+    tasks: pd.DataFrame, *, team_ids: dict[str, int], today: date | None = None
+) -> list[dict]:
     """The slices the dashboards can show: the organisation and each team, over the windows.
 
-    A window holds the tasks completed in the last N months that have completed tasks (ending
-    at the latest such month); tasks never completed have no month and stay in all-time scopes
-    only. Which windows each kind gets is ``SCOPE_WINDOWS``. ``tasks`` is None for the
-    organisation over all time, which is the main result itself.
+    The window rule: "last N months" is the N calendar months ending with the current month
+    (``window_months``), whether or not they hold completed tasks. A window holds every task
+    that got its arm in those months (``ASSIGNED_MONTH``: randomized_at, or for a self-selected
+    task when it was created or started), whatever its status: completed, abandoned, planned or
+    in progress. So every figure and diagnostic of a window (abandonment, sample ratio) is
+    computed on all the tasks randomized in it; a task completed in the window but randomized
+    before it is not in it. A window in which no task got its arm is left out. Which windows
+    each kind gets is ``SCOPE_WINDOWS``. ``tasks`` is None for the organisation over all time,
+    which is the main result itself, and for an organisation window that holds every task (its
+    figures are the same).
     """
-    months = sorted({m for m in tasks["month"].dropna().unique() if m})
+    today = today or timezone.localdate()  # one month for every window of the refresh
     row_hashes = _row_hashes(tasks)
     plan = []
     teams = [(SnapshotScope.Kind.ORG, None, "Organisation", tasks)] + [
@@ -197,14 +213,14 @@ def scope_plan(tasks: pd.DataFrame, *, team_ids: dict[str, int]) -> list[dict]:
     for kind, team_id, label, subset in teams:
         for window in SCOPE_WINDOWS[kind]:
             n_months = WINDOW_MONTHS[window]
-            covered = months[-n_months:] if n_months else []
+            covered = window_months(n_months, today=today) if n_months else []
             if n_months:
-                if not covered:
+                subset_in_window = subset[subset[ASSIGNED_MONTH].isin(covered)]
+                if subset_in_window.empty:
                     continue
-                subset_in_window = subset[subset["month"].isin(covered)]
             else:
                 subset_in_window = subset
-            whole = kind == SnapshotScope.Kind.ORG and not n_months
+            whole = kind == SnapshotScope.Kind.ORG and len(subset_in_window) == len(tasks)
             plan.append(
                 {
                     "kind": kind,

@@ -674,7 +674,7 @@ def _add_q_values_and_pooling(rows: list[dict], dimension: str) -> None:
             "time_change": expm1_safe(b),
             "ci_low": low,
             "ci_high": high,
-            "shrinkage": pooled["shrinkage"][i],
+            "raw_weight": pooled["raw_weight"][i],
             "tau2": pooled["tau2"],
             "mean_time_change": expm1_safe(pooled["mean"]),
             "k": pooled["k"],
@@ -736,6 +736,21 @@ def estimate_all(
     Reproducible intervals: each paired bootstrap is seeded by `seed` and a hash of the data it
     resamples, never by the scope's name, so the same tasks give the same paired interval on
     the overall, team, month (...) rows, and on every run.
+
+    Diagnostics (every row, on the scope's randomized tasks): `sample_ratio`, chi-square of the
+    arm counts against the planned allocations (p < 0.001 warns `sample_ratio_mismatch`);
+    `attrition`, abandonment per arm over resolved tasks with Fisher's exact test (p < 0.05
+    warns `differential_attrition`; `attrition_by_arm`), not defined for month rows, which hold
+    completed tasks only; `balance` and `compliance`.
+
+    Windows: the dashboards' "last 3 / 6 months" are this function on the tasks randomized in
+    those calendar months, ending with the current month, whatever became of them
+    (`services.scope_plan`); so a window's abandonment and sample ratio count every task
+    randomized in it. Its month rows still group completed tasks by month of completion.
+
+    Pooling: a subgroup row's `pooled` is its estimate shrunk toward the random-effects mean of
+    its dimension; `pooled.raw_weight` = tau^2 / (tau^2 + se^2) is the weight kept on the row's
+    own (raw) estimate: 1 leaves it as fitted, 0 replaces it by the mean (full shrinkage).
 
     Sensitivity: no-covariate, researcher fixed effects and self-selected-included fits are
     computed for every scope. MixedLM (~20 us per task) is fitted on every scope only when the

@@ -468,6 +468,8 @@ def dersimonian_laird(betas, ses) -> dict:
     (sum w - sum w^2 / sum w)); the pooled mean uses weights 1/(se_i^2 + tau^2). Each subgroup
     is shrunk toward that mean: b_i* = mu + B_i (b_i - mu) with B_i = tau^2/(tau^2 + se_i^2),
     variance B_i se_i^2 + (1 - B_i)^2 var(mu) (the uncertainty of mu carried over).
+    `raw_weight` is B_i, the weight kept on each raw estimate: 1 keeps it as fitted, 0 shrinks
+    it fully to the mean.
     """
     b = np.asarray(betas, dtype=float)
     s2 = np.asarray(ses, dtype=float) ** 2
@@ -489,7 +491,7 @@ def dersimonian_laird(betas, ses) -> dict:
         "tau2": float(tau2),
         "mean": mean,
         "mean_se": math.sqrt(mean_var),
-        "shrinkage": [float(v) for v in shrink],
+        "raw_weight": [float(v) for v in shrink],
         "shrunk": [float(v) for v in shrunk],
         "shrunk_se": [float(math.sqrt(v)) for v in shrunk_var],
     }
