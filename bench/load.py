@@ -61,6 +61,7 @@ from bench.servers import (  # noqa: E402
     python,
     static_collect,
 )
+from uplift.worklog.bounds import MIN_MINUTES  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/uplift_bench_load"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -392,7 +393,9 @@ class Researcher:
         if page is None or not self.tools(task, page.body):
             return False
         elapsed = (time.monotonic() - started) / 60
-        return self.complete(task, actual=None, actual_range=(0.0, elapsed + 1 / 60))
+        # The timer's sessions, but never less than the smallest time Uplift records.
+        upper = max(elapsed + 1 / 60, MIN_MINUTES)
+        return self.complete(task, actual=None, actual_range=(0.0, upper))
 
     def typed_flow(self, task: TaskRecord) -> bool:
         page = self.browser.get("task", f"/tasks/{task.task_id}/")

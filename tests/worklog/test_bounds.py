@@ -20,7 +20,7 @@ from tests.factories import (
 )
 from uplift.accounts.models import Membership, Team, User
 from uplift.worklog.models import AuditEntry, Task, TaskType, Tool, ToolUse, WorkSession
-from uplift.worklog.services import worklog_import
+from uplift.worklog.services import task_complete, worklog_import
 from uplift.worklog.worklog_csv import (
     MAX_PROBLEMS_LISTED,
     WorklogFileError,
@@ -357,3 +357,12 @@ def test_lookups_go_in_chunks_and_a_file_over_the_row_limit_is_refused(monkeypat
     assert [str(p) for p in caught.value.problems] == [
         "row 31, column -: the file has more than 29 task rows: split it into smaller files"
     ]
+
+
+def test_a_timer_stopped_after_a_second_records_the_smallest_time():
+    task = TaskFactory(status="in_progress")
+    start = timezone.now() - timedelta(minutes=5)
+    WorkSessionFactory(task=task, started_at=start, ended_at=start + timedelta(seconds=1))
+    task_complete(task=task)
+    task.refresh_from_db()
+    assert task.actual_minutes == 0.1

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from uplift.accounts.models import Membership, Team, User
 from uplift.estimates.services import estimates_refresh_on_commit
-from uplift.worklog.bounds import MAX_MINUTES, minutes_problem, moment_problem
+from uplift.worklog.bounds import MAX_MINUTES, MIN_MINUTES, minutes_problem, moment_problem
 from uplift.worklog.models import AuditEntry, Task, TaskType, Tool, ToolUse, WorkSession
 from uplift.worklog.selectors import (
     CLOSED_STATUSES,
@@ -569,10 +569,16 @@ def task_complete(
         _sessions_close_running(task=task, at=now, confirm_long=confirm_long)
         if actual_minutes is None:
             actual_minutes = _sessions_minutes(task=task) or None
-            if actual_minutes is None or minutes_problem(actual_minutes):
-                logged = "No time" if actual_minutes is None else f"{actual_minutes:g} minutes"
+            if actual_minutes is None:
                 raise ValidationError(
-                    {"actual_minutes": f"{logged} logged: enter how many minutes it took."}
+                    {"actual_minutes": "No time logged: enter how many minutes it took."}
+                )
+            if minutes_problem(actual_minutes):
+                raise ValidationError(
+                    {
+                        "actual_minutes": f"{actual_minutes:,.0f} minutes logged: correct the "
+                        "sessions, or enter how many minutes it took."
+                    }
                 )
         task.status = Task.Status.COMPLETED
         task.actual_minutes = actual_minutes
@@ -812,10 +818,12 @@ def _sessions_close_running(*, task: Task, at, confirm_long: bool) -> None:
 
 
 def _sessions_minutes(*, task: Task) -> float:
+    """The minutes of the task's finished sessions; 0 without any, and otherwise at least
+    MIN_MINUTES, the smallest time Uplift records (a timer stopped after 2 seconds is 0.1)."""
     total = WorkSession.objects.filter(task=task, ended_at__isnull=False).aggregate(
         total=Sum(F("ended_at") - F("started_at"))
     )["total"]
-    return total.total_seconds() / 60 if total else 0.0
+    return max(total.total_seconds() / 60, MIN_MINUTES) if total else 0.0
 
 
 def _sessions_first_start(*, task: Task):
@@ -830,7 +838,7 @@ def _task_after_session_change(*, task: Task) -> None:
         task.save(update_fields=["status", "started_at", "updated_at"])
     elif task.status == Task.Status.COMPLETED:
         minutes = _sessions_minutes(task=task)
-        if minutes_problem(minutes):
+        if minutes > MAX_MINUTES:
             raise ValidationError(
                 {"ended_at": f"The task's sessions would then total {minutes:g} minutes."}
             )
