@@ -331,12 +331,20 @@ def test_perception_figures_on_a_known_mix():
     assert e["perception_gap_posthoc"] == pytest.approx(-0.1 - e["time_change"], abs=1e-12)
 
 
-def test_mde_is_2_80_cluster_se_on_ratio_scale_and_tasks_needed_scales_with_se(generated):
+def test_mde_is_on_the_t_quantiles_of_the_headline_test_and_tasks_needed_scales_with_se(
+    generated,
+):
+    from scipy import stats as sps
+
     e = row(generated, "overall")
-    se = e["se"]["cluster"]
-    assert e["mde"] == pytest.approx(math.exp(2.80 * se) - 1, rel=1e-12)
-    se_target = math.log(1.10) / 2.80
+    se, df = e["se"]["cluster"], e["df"]
+    assert df == e["n_researchers"] - 1
+    m = sps.t.ppf(0.975, df) + sps.t.ppf(0.80, df)
+    assert e["mde"] == pytest.approx(math.exp(m * se) - 1, rel=1e-12)
+    assert e["mde_faster"] == pytest.approx(math.exp(-m * se) - 1, rel=1e-12)
+    se_target = math.log(1.10) / m
     assert e["tasks_needed"] == math.ceil(e["n_tasks"] * (se / se_target) ** 2)
+    assert e["researchers_needed"] >= e["n_researchers"]
     looser = estimate_all(make_tasks(seed=3), target_mde=0.5)
     assert row(looser, "overall")["tasks_needed"] < e["tasks_needed"]
 

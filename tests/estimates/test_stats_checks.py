@@ -14,9 +14,11 @@ from uplift.estimates.stats import (
     has_enough_data,
     lab_view,
     minimum_detectable_effect,
+    minimum_detectable_speedup,
     paired_disagrees,
     paired_estimate,
     posthoc_time_change,
+    researchers_needed,
     sample_ratio_mismatch,
     tasks_more_needed,
     tasks_needed,
@@ -116,6 +118,32 @@ def test_forecast_perception_is_geometric_mean_ratio_minus_one():
 def test_posthoc_perception_skips_missing_estimates():
     assert posthoc_time_change([60.0, 30.0, 10.0], [30.0, 60.0, np.nan]) == pytest.approx(0.0)
     assert posthoc_time_change([60.0], [np.nan]) is None
+
+
+def test_mde_uses_the_t_quantiles_of_the_reported_test():
+    # Three researchers: the headline test is t(2), so the MDE multiplier is 4.303 + 1.061.
+    m = sps.t.ppf(0.975, 2) + sps.t.ppf(0.80, 2)
+    assert m == pytest.approx(5.3634, abs=1e-4)
+    assert minimum_detectable_effect(0.1, df=2) == pytest.approx(math.exp(0.1 * m) - 1)
+    assert minimum_detectable_speedup(0.1, df=2) == pytest.approx(math.exp(-0.1 * m) - 1)
+    # Understated by the normal 2.80: by 92% at 3 researchers, 33% at 5, 16% at 8.
+    for df, understated in [(2, 0.92), (4, 0.33), (7, 0.16)]:
+        t_m = sps.t.ppf(0.975, df) + sps.t.ppf(0.80, df)
+        assert t_m / 2.80 - 1 == pytest.approx(understated, abs=0.01)
+    se_target = math.log(1.1) / m
+    assert tasks_needed(200, 2 * se_target, 0.10, df=2) == 800
+
+
+def test_researchers_needed_counts_the_degrees_of_freedom_they_bring():
+    # SE 0.1 with 4 researchers: the smallest G with m(G-1) * 0.1 * sqrt(4 / G) <= log(1.1).
+    g = researchers_needed(4, 0.1, 0.10)
+    check = [
+        (sps.t.ppf(0.975, n - 1) + sps.t.ppf(0.8, n - 1)) * 0.1 * math.sqrt(4 / n)
+        for n in (g - 1, g)
+    ]
+    assert check[0] > math.log(1.1) >= check[1]
+    assert g == 37
+    assert researchers_needed(1, 0.1, 0.10) is None
 
 
 def test_mde_and_tasks_needed_formulas():

@@ -28,8 +28,10 @@ from uplift.estimates.stats_checks import (
     forecast_time_change,
     has_enough_data,
     minimum_detectable_effect,
+    minimum_detectable_speedup,
     paired_estimate,
     posthoc_time_change,
+    researchers_needed,
     sample_ratio_mismatch,
     tasks_more_needed,
     tasks_needed,
@@ -72,10 +74,12 @@ __all__ = [
     "has_enough_data",
     "lab_view",
     "minimum_detectable_effect",
+    "minimum_detectable_speedup",
     "paired_disagrees",
     "paired_estimate",
     "posthoc_time_change",
     "ratio_interval",
+    "researchers_needed",
     "sample_ratio_mismatch",
     "tasks_more_needed",
     "tasks_needed",
@@ -482,7 +486,9 @@ def _null_figures() -> dict:
         "p_value": None,
         "q_value": None,
         "mde": None,
+        "mde_faster": None,
         "tasks_needed": None,
+        "researchers_needed": None,
         "forecast_time_change": None,
         "posthoc_time_change": None,
         "n_posthoc": None,
@@ -624,8 +630,12 @@ def _estimate_scope(
             "ci_z": {key: list(ratio_interval(beta, s, Z_975)) for key, s in se.items()},
             "df": fit["df_cluster"],
             "p_value": fit["p_value"],
-            "mde": minimum_detectable_effect(se["cluster"]),
-            "tasks_needed": tasks_needed(done.rows.size, se["cluster"], opts.target_mde),
+            "mde": minimum_detectable_effect(se["cluster"], fit["df_cluster"]),
+            "mde_faster": minimum_detectable_speedup(se["cluster"], fit["df_cluster"]),
+            "tasks_needed": tasks_needed(
+                done.rows.size, se["cluster"], opts.target_mde, fit["df_cluster"]
+            ),
+            "researchers_needed": researchers_needed(n_researchers, se["cluster"], opts.target_mde),
             "forecast_time_change": forecast,
             "posthoc_time_change": posthoc,
             "n_posthoc": int(asked.sum()),
@@ -747,6 +757,13 @@ def estimate_all(
     those calendar months, ending with the current month, whatever became of them
     (`services.scope_plan`); so a window's abandonment and sample ratio count every task
     randomized in it. Its month rows still group completed tasks by month of completion.
+
+    Power: `mde` and `mde_faster` are the smallest slowdown and speedup the reported test
+    (t on G-1) detects with 80% power, exp(+/-m * cluster se) - 1 with m = t_0.975 + t_0.80 on
+    G-1 degrees of freedom. `tasks_needed` is the completed tasks that would bring the MDE to
+    `target_mde` if the SE fell as 1/sqrt(n) with the same researchers (same df);
+    `researchers_needed` is the researchers, each with as many tasks as now, that would, with
+    the degrees of freedom they add: the honest figure when few researchers limit precision.
 
     Pooling: a subgroup row's `pooled` is its estimate shrunk toward the random-effects mean of
     its dimension; `pooled.raw_weight` = tau^2 / (tau^2 + se^2) is the weight kept on the row's

@@ -129,23 +129,59 @@ def compliance(ai, used_any_tool) -> dict:
     }
 
 
-def minimum_detectable_effect(se: float) -> float:
-    """MDE at 80% power and alpha 0.05: 2.80 * se on the log scale, as exp(2.80 * se) - 1.
+def mde_multiplier(df: float | None = None) -> float:
+    """t_0.975 + t_0.80 on ``df`` degrees of freedom: the SEs between the true effect and zero
+    that give 80% power to the two-sided 5% test that is reported (t on G-1 for the headline).
+    Without df, the normal quantiles (2.80)."""
+    if df is None or not math.isfinite(df):
+        return MDE_MULTIPLIER
+    return float(sps.t.ppf(0.975, df) + sps.t.ppf(0.80, df))
 
-    Infinite (null in the JSON) when exp overflows.
+
+def minimum_detectable_effect(se: float, df: float | None = None) -> float:
+    """The slower detectable effect at 80% power: exp(m * se) - 1, m = ``mde_multiplier(df)``.
+
+    Its faster counterpart is ``minimum_detectable_speedup``. Infinite (null in the JSON) when
+    exp overflows.
     """
-    return exp_safe(MDE_MULTIPLIER * se) - 1.0
+    return exp_safe(mde_multiplier(df) * se) - 1.0
 
 
-def tasks_needed(n_tasks: int, se: float, target_mde: float) -> int | None:
+def minimum_detectable_speedup(se: float, df: float | None = None) -> float:
+    """The faster detectable effect at 80% power: exp(-m * se) - 1 (a negative time change)."""
+    return expm1_safe(-mde_multiplier(df) * se)
+
+
+def tasks_needed(n_tasks: int, se: float, target_mde: float, df: float | None = None) -> int | None:
     """Completed tasks needed to reach the target MDE: ceil(n * (se / se_target)^2).
 
-    se_target = log(1 + target_mde) / 2.80, the SE whose MDE is exactly the target. None when
-    that count is not a finite number (an infinite or NaN se).
+    se_target = log(1 + target_mde) / m, the SE whose MDE is exactly the target, with m on the
+    current degrees of freedom: more tasks from the same researchers keep the same df. This
+    assumes the SE falls as 1/sqrt(n), which holds only while the spread within researchers
+    dominates: see ``researchers_needed``. None when the count is not finite.
     """
-    se_target = math.log1p(target_mde) / MDE_MULTIPLIER
+    se_target = math.log1p(target_mde) / mde_multiplier(df)
     needed = n_tasks * (se / se_target) ** 2 - 1e-9 if math.isfinite(se) else math.inf
     return int(math.ceil(needed)) if math.isfinite(needed) else None
+
+
+def researchers_needed(
+    n_researchers: int, se: float, target_mde: float, *, limit: int = 10_000
+) -> int | None:
+    """Researchers needed to reach the target MDE with as many tasks each as now.
+
+    The clustered SE falls as 1/sqrt(G) with G researchers, and the test's degrees of freedom
+    grow to G - 1: the smallest G with m(G - 1) * se * sqrt(G0 / G) <= log(1 + target). Unlike
+    tasks from the same researchers, this also buys precision that the spread of the effect
+    between researchers limits. None when not finite or above ``limit``.
+    """
+    if n_researchers < 2 or not math.isfinite(se) or se <= 0:
+        return None
+    target = math.log1p(target_mde)
+    for g in range(max(n_researchers, 2), limit + 1):
+        if mde_multiplier(g - 1) * se * math.sqrt(n_researchers / g) <= target:
+            return g
+    return None
 
 
 def forecast_time_change(forecast_ai, forecast_no_ai) -> float | None:
