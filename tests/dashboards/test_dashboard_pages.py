@@ -263,3 +263,27 @@ def _is_number(cell: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_the_paired_estimate_and_sensitivity_fits_stand_beside_the_headline(
+    lead_client, organisation
+):
+    overall = scope_rows(team=organisation["alignment"])[("overall", "")]
+    response = lead_client.get(reverse("dashboards:team_csv", args=["robustness"]))
+    assert response.status_code == 200
+    table = {r[0]: r for r in csv.reader(io.StringIO(response.content.decode()))}
+    assert table["Headline (primary fit)"][1] == f"{overall['time_change'] * 100:+.1f}"
+    paired = overall["paired"]
+    assert table["Paired within researcher and task type"][1:4] == [
+        f"{paired[key] * 100:+.1f}" for key in ("time_change", "ci_low", "ci_high")
+    ]
+    fixed = overall["sensitivity"]["researcher_fixed_effects"]
+    assert table["Researcher fixed effects"][1] == f"{fixed['time_change'] * 100:+.1f}"
+    mixed = table["Mixed model (random researcher intercepts)"]
+    assert mixed[5] == (
+        "converged"
+        if overall["sensitivity"]["mixed_model"]["converged"]
+        else "did not converge: ignore"
+    )
+    html = lead_client.get(reverse("dashboards:team")).content.decode()
+    assert "Other ways of estimating it" in html

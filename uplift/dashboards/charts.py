@@ -310,6 +310,58 @@ def evidence_table(row: dict) -> Chart:
     )
 
 
+ROBUSTNESS_FITS = (
+    ("no_covariate", "Without the forecast"),
+    ("researcher_fixed_effects", "Researcher fixed effects"),
+    ("mixed_model", "Mixed model (random researcher intercepts)"),
+    ("self_selected_included", "Self-selected tasks included"),
+)
+
+
+def robustness_table(row: dict) -> Chart:
+    """The headline beside the other estimates of the same scope: the paired within-block
+    estimate and the sensitivity fits, with the mixed model's convergence."""
+    table = Table(["Estimate", "Time change %", "95% CI low %", "95% CI high %", "Tasks", "Note"])
+
+    def add(name: str, fit: dict | None, note: str = "", tasks: str = "") -> None:
+        if not fit or fit.get("time_change") is None:
+            table.rows.append([name, "", "", "", tasks, note or "not estimated"])
+            return
+        cells = [percent(fit["time_change"]), percent(fit["ci_low"]), percent(fit["ci_high"])]
+        table.rows.append([name, *cells, tasks or str(fit.get("n_tasks", "")), note])
+
+    add("Headline (primary fit)", row, tasks=str(row.get("n_tasks", "")))
+    paired = row.get("paired")
+    add(
+        "Paired within researcher and task type",
+        paired,
+        note=f"{paired['n_blocks']} blocks, bootstrap over researchers" if paired else "",
+        tasks="-",
+    )
+    sensitivity = row.get("sensitivity") or {}
+    for key, name in ROBUSTNESS_FITS:
+        fit = sensitivity.get(key)
+        note = ""
+        if key == "mixed_model":
+            if fit is None and sensitivity.get("mixed_model_note") == "mixed_model_overall_only":
+                note = "fitted for the whole view only"
+            elif fit is not None:
+                converged = fit.get("converged")
+                note = {True: "converged", False: "did not converge: ignore"}.get(converged, "")
+                if fit.get("subsample"):
+                    note += ", on a sample of researchers"
+        if fit and fit.get("covariate_dropped"):
+            note = (note + ", " if note else "") + "forecast constant: fitted without it"
+        add(name, fit, note=note)
+    return Chart(
+        slug="robustness",
+        title="Other ways of estimating it",
+        caption="The headline beside the paired estimate and the sensitivity fits of the same "
+        "tasks. Estimates that disagree much say the headline depends on the model.",
+        table=table,
+    )
+
+
 def _more_needed(more: dict) -> str:
     if not more:
         return "none"

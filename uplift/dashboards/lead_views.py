@@ -142,6 +142,7 @@ def _scope_view(*, scope, snapshot, org: bool, team, task_type: str) -> dict:
         charts.trend_chart(by_dimension.get("month", [])),
         charts.perception_chart(headline),
         charts.evidence_table(headline),
+        charts.robustness_table(headline),
         time_share,
         bottlenecks,
         charts.tool_chart(by_dimension.get("tool", []), overall),

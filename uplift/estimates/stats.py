@@ -443,7 +443,8 @@ def _fit_tool(shared: NoAIRows, own: _Analysed, *, covariate: bool = True) -> di
 def _sensitivity(t: _Tasks, idx: np.ndarray, done: _Analysed, dimension: str, opts) -> dict:
     y, ai, lf, res = done.y, done.ai, done.log_forecast, done.researcher
     if opts.mixed_everywhere:
-        mixed = _fit_summary(fit_mixed_model(y, ai, lf, res), subsample=False)
+        fit = fit_mixed_model(y, ai, lf, res)
+        mixed = fit and _fit_summary(fit, subsample=False, converged=fit["converged"])
         mixed_note = None
     elif dimension == "overall":
         mixed = _mixed_overall(t, done.rows, opts.seed)
