@@ -1,4 +1,4 @@
-"""Who gets what from every endpoint: the role-by-endpoint matrix of docs/product.md."""
+"""Who gets what from every endpoint: the role-by-endpoint matrix of the README's access rules."""
 
 import io
 from datetime import timedelta

@@ -345,7 +345,8 @@ class EstimatesSerializer(serializers.Serializer):
     estimates = serializers.ListField(
         child=serializers.DictField(),
         help_text=(
-            "One row per scope: see estimation.md. A subgroup row's pooled.raw_weight is the "
+            "One row per scope: see estimate_all in uplift/estimates/stats.py. A subgroup row's "
+            "pooled.raw_weight is the "
             "weight kept on its own estimate when partially pooled (1: as fitted, 0: fully "
             "shrunk to the mean of its dimension)."
         ),

@@ -165,7 +165,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @extend_schema(
         summary="Export tasks as the worklog CSV or JSON lines, streamed",
         description="The same filters as the task list; rows in id order. The CSV is the "
-        "import format (docs/worklog-csv.md); analysts get pseudonyms instead of emails and "
+        "import format (README: importing); analysts get pseudonyms instead of emails and "
         "of task ids (an imported id can name its researcher).",
         filters=True,
         parameters=[

@@ -1,4 +1,4 @@
-"""Statistics core of Uplift: every figure of docs/estimation.md, from one table of tasks.
+"""Statistics core of Uplift: every figure of the estimates, from one table of tasks.
 
 `estimate_all` is the entry point used by the refresh job. The building blocks live in
 `stats_fit` (regressions, Benjamini-Hochberg, DerSimonian-Laird), `stats_checks` (sample rules,
@@ -716,7 +716,7 @@ def estimate_all(
     seed: int = 20250710,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Every estimate of docs/estimation.md for one table of tasks (one row per task, `COLUMNS`).
+    """Every estimate for one table of tasks (one row per task, `COLUMNS`).
 
     Scopes: overall; each team, task type, month of completion and AI tool (a tool row compares
     AI-allowed tasks that used the tool with all AI-not-allowed tasks, labelled `descriptive`);

@@ -1,4 +1,4 @@
-"""Sample rules, diagnostics, power, perception and the paired estimate (docs/estimation.md)."""
+"""Sample rules, diagnostics, power, perception and the paired estimate (see estimate_all)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Regression fits behind every estimate (see docs/estimation.md, "The primary estimate").
+"""Regression fits behind every estimate (the contract is estimate_all's docstring in stats.py).
 
 A hand-written OLS path is used instead of statsmodels because the refresh fits several hundred
 scopes over up to a million tasks; tests/estimates/test_stats_fit.py checks it equals
@@ -345,7 +345,7 @@ def fit_primary(log_actual, ai, log_forecast, clusters) -> dict:
     """The primary estimate: OLS of log(actual) on AI allowed and log(no-AI forecast).
 
     `log(actual_minutes) = a + b * ai_allowed + c * log(forecast_no_ai_minutes) + e`, with the
-    three standard errors of estimation.md and the headline cluster-robust t interval on G-1 df.
+    three standard errors of the contract and the headline cluster-robust t interval on G-1 df.
     See `fit_ols` for the returned keys; `beta` is b.
 
     Constant forecast: when every task has the same forecast (`is_constant`), c is not

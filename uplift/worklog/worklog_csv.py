@@ -1,7 +1,8 @@
 """The worklog CSV: one row per task, read by the importer and written by the export.
 
-See docs/worklog-csv.md. Rows in problems are numbered as a spreadsheet shows them: the header
-is row 1, the first task row 2, and a line break inside a quoted value starts no new row.
+Its format is in the README ("Importing and exporting data"). Rows in problems are numbered as a
+spreadsheet shows them: the header is row 1, the first task row 2, and a line break inside a
+quoted value starts no new row.
 """
 
 import csv
