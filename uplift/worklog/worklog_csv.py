@@ -64,7 +64,6 @@ MAX_LENGTHS = {
     "team": NAME_MAX_LENGTH,
     "task_type": NAME_MAX_LENGTH,
     "title": TITLE_MAX_LENGTH,
-    "tools": NAME_MAX_LENGTH,  # each tool's name
 }
 NAME_COLUMNS = ("team", "task_type")
 # A file holds at most this many task rows: larger ones are refused, to be split.
@@ -163,7 +162,7 @@ class _RowReader:
         if column in NAME_COLUMNS:
             value = normalize_name(value)
         limit = MAX_LENGTHS.get(column)
-        if limit and column != "tools" and len(value) > limit:
+        if limit and len(value) > limit:
             self.problem(column, f"must be at most {limit} characters, not {len(value)}")
             return ""
         if required and not value:
