@@ -73,7 +73,7 @@ def test_show_estimates_json_has_the_documented_shape():
         "forecast_time_change", "posthoc_time_change", "warnings",
     ]:  # fmt: skip
         assert key in row, key
-    assert set(row["se"]) == {"nonrobust", "hc3", "cluster"}
+    assert set(row["se"]) == {"nonrobust", "hc3", "cluster", "cr2"}
     groups = {(r["dimension"], r["group"]) for r in document["estimates"]}
     assert ("team", "METR early-2025 study") in groups
     assert ("task_type", "Open-source issue") in groups

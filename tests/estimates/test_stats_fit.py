@@ -7,9 +7,11 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
+from scipy import stats as sps
 from statsmodels.stats.meta_analysis import combine_effects
 from statsmodels.stats.multitest import multipletests
 
+from tests.estimates.cr2_reference import dense_cr2, researcher_dummies
 from tests.estimates.test_stats import make_tasks
 from uplift.estimates.stats import (
     benjamini_hochberg,
@@ -76,6 +78,30 @@ def ratio_ci(fit) -> list[float]:
     return list(np.expm1(fit.conf_int().loc["ai"].to_numpy()))
 
 
+def headline(rows: pd.DataFrame, *, covariate: bool = True, fixed_effects: bool = False) -> dict:
+    """The headline by the dense CR2 reference: t interval and p on Bell-McCaffrey df.
+
+    `fixed_effects` replaces the intercept by one per researcher.
+    """
+    y = np.log(rows["actual_minutes"].to_numpy())
+    researcher = rows["researcher"].to_numpy()
+    columns = [rows["ai_allowed"].to_numpy(float)]
+    if covariate:
+        columns.append(np.log(rows["forecast_no_ai"].to_numpy()))
+    if fixed_effects:
+        exog, coef = np.column_stack([*columns, researcher_dummies(researcher)]), 0
+    else:
+        exog, coef = np.column_stack([np.ones(len(rows)), *columns]), 1
+    beta, se, df = dense_cr2(y, exog, researcher, coef)
+    crit = sps.t.ppf(0.975, df)
+    return {
+        "ci": [math.expm1(beta - crit * se), math.expm1(beta + crit * se)],
+        "p": 2 * sps.t.sf(abs(beta / se), df),
+        "se": se,
+        "df": df,
+    }
+
+
 @pytest.mark.parametrize("dimension", ["overall", "team", "task_type", "month", "tool"])
 def test_every_primary_figure_equals_statsmodels(tasks, result, dimension):
     rows = [e for e in result["estimates"] if e["dimension"] == dimension and e["status"] == "ok"]
@@ -91,16 +117,20 @@ def test_every_primary_figure_equals_statsmodels(tasks, result, dimension):
         assert e["ci_z"]["nonrobust"] == pytest.approx(ratio_ci(fits["nonrobust_z"]), abs=TOL)
         assert e["ci_z"]["hc3"] == pytest.approx(ratio_ci(fits["hc3"]), abs=TOL)
         assert e["ci_z"]["cluster"] == pytest.approx(ratio_ci(fits["cluster"]), abs=TOL)
-        assert [e["ci_low"], e["ci_high"]] == pytest.approx(ratio_ci(fits["cluster_t"]), abs=TOL)
-        assert e["p_value"] == pytest.approx(fits["cluster_t"].pvalues["ai"], abs=TOL)
-        assert e["df"] == e["n_researchers"] - 1
+        reference = headline(scope_rows(tasks, dimension, e["group"]))
+        assert e["se"]["cr2"] == pytest.approx(reference["se"], abs=TOL)
+        assert [e["ci_low"], e["ci_high"]] == pytest.approx(reference["ci"], abs=TOL)
+        assert e["p_value"] == pytest.approx(reference["p"], abs=TOL)
+        assert e["df"] == pytest.approx(reference["df"], rel=TOL)
+        assert e["df"] < e["n_researchers"] - 1
 
 
 def test_observational_row_equals_statsmodels_on_self_selected_tasks(tasks, result):
     e = next(e for e in result["estimates"] if e["dimension"] == "observational")
-    fits = statsmodels_fits(scope_rows(tasks, "observational", None))
+    rows = scope_rows(tasks, "observational", None)
+    fits = statsmodels_fits(rows)
     assert e["beta"] == pytest.approx(fits["nonrobust"].params["ai"], abs=TOL)
-    assert [e["ci_low"], e["ci_high"]] == pytest.approx(ratio_ci(fits["cluster_t"]), abs=TOL)
+    assert [e["ci_low"], e["ci_high"]] == pytest.approx(headline(rows)["ci"], abs=TOL)
 
 
 def test_fit_primary_p_values_of_all_three_ses_equal_statsmodels(tasks):
@@ -138,7 +168,7 @@ def test_no_covariate_sensitivity_equals_statsmodels(tasks, result):
     assert ours["se"]["cluster"] == pytest.approx(fits["cluster"].bse["ai"], abs=TOL)
     shown = next(e for e in result["estimates"] if e["dimension"] == "overall")["sensitivity"]
     assert [shown["no_covariate"]["ci_low"], shown["no_covariate"]["ci_high"]] == pytest.approx(
-        ratio_ci(fits["cluster_t"]), abs=TOL
+        headline(rows, covariate=False)["ci"], abs=TOL
     )
 
 
@@ -156,7 +186,9 @@ def test_researcher_fixed_effects_equal_statsmodels_dummy_regression(tasks, resu
         assert ours["se"][key] == pytest.approx(fits[key].bse["ai"], abs=TOL), key
     shown = next(e for e in result["estimates"] if e["dimension"] == "overall")["sensitivity"]
     fe = shown["researcher_fixed_effects"]
-    assert [fe["ci_low"], fe["ci_high"]] == pytest.approx(ratio_ci(fits["cluster_t"]), abs=TOL)
+    assert [fe["ci_low"], fe["ci_high"]] == pytest.approx(
+        headline(rows, fixed_effects=True)["ci"], abs=TOL
+    )
 
 
 def test_self_selected_included_sensitivity_pools_both_assignments(tasks, result):
@@ -165,7 +197,7 @@ def test_self_selected_included_sensitivity_pools_both_assignments(tasks, result
     shown = next(e for e in result["estimates"] if e["dimension"] == "overall")["sensitivity"]
     both = shown["self_selected_included"]
     assert both["beta"] == pytest.approx(fits["nonrobust"].params["ai"], abs=TOL)
-    assert [both["ci_low"], both["ci_high"]] == pytest.approx(ratio_ci(fits["cluster_t"]), abs=TOL)
+    assert [both["ci_low"], both["ci_high"]] == pytest.approx(headline(rows)["ci"], abs=TOL)
 
 
 def test_mixed_model_sensitivity_is_statsmodels_mixedlm(tasks, result):
@@ -261,7 +293,7 @@ def fit_args(rows: pd.DataFrame, covariate: bool = True) -> tuple:
 
 def assert_summary_equals_fit(shown: dict, fit: dict) -> None:
     assert shown["beta"] == pytest.approx(fit["beta"], abs=TOL)
-    assert shown["se"] == pytest.approx(fit["se"]["cluster"], abs=TOL)
+    assert shown["se"] == pytest.approx(fit["se"]["cr2"], abs=TOL)
     assert [shown["ci_low"], shown["ci_high"]] == pytest.approx(
         list(np.expm1(fit["ci_log"])), abs=TOL
     )
@@ -283,7 +315,7 @@ def test_tool_rows_from_shared_no_ai_sums_equal_direct_fits(tasks, result):
             list(np.expm1(direct["ci_log"])), abs=TOL
         )
         assert e["p_value"] == pytest.approx(direct["p_value"], abs=TOL)
-        assert e["df"] == direct["df_cluster"]
+        assert e["df"] == pytest.approx(direct["df"], rel=TOL)
         sensitivity = e["sensitivity"]
         no_covariate = fit_no_covariate(*fit_args(scope_rows(tasks, "tool", e["group"]), False))
         assert_summary_equals_fit(sensitivity["no_covariate"], no_covariate)

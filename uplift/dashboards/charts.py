@@ -15,7 +15,10 @@ from django.utils.safestring import mark_safe
 WARNING_TEXT = {
     "insufficient_data": "Not enough data for an estimate yet.",
     "not_estimable": "No estimate could be computed for this scope from its data.",
-    "few_clusters": "Fewer than 10 researchers: the interval may be too narrow.",
+    "few_clusters": (
+        "Fewer than 10 effective researchers (few of them, or one doing most of the tasks): "
+        "the interval is wide and rests on few people."
+    ),
     "sample_ratio_mismatch": (
         "The AI-allowed share of tasks is far from the planned allocation: "
         "randomization may be being bypassed."

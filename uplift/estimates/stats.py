@@ -130,6 +130,9 @@ class _Tasks:
     self_selected: np.ndarray
     ai: np.ndarray
     allocation: np.ndarray
+    # Randomization stratum of each task: its allocation's code among the distinct ones.
+    stratum: np.ndarray
+    n_strata: int
     completed: np.ndarray
     analysable: np.ndarray
     abandoned: np.ndarray
@@ -272,6 +275,8 @@ def _prepare(tasks: pd.DataFrame) -> _Tasks:
         log_actual = np.where(analysable, np.log(np.where(analysable, actual, 1.0)), np.nan)
         log_forecast = np.log(np.where(forecast_no_ai > 0, forecast_no_ai, np.nan))
     allocation = floats("allocation")
+    allocation = np.where(np.isfinite(allocation), allocation, 0.5)
+    strata, stratum = np.unique(np.round(allocation, 9), return_inverse=True)
     any_tool, tool_used = _tool_usage(tasks["tools"], order)
     perceived_other = floats("perceived_other_minutes")
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -300,7 +305,9 @@ def _prepare(tasks: pd.DataFrame) -> _Tasks:
         randomized=randomized,
         self_selected=self_selected,
         ai=tasks["ai_allowed"].to_numpy(dtype=bool, na_value=False)[order],
-        allocation=np.where(np.isfinite(allocation), allocation, 0.5),
+        allocation=allocation,
+        stratum=stratum.ravel(),
+        n_strata=int(strata.size),
         completed=completed,
         analysable=analysable,
         abandoned=abandoned,
@@ -341,7 +348,7 @@ def _fit_summary(fit: dict | None, **extra) -> dict | None:
     if fit is None:
         return None
     low, high = fit["ci_log"]
-    se = fit["se"]["cluster"] if isinstance(fit["se"], dict) else fit["se"]
+    se = fit["se"]["cr2"] if isinstance(fit["se"], dict) else fit["se"]
     return {
         "beta": fit["beta"],
         "time_change": expm1_safe(fit["beta"]),
@@ -371,6 +378,9 @@ class _Options:
     # (primary and no-covariate fits) and randomized or self-selected (self-selected-included).
     no_ai: NoAIRows | None = None
     pooled_no_ai: NoAIRows | None = None
+    # With several strata, tool rows are fitted on their concatenated rows (fit_primary).
+    no_ai_rows: np.ndarray | None = None
+    pooled_no_ai_rows: np.ndarray | None = None
 
 
 def _mixed_overall(t: _Tasks, done: np.ndarray, seed: int) -> dict | None:
@@ -409,27 +419,49 @@ class _Analysed:
     ai: np.ndarray
     log_forecast: np.ndarray
     researcher: np.ndarray
+    # Stratum codes, None when the refresh has a single stratum (the common case).
+    stratum: np.ndarray | None = None
 
     @classmethod
     def gather(cls, t: _Tasks, rows: np.ndarray) -> _Analysed:
-        return cls(rows, t.log_actual[rows], t.ai[rows], t.log_forecast[rows], t.researcher[rows])
+        stratum = t.stratum[rows] if t.n_strata > 1 else None
+        return cls(
+            rows, t.log_actual[rows], t.ai[rows], t.log_forecast[rows], t.researcher[rows], stratum
+        )
 
     @functools.cached_property
     def ai_part(self) -> _Analysed:
         """The AI-allowed tasks alone (compressed once, used by each of a tool row's fits)."""
         ai = self.ai
+        stratum = None if self.stratum is None else self.stratum[ai]
         return _Analysed(
-            self.rows[ai], self.y[ai], ai[ai], self.log_forecast[ai], self.researcher[ai]
+            self.rows[ai], self.y[ai], ai[ai], self.log_forecast[ai], self.researcher[ai], stratum
         )
 
 
-def _fit_tool(shared: NoAIRows, own: _Analysed, *, covariate: bool = True) -> dict | None:
+def _fit_tool(
+    shared: NoAIRows,
+    own: _Analysed,
+    *,
+    covariate: bool = True,
+    t: _Tasks | None = None,
+    shared_rows: np.ndarray | None = None,
+) -> dict | None:
     """A tool row's fit: its AI-allowed tasks beside the shared AI-not-allowed ones.
 
     Each tool scope holds all ~half a million AI-not-allowed tasks; refitting them per tool was
     a quarter of the refresh. `fit_with_no_ai_rows` reuses their sums (equal within 1e-9).
+    With several randomization strata the concatenated rows are fitted with stratum
+    intercepts instead (`t` and `shared_rows` given).
     """
     own = own.ai_part
+    if own.stratum is not None and t is not None and shared_rows is not None:
+        both = _Analysed.gather(t, np.concatenate([shared_rows, own.rows]))
+        if covariate:
+            return _try(
+                fit_primary, both.y, both.ai, both.log_forecast, both.researcher, both.stratum
+            )
+        return _try(fit_no_covariate, both.y, both.ai, both.researcher, both.stratum)
     return _try(
         fit_with_no_ai_rows,
         shared,
@@ -441,7 +473,7 @@ def _fit_tool(shared: NoAIRows, own: _Analysed, *, covariate: bool = True) -> di
 
 
 def _sensitivity(t: _Tasks, idx: np.ndarray, done: _Analysed, dimension: str, opts) -> dict:
-    y, ai, lf, res = done.y, done.ai, done.log_forecast, done.researcher
+    y, ai, lf, res, strata = done.y, done.ai, done.log_forecast, done.researcher, done.stratum
     if opts.mixed_everywhere:
         fit = fit_mixed_model(y, ai, lf, res)
         mixed = fit and _fit_summary(fit, subsample=False, converged=fit["converged"])
@@ -454,18 +486,22 @@ def _sensitivity(t: _Tasks, idx: np.ndarray, done: _Analysed, dimension: str, op
     # Self-selected tasks of the same scope join the randomized ones, for contrast only.
     if dimension == "tool":
         pooled_ai = _Analysed.gather(t, idx[t.pooled[idx] & t.ai[idx]])
-        no_covariate = _fit_tool(opts.no_ai, done, covariate=False)
-        self_selected_included = _fit_tool(opts.pooled_no_ai, pooled_ai)
+        no_covariate = _fit_tool(
+            opts.no_ai, done, covariate=False, t=t, shared_rows=opts.no_ai_rows
+        )
+        self_selected_included = _fit_tool(
+            opts.pooled_no_ai, pooled_ai, t=t, shared_rows=opts.pooled_no_ai_rows
+        )
     else:
         pooled = _Analysed.gather(t, idx[t.pooled[idx]])
-        no_covariate = _try(fit_no_covariate, y, ai, res)
+        no_covariate = _try(fit_no_covariate, y, ai, res, strata)
         self_selected_included = _try(
-            fit_primary, pooled.y, pooled.ai, pooled.log_forecast, pooled.researcher
+            fit_primary, pooled.y, pooled.ai, pooled.log_forecast, pooled.researcher, pooled.stratum
         )
     return {
         "no_covariate": _fit_summary(no_covariate),
         "researcher_fixed_effects": _fit_summary(
-            _try(fit_researcher_fixed_effects, y, ai, lf, res)
+            _try(fit_researcher_fixed_effects, y, ai, lf, res, strata)
         ),
         "mixed_model": mixed,
         "mixed_model_note": mixed_note,
@@ -484,6 +520,7 @@ def _null_figures() -> dict:
         "se": None,
         "ci_z": None,
         "df": None,
+        "effective_researchers": None,
         "p_value": None,
         "q_value": None,
         "mde": None,
@@ -578,9 +615,11 @@ def _estimate_scope(
     fit = None
     if failure is None and has_enough_data(n_ai, n_no_ai, n_researchers):
         if dimension == "tool":
-            fit = _fit_tool(opts.no_ai, done)
+            fit = _fit_tool(opts.no_ai, done, t=t, shared_rows=opts.no_ai_rows)
         else:
-            fit = _try(fit_primary, done.y, ai_done, done.log_forecast, done.researcher)
+            fit = _try(
+                fit_primary, done.y, ai_done, done.log_forecast, done.researcher, done.stratum
+            )
         if fit is None:
             warnings.append("degenerate_design")
     problem = failure or (None if fit is None else fit_problem(fit))
@@ -628,15 +667,18 @@ def _estimate_scope(
             "ci_low": ci_low,
             "ci_high": ci_high,
             "se": dict(se),
-            "ci_z": {key: list(ratio_interval(beta, s, Z_975)) for key, s in se.items()},
-            "df": fit["df_cluster"],
+            # METR's published z intervals of the three classic SEs (the replication view).
+            "ci_z": {
+                key: list(ratio_interval(beta, se[key], Z_975))
+                for key in ("nonrobust", "hc3", "cluster")
+            },
+            "df": fit["df"],
+            "effective_researchers": fit["df"] + 1.0,
             "p_value": fit["p_value"],
-            "mde": minimum_detectable_effect(se["cluster"], fit["df_cluster"]),
-            "mde_faster": minimum_detectable_speedup(se["cluster"], fit["df_cluster"]),
-            "tasks_needed": tasks_needed(
-                done.rows.size, se["cluster"], opts.target_mde, fit["df_cluster"]
-            ),
-            "researchers_needed": researchers_needed(n_researchers, se["cluster"], opts.target_mde),
+            "mde": minimum_detectable_effect(se["cr2"], fit["df"]),
+            "mde_faster": minimum_detectable_speedup(se["cr2"], fit["df"]),
+            "tasks_needed": tasks_needed(done.rows.size, se["cr2"], opts.target_mde, fit["df"]),
+            "researchers_needed": researchers_needed(n_researchers, se["cr2"], opts.target_mde),
             "forecast_time_change": forecast,
             "posthoc_time_change": posthoc,
             "n_posthoc": int(asked.sum()),
@@ -646,7 +688,10 @@ def _estimate_scope(
             "sensitivity": None if observational else _sensitivity(t, idx, done, dimension, opts),
         }
     )
-    if n_researchers < FEW_CLUSTERS:
+    # Effective researchers: the headline's degrees of freedom plus one, which is about G for
+    # equal researchers and falls towards 2 as one researcher carries more of the tasks;
+    # fewer than 10 (to the nearest whole researcher) warns.
+    if row["effective_researchers"] < FEW_CLUSTERS - 0.5:
         warnings.append("few_clusters")
     if paired_disagrees(paired, ci_low, ci_high):
         warnings.append("paired_disagrees")
@@ -673,7 +718,7 @@ def _add_q_values_and_pooling(rows: list[dict], dimension: str) -> None:
         r["q_value"] = q
     if len(ok) < 2:
         return
-    pooled = dersimonian_laird([r["beta"] for r in ok], [r["se"]["cluster"] for r in ok])
+    pooled = dersimonian_laird([r["beta"] for r in ok], [r["se"]["cr2"] for r in ok])
     for i, r in enumerate(ok):
         b, s = pooled["shrunk"][i], pooled["shrunk_se"][i]
         low, high = ratio_interval(b, s, Z_975)
@@ -805,8 +850,10 @@ def estimate_all(
                 t.log_actual[rows], t.log_forecast[rows], t.researcher[rows], t.n_researchers
             )
 
-        opts.no_ai = no_ai_rows(np.flatnonzero(t.randomized & t.analysable & ~t.ai))
-        opts.pooled_no_ai = no_ai_rows(np.flatnonzero(t.pooled & ~t.ai))
+        opts.no_ai_rows = np.flatnonzero(t.randomized & t.analysable & ~t.ai)
+        opts.pooled_no_ai_rows = np.flatnonzero(t.pooled & ~t.ai)
+        opts.no_ai = no_ai_rows(opts.no_ai_rows)
+        opts.pooled_no_ai = no_ai_rows(opts.pooled_no_ai_rows)
     plan = [
         ("overall", [(None, everything)]),
         ("team", _groups(t.team, t.team_labels)),
@@ -834,7 +881,7 @@ def estimate_all(
         _add_q_values_and_pooling(rows, dimension)
         if dimension == "task_type":
             type_estimates = {
-                r["group"]: (r["beta"], r["se"]["cluster"]) if r["status"] == "ok" else None
+                r["group"]: (r["beta"], r["se"]["cr2"]) if r["status"] == "ok" else None
                 for r in rows
             }
         estimates.extend(rows)

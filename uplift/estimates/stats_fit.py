@@ -105,7 +105,7 @@ def fit_problem(fit: dict) -> str | None:
     cluster SE is above MIN_SE (a zero SE, up to rounding, gives a zero-width interval and a p
     of 0 or NaN), and exp(beta), exp(-beta) and the interval's upper end fit in a float.
     """
-    beta, se, p_value = fit["beta"], fit["se"]["cluster"], fit["p_value"]
+    beta, se, p_value = fit["beta"], fit["se"]["cr2"], fit["p_value"]
     low, high = fit["ci_log"]
     if any(math.isnan(v) for v in (beta, se, low, high, p_value)):
         return "undefined"
@@ -186,9 +186,84 @@ def fit_ols(
 
     # Per-researcher sums of x_i * e_i, one bincount per column (faster than np.add.at).
     sums = [np.bincount(codes, weights=c * resid) for c in columns]
+    present = np.bincount(codes) > 0
+    scores = np.column_stack(sums)[present]
+    grams = cluster_grams(columns, codes)[present]
     return _ols_result(
-        params, xtx_inv, scale, cov_hc3, _gram(sums), n=n, k=k, n_clusters=n_clusters, coef=coef
+        params,
+        xtx_inv,
+        scale,
+        cov_hc3,
+        _gram(sums),
+        cr2_standard_error(xtx_inv, grams, scores, coef),
+        n=n,
+        k=k,
+        n_clusters=n_clusters,
+        coef=coef,
     )
+
+
+def cluster_grams(columns: list[np.ndarray], codes: np.ndarray, n_codes: int = 0) -> np.ndarray:
+    """Each researcher's X_g'X_g, as a (codes x k x k) array, one bincount per column pair."""
+    k = len(columns)
+    n_codes = max(n_codes, int(codes.max()) + 1 if codes.size else 0)
+    out = np.empty((n_codes, k, k))
+    for i in range(k):
+        for j in range(i, k):
+            out[:, i, j] = out[:, j, i] = np.bincount(
+                codes, weights=columns[i] * columns[j], minlength=n_codes
+            )
+    return out
+
+
+def _symmetric_power(matrix: np.ndarray, power: float) -> np.ndarray:
+    # matrix ** power for a symmetric positive definite matrix (or a stack of them).
+    values, vectors = np.linalg.eigh(matrix)
+    return (vectors * np.maximum(values, 0.0)[..., None, :] ** power) @ np.swapaxes(vectors, -1, -2)
+
+
+def cr2_standard_error(
+    xtx_inv: np.ndarray, grams: np.ndarray, scores: np.ndarray, coef: int
+) -> tuple[float, float]:
+    """The CR2 cluster-robust SE of one coefficient and its Bell-McCaffrey degrees of freedom.
+
+    CR2 (Bell and McCaffrey 2002; Pustejovsky and Tipton 2018) corrects each researcher's
+    residuals by A_g = (I - H_gg)^(-1/2), H_gg = X_g M X_g' the researcher's block of the hat
+    matrix and M = (X'X)^-1, with no further small-sample factor:
+    V = c'M [sum_g X_g'A_g e_g e_g'A_g X_g] M c. The degrees of freedom are Satterthwaite's for
+    that variance under independent errors of equal variance: with G the n x G matrix whose
+    column g is (I - H)' A_g X_g M c, df = tr(G'G)^2 / tr((G'G)^2).
+
+    Nothing of size n_g x n_g is formed: H_gg maps the span of X_g onto itself as X_g M S_g
+    does (S_g = X_g'X_g), so A_g X_g = X_g f(M S_g) with f(x) = (1 - x)^(-1/2), computed from
+    T = M^(1/2) S_g M^(1/2) as M^(1/2) f(T) M^(-1/2). Then V = sum_g (c'M f(M S_g)' X_g'e_g)^2
+    and, with a_g = f(M S_g) M c, G'G = diag(a_g'S_g a_g) - U M U' where row g of U is S_g a_g.
+    As in clubSandwich, an eigenvalue of H_gg within 1e-12 of 1 (a researcher who alone
+    identifies a parameter) is left out of the inverse square root (a pseudo-inverse).
+
+    `grams` holds S_g and `scores` X_g'e_g for the researchers present (G x k x k and G x k).
+    Returns (se, df); df is NaN when it is not defined (every researcher's weight is zero).
+    """
+    root = _symmetric_power(xtx_inv, 0.5)
+    root_inv = _symmetric_power(xtx_inv, -0.5)
+    values, vectors = np.linalg.eigh(root @ grams @ root)
+    gap = 1.0 - values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = np.where(gap > 1e-12, 1.0 / np.sqrt(np.where(gap > 1e-12, gap, 1.0)), 0.0)
+    f = root @ ((vectors * scaled[:, None, :]) @ np.swapaxes(vectors, 1, 2)) @ root_inv
+    m_c = xtx_inv[:, coef]
+    # a_g = f(M S_g) M c; each researcher's CR2 contribution is a_g' X_g'e_g.
+    a = f @ m_c
+    contributions = np.einsum("gi,gi->g", a, scores)
+    variance = float(contributions @ contributions)
+    u = np.einsum("gij,gj->gi", grams, a)
+    d = np.einsum("gi,gi->g", a, u)
+    p_diag = np.einsum("gi,ij,gj->g", u, xtx_inv, u)
+    trace = float(d.sum() - p_diag.sum())
+    m_utu = xtx_inv @ (u.T @ u)
+    frobenius = float((d * d).sum() - 2.0 * (d * p_diag).sum() + np.trace(m_utu @ m_utu))
+    df = trace * trace / frobenius if frobenius > 0 else math.nan
+    return _sqrt_variance(variance), df
 
 
 def _ols_result(
@@ -197,6 +272,7 @@ def _ols_result(
     scale: float,
     cov_hc3: np.ndarray,
     cluster_meat: np.ndarray,
+    cr2: tuple[float, float],
     *,
     n: int,
     k: int,
@@ -210,32 +286,36 @@ def _ols_result(
     cov_cluster = correction * (xtx_inv @ cluster_meat @ xtx_inv)
 
     beta = float(params[coef])
+    se_cr2, df = cr2
     se = {
         "nonrobust": _sqrt_variance(cov_nonrobust[coef, coef]),
         "hc3": _sqrt_variance(cov_hc3[coef, coef]),
         "cluster": _sqrt_variance(cov_cluster[coef, coef]),
+        "cr2": se_cr2,
     }
     df_cluster = n_clusters - 1
-    t_crit = float(sps.t.ppf(0.975, df_cluster))
+    t_crit = float(sps.t.ppf(0.975, df)) if df > 0 else math.nan
     p_values = {
         "nonrobust": float(2 * sps.t.sf(abs(_t_ratio(beta, se["nonrobust"])), df_resid)),
         "hc3": float(2 * sps.norm.sf(abs(_t_ratio(beta, se["hc3"])))),
         "cluster": float(2 * sps.t.sf(abs(_t_ratio(beta, se["cluster"])), df_cluster)),
+        "cr2": float(2 * sps.t.sf(abs(_t_ratio(beta, se_cr2)), df)) if df > 0 else math.nan,
     }
     return {
         "beta": beta,
         "params": [float(v) for v in params],
         "se": se,
         "ci_z_log": {key: (beta - Z_975 * s, beta + Z_975 * s) for key, s in se.items()},
-        "ci_log": (beta - t_crit * se["cluster"], beta + t_crit * se["cluster"]),
+        "ci_log": (beta - t_crit * se_cr2, beta + t_crit * se_cr2),
         "t_crit": t_crit,
         "p_values": p_values,
-        "p_value": p_values["cluster"],
+        "p_value": p_values["cr2"],
         "n": int(n),
         "k": int(k),
         "df_resid": int(df_resid),
         "n_clusters": int(n_clusters),
         "df_cluster": int(df_cluster),
+        "df": float(df),
     }
 
 
@@ -335,13 +415,45 @@ def fit_with_no_ai_rows(
     sums[0] = sums[0] + (shared.sum_y - a * shared.count - c * shared.sum_lf)
     if covariate:
         sums[2] = sums[2] + (shared.sum_lf_y - a * shared.sum_lf - c * shared.sum_lf_lf)
+    grams = cluster_grams(own, codes, n_codes)
+    grams[:, 0, 0] += shared.count
+    if covariate:
+        grams[:, 0, 2] += shared.sum_lf
+        grams[:, 2, 0] += shared.sum_lf
+        grams[:, 2, 2] += shared.sum_lf_lf
+    cr2 = cr2_standard_error(xtx_inv, grams[present], np.column_stack(sums)[present], 1)
     fit = _ols_result(
-        params, xtx_inv, scale, cov_hc3, _gram(sums), n=n, k=k, n_clusters=n_clusters, coef=1
+        params,
+        xtx_inv,
+        scale,
+        cov_hc3,
+        _gram(sums),
+        cr2,
+        n=n,
+        k=k,
+        n_clusters=n_clusters,
+        coef=1,
     )
     return {**fit, "covariate_dropped": False}
 
 
-def fit_primary(log_actual, ai, log_forecast, clusters) -> dict:
+def stratum_columns(strata) -> list[np.ndarray]:
+    """Indicator columns of randomization strata, all but the first (none for one stratum).
+
+    A stratum is the set of tasks drawn with the same probability of AI allowed. Within it the
+    arm is independent of everything decided before the draw, so a common AI coefficient with
+    one intercept per stratum (stratum fixed effects) compares like with like even when teams
+    with different allocations also differ in speed. With a single stratum the fit is the
+    unadjusted one, unchanged.
+    """
+    if strata is None:
+        return []
+    _, codes = np.unique(np.asarray(strata), return_inverse=True)
+    codes = codes.ravel()
+    return [(codes == level).astype(float) for level in range(1, int(codes.max(initial=0)) + 1)]
+
+
+def fit_primary(log_actual, ai, log_forecast, clusters, strata=None) -> dict:
     """The primary estimate: OLS of log(actual) on AI allowed and log(no-AI forecast).
 
     `log(actual_minutes) = a + b * ai_allowed + c * log(forecast_no_ai_minutes) + e`, with the
@@ -352,26 +464,34 @@ def fit_primary(log_actual, ai, log_forecast, clusters) -> dict:
     identified but b is: the model is fitted without the forecast (`log(actual) = a + b *
     ai_allowed + e`, the no-covariate fit) and `covariate_dropped` is True. A design whose b is
     not identified (one arm only, or forecasts that differ only by arm) raises DegenerateDesign.
+
+    `strata` (one label per task, such as the allocation it was drawn with) adds an intercept
+    per randomization stratum after the first (`stratum_columns`).
     """
     log_actual = np.asarray(log_actual, dtype=float)
     exog = [np.ones(log_actual.shape[0]), np.asarray(ai, float), np.asarray(log_forecast, float)]
+    dummies = stratum_columns(strata)
     try:
-        fit = fit_ols(log_actual, exog, clusters, coef=1)
+        fit = fit_ols(log_actual, exog + dummies, clusters, coef=1)
     except DegenerateDesign:
         if not is_constant(exog[2]):
             raise
-        return {**fit_ols(log_actual, exog[:2], clusters, coef=1), "covariate_dropped": True}
+        fit = fit_ols(log_actual, exog[:2] + dummies, clusters, coef=1)
+        return {**fit, "covariate_dropped": True}
     return {**fit, "covariate_dropped": False}
 
 
-def fit_no_covariate(log_actual, ai, clusters) -> dict:
-    """Sensitivity "no covariate": OLS of log(actual) on AI allowed alone, same SEs as primary."""
+def fit_no_covariate(log_actual, ai, clusters, strata=None) -> dict:
+    """Sensitivity "no covariate": OLS of log(actual) on AI allowed alone, same SEs as primary.
+
+    Stratum intercepts are kept (`strata`): they are the design, not a covariate.
+    """
     log_actual = np.asarray(log_actual, dtype=float)
-    exog = [np.ones(log_actual.shape[0]), np.asarray(ai, float)]
+    exog = [np.ones(log_actual.shape[0]), np.asarray(ai, float), *stratum_columns(strata)]
     return {**fit_ols(log_actual, exog, clusters, coef=1), "covariate_dropped": False}
 
 
-def fit_researcher_fixed_effects(log_actual, ai, log_forecast, clusters) -> dict:
+def fit_researcher_fixed_effects(log_actual, ai, log_forecast, clusters, strata=None) -> dict:
     """Sensitivity "researcher fixed effects": the primary spec plus one intercept per researcher.
 
     Fitted by the within transformation (demeaning by researcher), which gives the same
@@ -380,20 +500,25 @@ def fit_researcher_fixed_effects(log_actual, ai, log_forecast, clusters) -> dict
     G researcher intercepts; HC3 adds the dummies' leverage 1/n_g), at a fraction of the cost.
     A researcher with a single task has leverage 1, which makes HC3 infinite as in statsmodels.
     When each researcher's forecasts are constant (`is_constant` after demeaning), the forecast
-    is absorbed by the researcher intercepts: it is dropped (`covariate_dropped`).
+    is absorbed by the researcher intercepts: it is dropped (`covariate_dropped`). Stratum
+    intercepts (`strata`) enter only where a researcher's tasks span several strata; the others
+    are absorbed by the researcher intercepts.
     """
     codes, _ = cluster_codes(clusters)
     counts = np.bincount(codes)
     safe = np.where(counts > 0, counts, 1)
-    columns = []
-    for values in (log_actual, ai, log_forecast):
+
+    def within(values) -> np.ndarray:
         v = np.asarray(values, dtype=float)
-        columns.append(v - (np.bincount(codes, weights=v) / safe)[codes])
+        return v - (np.bincount(codes, weights=v) / safe)[codes]
+
+    columns = [within(v) for v in (log_actual, ai, log_forecast)]
     n_clusters = int((counts > 0).sum())
     dropped = is_constant(columns[2], float(np.abs(np.asarray(log_forecast, float)).max(initial=0)))
+    dummies = [d for d in map(within, stratum_columns(strata)) if not is_constant(d, 1.0)]
     fit = fit_ols(
         columns[0],
-        columns[1:2] if dropped else columns[1:],
+        (columns[1:2] if dropped else columns[1:]) + dummies,
         codes,
         coef=0,
         extra_params=n_clusters,
