@@ -40,8 +40,8 @@ from bench.servers import Gunicorn, app_env  # noqa: E402
 BASELINE_SQL = """
 COPY (
     SELECT t.id, t.external_id, u.email, tm.name, tt.name, t.title, t.assignment, t.condition,
-           t.forecast_no_ai_minutes, t.forecast_ai_minutes, t.status, t.actual_minutes,
-           t.started_at, t.completed_at, t.perceived_other_minutes, x.tools
+           t.allocation_ai, t.forecast_no_ai_minutes, t.forecast_ai_minutes, t.status,
+           t.actual_minutes, t.started_at, t.completed_at, t.perceived_other_minutes, x.tools
     FROM worklog_task t
     JOIN accounts_user u ON u.id = t.owner_id
     JOIN accounts_team tm ON tm.id = t.team_id

@@ -35,11 +35,32 @@ def varied_tasks(world):
         {
             "title": 'Commas, "quotes"; semicolons and ünïcode',
             "forecast_no_ai_minutes": 33.333333333333336,
+            "allocation_ai": 1 / 3,
         },
-        {"title": "Ünïcödé — dash", "forecast_no_ai_minutes": 0.1, "forecast_ai_minutes": 0.3},
+        {
+            "title": "Ünïcödé — dash",
+            "forecast_no_ai_minutes": 0.1,
+            "forecast_ai_minutes": 0.3,
+            # Self-selected: no allocation.
+            "assignment": Task.Assignment.SELF_SELECTED,
+            "randomized_at": None,
+            "allocation_ai": None,
+            "block": "",
+        },
         # The ends of the accepted range, and floats whose shortest text is long.
-        {"title": "", "forecast_no_ai_minutes": 43200, "forecast_ai_minutes": 0.30000000000000004},
-        {"title": "big", "forecast_no_ai_minutes": 12345.678901234567, "forecast_ai_minutes": 1e-1},
+        {
+            "title": "",
+            "forecast_no_ai_minutes": 43200,
+            "forecast_ai_minutes": 0.30000000000000004,
+            "allocation_ai": 0.8,
+        },
+        {
+            "title": "big",
+            "forecast_no_ai_minutes": 12345.678901234567,
+            "forecast_ai_minutes": 1e-1,
+            # Written with an exponent, by Python and by PostgreSQL alike.
+            "allocation_ai": 1e-05,
+        },
     ]
     tasks = []
     for i, values in enumerate(cases):
@@ -93,6 +114,9 @@ def test_csv_export_has_the_worklog_columns_and_values(world, varied_tasks):
     assert done["completed_at"] == "2025-03-01T10:02:03.004500+00:00"
     assert done["started_at"] == "2025-03-01T09:00:00+00:00"
     assert done["tools"] == "claude;copilot"
+    assert done["allocation_ai"] == "0.3333333333333333"
+    allocations = {row["task_id"]: row["allocation_ai"] for row in rows}
+    assert [allocations[str(task.pk)] for task in varied_tasks[1:]] == ["", "0.8", "1e-05"]
 
 
 def test_analyst_export_pseudonymizes_every_researcher(world, varied_tasks):
@@ -132,6 +156,7 @@ def test_jsonl_export_has_one_typed_object_per_task(world, varied_tasks):
     assert done["title"] == 'Commas, "quotes"; semicolons and ünïcode'
     planned = next(line for line in lines if line["task_id"] == str(varied_tasks[1].pk))
     assert planned["actual_minutes"] is None and planned["tools"] == []
+    assert (done["allocation_ai"], planned["allocation_ai"]) == (1 / 3, None)
 
 
 def test_unknown_export_format_is_a_field_error(world):

@@ -30,8 +30,8 @@ from uplift.worklog.worklog_csv import (
 pytestmark = pytest.mark.django_db
 
 HEADER = (
-    "task_id,researcher,team,task_type,title,assignment,condition,forecast_no_ai_minutes,"
-    "forecast_ai_minutes,status,actual_minutes,started_at,completed_at,"
+    "task_id,researcher,team,task_type,title,assignment,condition,allocation_ai,"
+    "forecast_no_ai_minutes,forecast_ai_minutes,status,actual_minutes,started_at,completed_at,"
     "perceived_other_minutes,tools\n"
 )
 DONE = "2025-03-03T10:30:00+00:00"
@@ -46,6 +46,7 @@ def row(task_id="T1", **values) -> str:
         "title": "",
         "assignment": "randomized",
         "condition": "ai",
+        "allocation_ai": "",
         "forecast_no_ai_minutes": "60",
         "forecast_ai_minutes": "45",
         "status": "completed",

@@ -16,11 +16,14 @@ from uplift.worklog.worklog_csv import WorklogFileError, read_worklog, write_wor
 pytestmark = pytest.mark.django_db
 
 METR_CSV = Path(__file__).parent.parent / "fixtures" / "metr-early-2025" / "data_complete.csv"
+# A file without the optional allocation_ai column, as files written before it had it.
 HEADER = (
     "task_id,researcher,team,task_type,title,assignment,condition,forecast_no_ai_minutes,"
     "forecast_ai_minutes,status,actual_minutes,started_at,completed_at,"
     "perceived_other_minutes,tools\n"
 )
+# What the export writes: every column, allocation_ai after condition.
+EXPORT_HEADER = HEADER.replace(",condition,", ",condition,allocation_ai,")
 GOOD_ROWS = (
     "A1,Ada@Example.org,Alignment,Experiment code,Sweep,randomized,ai,60,45,completed,50.5,"
     "2025-03-03T09:00:00+00:00,2025-03-03T10:30:00+00:00,70,Claude;Cursor\n"
@@ -113,7 +116,7 @@ def test_bad_file_reports_every_problem_by_row_and_column_and_writes_nothing():
 
 def test_unknown_columns_are_named():
     text = HEADER.replace(",tools\n", ",tools,mood,colour\n") + "\n"
-    columns = HEADER.strip().replace(",", ", ")
+    columns = EXPORT_HEADER.strip().replace(",", ", ")
     assert problems_of(text)[:2] == [
         f"row 1, column mood: unknown column; the columns are: {columns}",
         f"row 1, column colour: unknown column; the columns are: {columns}",
@@ -197,7 +200,7 @@ def test_export_command_writes_the_worklog_format(tmp_path):
     path = tmp_path / "out.csv"
     call_command("export_worklog", output=path, stderr=io.StringIO())
     assert path.read_text() == export_text()
-    assert path.read_text().startswith(HEADER)
+    assert path.read_text().startswith(EXPORT_HEADER)
 
 
 # Cells a spreadsheet would run as formulas; "''=quoted" is the text "'=quoted" as an export
@@ -238,3 +241,135 @@ def test_export_import_export_is_identical_with_formula_cells(tmp_path):
     assert Task.objects.get(external_id="F2").title == "'=quoted"
     call_command("export_worklog", output=path, stderr=io.StringIO())
     assert path.read_bytes() == first
+
+
+# --- The allocation of randomized tasks -------------------------------------------------------
+
+ALLOCATED_ROWS = (
+    "R1,ada@example.org,Alignment,Experiment code,,randomized,ai,0.8,60,45,planned,,,,,\n"
+    "R2,ada@example.org,Alignment,Experiment code,,randomized,no_ai,0.3333333333333333,60,45,"
+    "planned,,,,,\n"
+    "R3,bo@example.org,Evals,Code review,,randomized,ai,,30,20,planned,,,,,\n"
+    "S1,bo@example.org,Evals,Code review,,self_selected,ai,,30,20,planned,,,,,\n"
+)
+
+
+def allocations() -> dict[str, float | None]:
+    return dict(Task.objects.values_list("external_id", "allocation_ai"))
+
+
+def test_allocation_column_gives_each_randomized_task_its_probability():
+    result = import_text(EXPORT_HEADER + ALLOCATED_ROWS)
+    assert result.created == 4
+    # An empty cell gives a new randomized task 0.5; a self-selected task has no allocation.
+    assert allocations() == {"R1": 0.8, "R2": 1 / 3, "R3": 0.5, "S1": None}
+
+
+def test_without_the_allocation_column_randomized_tasks_get_one_half():
+    import_text(HEADER + GOOD_ROWS)
+    assert allocations() == {"A1": 0.5, "A2": 0.5, "B1": None, "B2": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("high", "must be a probability strictly between 0 and 1, not 'high'"),
+        ("nan", "must be a probability strictly between 0 and 1, not nan"),
+        ("inf", "must be a probability strictly between 0 and 1, not inf"),
+        ("-inf", "must be a probability strictly between 0 and 1, not -inf"),
+        ("0", "must be a probability strictly between 0 and 1, not 0"),
+        ("0.0", "must be a probability strictly between 0 and 1, not 0.0"),
+        ("1", "must be a probability strictly between 0 and 1, not 1"),
+        ("1.5", "must be a probability strictly between 0 and 1, not 1.5"),
+        ("-0.2", "must be a probability strictly between 0 and 1, not -0.2"),
+        ("50%", "must be a probability strictly between 0 and 1, not '50%'"),
+    ],
+)
+def test_a_bad_allocation_is_a_row_and_column_problem_and_writes_nothing(value, problem):
+    bad = f"X1,ada@example.org,T,K,,randomized,ai,{value},60,45,planned,,,,,\n"
+    assert problems_of(EXPORT_HEADER + ALLOCATED_ROWS + bad) == [
+        f"row 6, column allocation_ai: {problem}"
+    ]
+    assert Task.objects.count() == 0
+
+
+def test_a_self_selected_task_with_an_allocation_is_refused():
+    text = EXPORT_HEADER + ALLOCATED_ROWS.replace("self_selected,ai,,", "self_selected,ai,0.5,")
+    assert problems_of(text) == [
+        "row 5, column allocation_ai: must be empty: only randomized tasks have an allocation"
+    ]
+    assert Task.objects.count() == 0
+
+
+def test_bad_allocations_are_listed_up_to_the_cap_and_all_counted():
+    rows = "".join(
+        f"X{i},ada@example.org,T,K,,randomized,ai,1.{i},60,45,planned,,,,,\n" for i in range(150)
+    )
+    with pytest.raises(WorklogFileError) as caught:
+        import_text(EXPORT_HEADER + rows)
+    listed = caught.value.problems
+    assert (len(listed), caught.value.total) == (100, 150)
+    assert str(listed[0]) == (
+        "row 2, column allocation_ai: must be a probability strictly between 0 and 1, not 1.0"
+    )
+    assert caught.value.report().endswith("... and 50 more problems")
+
+
+def test_reimport_refuses_a_changed_allocation_and_records_the_attempt():
+    import_text(HEADER + GOOD_ROWS)
+    changed = (
+        GOOD_ROWS.replace(",randomized,ai,", ",randomized,ai,0.8,")
+        .replace(",randomized,no_ai,", ",randomized,no_ai,,")
+        .replace(",self_selected,ai,", ",self_selected,ai,,")
+        .replace("completed,50.5", "completed,51")
+    )
+    assert problems_of(EXPORT_HEADER + changed) == [
+        "row 2, column allocation_ai: cannot change after assignment (task A1 has 0.5, "
+        "the file has 0.8)"
+    ]
+    assert allocations() == {"A1": 0.5, "A2": 0.5, "B1": None, "B2": 0.5}
+    assert Task.objects.get(external_id="A1").actual_minutes == 50.5
+    entry = AuditEntry.objects.get()
+    assert (entry.task.external_id, entry.action, entry.field) == ("A1", "refused", "allocation_ai")
+    assert (entry.old_value, entry.new_value, entry.via) == ("0.5", "0.8", "import")
+
+
+def test_a_changed_assignment_is_refused_once_whatever_the_allocation():
+    import_text(EXPORT_HEADER + ALLOCATED_ROWS)
+    changed = ALLOCATED_ROWS.replace("self_selected,ai,,", "randomized,ai,0.8,")
+    assert problems_of(EXPORT_HEADER + changed) == [
+        "row 5, column assignment: cannot change after assignment (task S1 has "
+        "'self_selected', the file has 'randomized')"
+    ]
+
+
+def test_reimport_without_an_allocation_keeps_the_one_the_task_has():
+    import_text(EXPORT_HEADER + ALLOCATED_ROWS)
+    result = import_text(EXPORT_HEADER + ALLOCATED_ROWS.replace(",0.8,", ",,"))
+    assert (result.created, result.updated, result.unchanged) == (0, 0, 4)
+    # The same rows from a file that has no allocation_ai column at all.
+    without_column = "".join(
+        ",".join(cells[:7] + cells[8:]) + "\n"
+        for cells in (line.split(",") for line in ALLOCATED_ROWS.splitlines())
+    )
+    result = import_text(HEADER + without_column)
+    assert (result.created, result.updated, result.unchanged) == (0, 0, 4)
+    assert allocations() == {"R1": 0.8, "R2": 1 / 3, "R3": 0.5, "S1": None}
+    assert AuditEntry.objects.count() == 0
+
+
+def test_export_carries_the_allocations_and_imports_back_to_the_same():
+    import_text(EXPORT_HEADER + ALLOCATED_ROWS)
+    first = export_text()
+    rows = {row["task_id"]: row for row in csv.DictReader(io.StringIO(first))}
+    assert {key: row["allocation_ai"] for key, row in rows.items()} == {
+        "R1": "0.8",
+        "R2": "0.3333333333333333",
+        "R3": "0.5",
+        "S1": "",
+    }
+    before = allocations()
+    Task.objects.all().delete()
+    import_text(first)
+    assert allocations() == before
+    assert export_text() == first

@@ -5,9 +5,9 @@ Two paths write the same bytes:
 - ``worklog_rows`` + ``write_worklog`` (the worklog app's own writer) on any database. It builds
   a model object per task (~170 us a row), so a million rows take minutes.
 - On PostgreSQL, one ``COPY (SELECT ...) TO STDOUT`` formats every row in the database, the
-  way ``format_minutes``, ``format_timestamp``, ``escape_cell`` and the csv module do, and the
-  bytes are passed on in large blocks: no Python object per row, memory flat, close to COPY's
-  own speed.
+  way ``format_minutes``, ``format_probability``, ``format_timestamp``, ``escape_cell`` and the
+  csv module do, and the bytes are passed on in large blocks: no Python object per row, memory
+  flat, close to COPY's own speed.
   ``tests/api/test_export.py`` holds the two paths to the same bytes.
 """
 
@@ -75,7 +75,7 @@ def _pseudonyms_by_email() -> dict[str, str]:
 def _typed(row: dict[str, str]) -> dict:
     typed: dict = {name: (row[name] or None) for name in COLUMNS}
     typed["title"] = row["title"]
-    for name in (*_MINUTES, "perceived_other_minutes"):
+    for name in (*_MINUTES, "perceived_other_minutes", "allocation_ai"):
         typed[name] = float(row[name]) if row[name] else None
     typed["tools"] = row["tools"].split(";") if row["tools"] else []
     return typed
@@ -193,6 +193,8 @@ def _csv_columns(task_id: str, researcher: str, tools: str, *, pseudonymized: bo
             text("t.title"),
             "t.assignment",
             "t.condition",
+            # ``format_probability``: float8's text is already the shortest that reads back.
+            "t.allocation_ai::text",
             _minutes_sql("t.forecast_no_ai_minutes"),
             _minutes_sql("t.forecast_ai_minutes"),
             "t.status",
@@ -210,7 +212,8 @@ def _jsonl_columns(task_id: str, researcher: str, tools: str) -> str:
         "json_build_object("
         f"'task_id', {task_id}, 'researcher', {researcher}, 'team', tm.name, "
         "'task_type', tt.name, 'title', t.title, 'assignment', t.assignment, "
-        "'condition', t.condition, 'forecast_no_ai_minutes', t.forecast_no_ai_minutes, "
+        "'condition', t.condition, 'allocation_ai', t.allocation_ai, "
+        "'forecast_no_ai_minutes', t.forecast_no_ai_minutes, "
         "'forecast_ai_minutes', t.forecast_ai_minutes, 'status', t.status, "
         "'actual_minutes', t.actual_minutes, "
         f"'started_at', {_timestamp_sql('t.started_at')}, "

@@ -370,7 +370,11 @@ class ImportView(APIView):
         description="Admins only: an import writes into researchers' records (any other role "
         "answers 403). Whole or nothing: a bad file answers 400 with its problems by row and "
         f"column (`problems`: the first {MAX_PROBLEMS_LISTED}; `problem_count`: all of them) "
-        "and nothing is written. Re-importing an id updates that task. Limits: at most "
+        "and nothing is written. Re-importing an id updates that task. The optional column "
+        "`allocation_ai` is a randomized task's probability of being drawn `ai` (strictly "
+        f"between 0 and 1; empty: {services.IMPORTED_ALLOCATION_AI:g} for a new task, unchanged "
+        "for an existing one; empty for self-selected tasks); like the forecasts, assignment and "
+        "condition it cannot change on a re-import. Limits: at most "
         f"{IMPORT_MAX_BYTES // 2**20} MiB and {MAX_ROWS:,} task rows per file; minutes "
         f"{MINUTES_RANGE_TEXT}; dates: {MOMENT_WINDOW_TEXT}",
         request={"multipart/form-data": s.ImportSerializer},

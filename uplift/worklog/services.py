@@ -28,11 +28,12 @@ from uplift.worklog.worklog_csv import (
     TaskRecord,
     WorklogFileError,
     format_minutes,
+    format_probability,
     format_timestamp,
 )
 
 IMPORT_SOURCE = "worklog"
-# Planned allocation assumed for imported randomized tasks, which carry no allocation of their own.
+# Planned allocation assumed for a new imported randomized task whose row gives none.
 IMPORTED_ALLOCATION_AI = 0.5
 _BATCH = 2000
 
@@ -53,8 +54,11 @@ def worklog_import(
 ) -> ImportResult:
     """Import task records whole or not at all; re-importing an id updates that task.
 
-    A change to a locked field of an existing task (forecasts, assignment, condition) refuses the
-    whole file, and each refused change is written to the audit log.
+    A change to a locked field of an existing task (forecasts, assignment, condition, and the
+    allocation of a randomized task) refuses the whole file, and each refused change is written
+    to the audit log. A new randomized task's allocation is its record's, or
+    ``IMPORTED_ALLOCATION_AI`` when the record has none; an existing task whose record has none
+    keeps its own.
     """
     try:
         with transaction.atomic():
@@ -115,7 +119,7 @@ def _import_records(*, records: list[TaskRecord], source: str, actor: User | Non
         if task is None:
             new_records.append(record)
             continue
-        for name in Task.LOCKED_FIELDS:
+        for name in _locked_on_import(task, record):
             old, new = getattr(task, name), getattr(record, name)
             if old != new:
                 problem = Problem(
@@ -166,13 +170,25 @@ def _import_records(*, records: list[TaskRecord], source: str, actor: User | Non
     return ImportResult(created=len(new_records), updated=len(to_update), unchanged=unchanged)
 
 
+def _locked_on_import(task: Task, record: TaskRecord) -> tuple[str, ...]:
+    """The fields a re-import may not change: the locked ones, and the allocation (fixed, as the
+    database holds it, when the task was drawn) when the record gives one for a task of the
+    same assignment (a changed assignment is refused on its own)."""
+    if record.allocation_ai is not None and record.assignment == task.assignment:
+        return (*Task.LOCKED_FIELDS, "allocation_ai")
+    return Task.LOCKED_FIELDS
+
+
 def _new_task(record: TaskRecord, values: dict, *, source: str, now) -> Task:
     randomized = record.assignment == Task.Assignment.RANDOMIZED
+    allocation_ai = record.allocation_ai
+    if randomized and allocation_ai is None:
+        allocation_ai = IMPORTED_ALLOCATION_AI
     return Task(
         source=source,
         external_id=record.task_id,
         randomized_at=(record.started_at or record.completed_at or now) if randomized else None,
-        allocation_ai=IMPORTED_ALLOCATION_AI if randomized else None,
+        allocation_ai=allocation_ai,
         block="imported" if randomized else "",
         forecast_no_ai_minutes=record.forecast_no_ai_minutes,
         forecast_ai_minutes=record.forecast_ai_minutes,
@@ -333,6 +349,7 @@ def worklog_rows(
                 "title": task.title,
                 "assignment": task.assignment,
                 "condition": task.condition,
+                "allocation_ai": format_probability(task.allocation_ai),
                 "forecast_no_ai_minutes": format_minutes(task.forecast_no_ai_minutes),
                 "forecast_ai_minutes": format_minutes(task.forecast_ai_minutes),
                 "status": task.status,

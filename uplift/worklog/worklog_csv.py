@@ -7,6 +7,7 @@ quoted value starts no new row.
 
 import csv
 import io
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,7 @@ COLUMNS = (
     "title",
     "assignment",
     "condition",
+    "allocation_ai",
     "forecast_no_ai_minutes",
     "forecast_ai_minutes",
     "status",
@@ -56,6 +58,7 @@ ASSIGNMENTS = ("randomized", "self_selected")
 CONDITIONS = ("ai", "no_ai")
 STATUSES = ("planned", "in_progress", "completed", "abandoned")
 TOOL_SEPARATOR = ";"
+PROBABILITY_RULE = "must be a probability strictly between 0 and 1"
 
 # The longest value each text column holds (the database's column lengths).
 MAX_LENGTHS = {
@@ -105,6 +108,8 @@ class TaskRecord:
     perceived_other_minutes: float | None = None
     tools: list[str] = field(default_factory=list)
     actual_imputed: bool = False
+    # The probability the task had of being drawn "AI allowed"; None when the file gives none.
+    allocation_ai: float | None = None
 
 
 class WorklogFileError(Exception):
@@ -190,6 +195,20 @@ class _RowReader:
             return None
         return number
 
+    def probability(self, column: str) -> float | None:
+        value = self.text(column)
+        if not value:
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            self.problem(column, f"{PROBABILITY_RULE}, not {_shorten(value)!r}")
+            return None
+        if not (math.isfinite(number) and 0 < number < 1):
+            self.problem(column, f"{PROBABILITY_RULE}, not {_shorten(value)}")
+            return None
+        return number
+
     def timestamp(self, column: str) -> datetime | None:
         value = self.text(column)
         if not value:
@@ -236,6 +255,7 @@ def _record_from_row(
         title=read.text("title"),
         assignment=read.choice("assignment", ASSIGNMENTS),
         condition=read.choice("condition", CONDITIONS),
+        allocation_ai=read.probability("allocation_ai"),
         forecast_no_ai_minutes=read.minutes("forecast_no_ai_minutes", required=True),
         forecast_ai_minutes=read.minutes("forecast_ai_minutes", required=True),
         status=read.choice("status", STATUSES),
@@ -250,6 +270,8 @@ def _record_from_row(
             validate_email(record.researcher)
         except ValidationError:
             read.problem("researcher", f"must be an email address, not {record.researcher!r}")
+    if record.assignment == "self_selected" and record.allocation_ai is not None:
+        read.problem("allocation_ai", "must be empty: only randomized tasks have an allocation")
     if "\n" in record.title or "\r" in record.title:
         read.problem("title", "must be one line (it contains a line break)")
     _check_status(read, record)
@@ -393,6 +415,11 @@ def format_minutes(value: float | None) -> str:
     if value is None:
         return ""
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def format_probability(value: float | None) -> str:
+    """An allocation as the shortest text that reads back exactly (empty when there is none)."""
+    return "" if value is None else repr(float(value))
 
 
 def format_timestamp(value: datetime | None) -> str:
