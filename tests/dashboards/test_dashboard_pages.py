@@ -102,7 +102,11 @@ def test_chart_tables_equal_the_snapshot_rows(lead_client, organisation):
         if row["status"] == "ok":
             for cell, key in zip(cells[3:6], ("time_change", "ci_low", "ci_high"), strict=True):
                 assert float(cell) == pytest.approx(row[key] * 100, abs=0.05)
-            assert float(cells[6]) == pytest.approx(row["pooled"]["time_change"] * 100, abs=0.05)
+            if row["pooled"] is None:  # fewer than four task types with an estimate
+                assert cells[6:9] == ["", "", ""]
+            else:
+                pooled = row["pooled"]["time_change"] * 100
+                assert float(cells[6]) == pytest.approx(pooled, abs=0.05)
     months = [r[0] for r in tables["trend"][1:]]
     assert months == sorted(g for (d, g) in rows if d == "month")
 

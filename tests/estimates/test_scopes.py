@@ -96,7 +96,7 @@ def test_windows_keep_abandoned_tasks_and_their_diagnostics():
     plan = scope_plan(tasks, team_ids={"A": 1}, today=date(2025, 8, 20))
     six = next(i for i in plan if i["kind"] == "org" and i["window"] == "6m")
     assert six["n_tasks"] == 1200  # abandoned tasks included, 2024 tasks not
-    overall = estimate_all(six["tasks"], bootstrap_resamples=50)["estimates"][0]
+    overall = estimate_all(six["tasks"])["estimates"][0]
     assert overall["dimension"] == "overall"
     attrition = overall["diagnostics"]["attrition"]
     assert (attrition["abandoned_ai"], attrition["abandoned_no_ai"]) == (120, 12)

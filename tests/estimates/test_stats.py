@@ -360,16 +360,23 @@ def test_subgroup_q_values_are_bh_of_their_dimension(generated):
 
 
 def test_subgroup_rows_carry_pooled_estimates_and_overall_does_not(generated):
-    teams = [e for e in generated["estimates"] if e["dimension"] == "team"]
-    pooled = stats.dersimonian_laird([e["beta"] for e in teams], [e["se"]["cr2"] for e in teams])
-    for i, e in enumerate(teams):
-        assert e["pooled"]["beta"] == pytest.approx(pooled["shrunk"][i], rel=1e-12)
-        assert e["pooled"]["tau2"] == pytest.approx(pooled["tau2"])
-        # The weight kept on the row's own estimate: tau^2 / (tau^2 + se^2), 0 = fully pooled.
-        tau2, se = pooled["tau2"], e["se"]["cluster"]
-        assert e["pooled"]["raw_weight"] == pytest.approx(tau2 / (tau2 + se**2), rel=1e-12)
-        assert "shrinkage" not in e["pooled"]
-        assert e["pooled"]["ci_low"] <= e["pooled"]["time_change"] <= e["pooled"]["ci_high"]
+    five_types = estimate_all(make_tasks(seed=3, task_types=("a", "b", "c", "d", "e")))
+    assert row(five_types, "task_type", "a")["pooled"] is not None
+    for result, dimension in ((generated, "team"), (five_types, "task_type")):
+        rows = [e for e in result["estimates"] if e["dimension"] == dimension]
+        ok = [e for e in rows if e["status"] == "ok"]
+        pooled = stats.partial_pooling(
+            [e["beta"] for e in ok], [e["se"]["cr2"] for e in ok], [e["df"] for e in ok]
+        )
+        if len(ok) < 4:  # three teams: too few to pool
+            assert pooled is None and all(e["pooled"] is None for e in rows)
+            continue
+        for i, e in enumerate(ok):
+            assert e["pooled"]["beta"] == pytest.approx(pooled["shrunk"][i], rel=1e-12)
+            assert e["pooled"]["tau2"] == pytest.approx(pooled["tau2"])
+            assert e["pooled"]["raw_weight"] == pytest.approx(pooled["raw_weight"][i], rel=1e-12)
+            assert 0 <= e["pooled"]["raw_weight"] <= 1
+            assert e["pooled"]["ci_low"] <= e["pooled"]["time_change"] <= e["pooled"]["ci_high"]
     assert row(generated, "overall")["pooled"] is None
 
 

@@ -43,13 +43,67 @@ def test_paired_estimate_weights_block_differences_by_harmonic_size():
     assert (result["n_blocks"], result["n_researchers"]) == (2, 2)
 
 
-def test_paired_bootstrap_resamples_researchers():
-    # Resampling two researchers gives only AA (2), BB (1) or AB (25/17), a quarter each for
-    # the pure draws, so the 2.5% and 97.5% percentiles are exactly 1 and 2.
-    result = paired_example(resamples=2000, seed=1)
-    assert result["ci_low"] == pytest.approx(math.expm1(1.0))
-    assert result["ci_high"] == pytest.approx(math.expm1(2.0))
-    assert paired_example(seed=1) == result
+def paired_by_researcher(seed: int, researchers: int, dominant: bool = False) -> tuple:
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(12, 30, researchers)
+    if dominant:
+        counts[0] = 400
+    who = np.repeat(np.arange(researchers), counts)
+    n = who.size
+    types = rng.integers(0, 3, n)
+    ai = rng.random(n) < 0.5
+    log_ratio = -0.2 * ai + rng.normal(0, 0.3, researchers)[who] + rng.normal(0, 0.5, n)
+    return log_ratio, ai, who, types
+
+
+def researcher_effects(log_ratio, ai, who, types) -> tuple[np.ndarray, np.ndarray]:
+    """Each researcher's weighted mean block difference d_g and weight w_g, by pandas."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"r": log_ratio, "ai": ai, "g": who, "t": types})
+    means = frame.groupby(["g", "t", "ai"])["r"].agg(["mean", "size"]).unstack("ai").dropna()
+    d = means[("mean", True)] - means[("mean", False)]
+    w = (
+        means[("size", True)]
+        * means[("size", False)]
+        / (means[("size", True)] + means[("size", False)])
+    )
+    by_g = pd.DataFrame({"dw": d * w, "w": w}).groupby(level="g").sum()
+    return (by_g["dw"] / by_g["w"]).to_numpy(), by_g["w"].to_numpy()
+
+
+@pytest.mark.parametrize("dominant", [False, True])
+def test_paired_interval_is_hc2_of_the_weighted_mean_on_bell_mccaffrey_df(dominant):
+    import statsmodels.api as sm
+
+    from tests.estimates.cr2_reference import dense_cr2
+
+    args = paired_by_researcher(3, 9, dominant)
+    result = paired_estimate(*args)
+    d, w = researcher_effects(*args)
+    # Independent: statsmodels' weighted least squares on an intercept with HC2 ...
+    wls = sm.WLS(d, np.ones_like(d), weights=w).fit(cov_type="HC2")
+    assert result["beta"] == pytest.approx(wls.params[0], rel=1e-12)
+    assert result["se"] == pytest.approx(wls.bse[0], rel=1e-9)
+    # ... and the dense CR2 reference for the degrees of freedom (one researcher per cluster).
+    _, se, df = dense_cr2(np.sqrt(w) * d, np.sqrt(w)[:, None], np.arange(d.size), 0)
+    assert result["se"] == pytest.approx(se, rel=1e-9)
+    assert result["df"] == pytest.approx(df, rel=1e-9)
+    crit = sps.t.ppf(0.975, df)
+    assert result["ci_low"] == pytest.approx(math.expm1(wls.params[0] - crit * se), rel=1e-9)
+    assert result["ci_high"] == pytest.approx(math.expm1(wls.params[0] + crit * se), rel=1e-9)
+    if dominant:  # one researcher holding most of the weight: few degrees of freedom
+        assert df < 3
+    else:
+        assert df > 5
+
+
+def test_paired_interval_needs_five_researchers():
+    four = paired_estimate(*paired_by_researcher(5, 4))
+    five = paired_estimate(*paired_by_researcher(5, 5))
+    assert four["n_researchers"] == 4 and four["ci_low"] is None and four["ci_high"] is None
+    assert four["beta"] is not None
+    assert five["ci_low"] < five["time_change"] < five["ci_high"]
 
 
 def test_paired_estimate_needs_a_block_with_both_arms():
@@ -213,19 +267,3 @@ def test_paired_disagrees_only_when_intervals_do_not_overlap():
     assert paired_disagrees(paired, 0.05, 0.25) is True
     assert paired_disagrees(paired, 0.05, 0.35) is False
     assert paired_disagrees({"ci_low": None, "ci_high": None}, 0.0, 0.1) is False
-
-
-def test_paired_bootstrap_blocks_reproduce_the_single_draw_matrix(monkeypatch):
-    from uplift.estimates import stats_checks
-
-    rng = np.random.default_rng(4)
-    n = 600
-    args = (
-        rng.normal(size=n),
-        rng.random(n) < 0.5,
-        rng.integers(0, 150, n),
-        rng.integers(0, 3, n),
-    )
-    blocked = stats_checks.paired_estimate(*args, resamples=500, seed=[1, 2])
-    monkeypatch.setattr(stats_checks, "BOOTSTRAP_BLOCK_DRAWS", 10**9)  # one block
-    assert stats_checks.paired_estimate(*args, resamples=500, seed=[1, 2]) == blocked

@@ -33,7 +33,7 @@ def one_team_one_month(**kwargs):
 
 
 def test_one_team_in_one_month_has_the_same_paired_interval_on_every_row():
-    result = estimate_all(one_team_one_month(), bootstrap_resamples=400)
+    result = estimate_all(one_team_one_month())
     scopes = [("overall", None), ("team", "core"), ("month", "2025-04"), ("task_type", "bugfix")]
     paired = [row(result, *scope)["paired"] for scope in scopes]
     assert paired[0]["ci_low"] < paired[0]["time_change"] < paired[0]["ci_high"]
@@ -44,11 +44,11 @@ def test_paired_interval_depends_on_the_data_not_on_other_scopes_or_the_run():
     core = one_team_one_month()
     other = make_tasks(5, 12, seed=6, teams=("infra",), months=("2025-04",), id_offset=10_000)
     other["researcher"] += 100
-    alone = estimate_all(core, bootstrap_resamples=400)
+    alone = estimate_all(core)
 
-    beside = estimate_all(pd.concat([core, other], ignore_index=True), bootstrap_resamples=400)
+    beside = estimate_all(pd.concat([core, other], ignore_index=True))
     assert row(beside, "team", "core")["paired"] == row(alone, "overall")["paired"]
-    assert estimate_all(core, bootstrap_resamples=400) == alone
+    assert estimate_all(core) == alone
 
 
 def constant_forecast_tasks() -> pd.DataFrame:
@@ -73,7 +73,7 @@ def statsmodels_no_forecast(rows: pd.DataFrame, formula: str = "y ~ ai"):
 
 def test_constant_forecast_is_fitted_without_it_and_equals_statsmodels():
     tasks = constant_forecast_tasks()
-    result = estimate_all(tasks, bootstrap_resamples=200)
+    result = estimate_all(tasks)
     expected = statsmodels_no_forecast(tasks[tasks["status"] == "completed"])
     for scope in [("overall", None), ("team", "core")]:
         e = row(result, *scope)
@@ -106,7 +106,7 @@ def test_constant_forecast_is_fitted_without_it_and_equals_statsmodels():
 
 def test_constant_forecast_tool_rows_equal_statsmodels_without_the_forecast():
     tasks = constant_forecast_tasks()
-    result = estimate_all(tasks, bootstrap_resamples=0)
+    result = estimate_all(tasks)
     done = tasks[tasks["status"] == "completed"]
     uses = done["tools"].map(lambda used: "claude" in used)
     expected = statsmodels_no_forecast(done[(done["ai_allowed"] & uses) | ~done["ai_allowed"]])
@@ -133,7 +133,7 @@ def test_forecasts_constant_per_researcher_drop_out_of_the_fixed_effects_fit_onl
 def test_forecasts_that_differ_only_by_arm_stay_a_degenerate_design():
     tasks = make_tasks(6, 10, seed=1)
     tasks["forecast_no_ai"] = np.where(tasks["ai_allowed"], 60.0, 30.0)
-    e = row(estimate_all(tasks, bootstrap_resamples=0), "overall")
+    e = row(estimate_all(tasks), "overall")
     assert e["status"] == "insufficient_data"
     assert e["warnings"][:2] == ["insufficient_data", "degenerate_design"]
     assert "constant_forecast" not in e["warnings"]
@@ -150,7 +150,7 @@ def first_completed_ai(tasks: pd.DataFrame):
 def test_an_overflowing_scope_is_not_estimable_and_the_rest_is_stored():
     tasks = small_tasks()
     tasks.loc[first_completed_ai(tasks), "actual_minutes"] = 1e300
-    result = estimate_all(tasks, bootstrap_resamples=200)
+    result = estimate_all(tasks)
     json.dumps(result, allow_nan=False)
     overall = row(result, "overall")
     assert overall["status"] == "not_estimable"
@@ -166,7 +166,7 @@ def test_an_overflowing_scope_is_not_estimable_and_the_rest_is_stored():
 def test_extreme_minutes_inside_the_accepted_range_give_finite_figures():
     tasks = make_tasks(6, 10, seed=1)
     tasks.loc[first_completed_ai(tasks), ["actual_minutes", "forecast_no_ai"]] = (43_200, 0.1)
-    result = estimate_all(tasks, bootstrap_resamples=200)
+    result = estimate_all(tasks)
     json.dumps(result, allow_nan=False)
     overall = row(result, "overall")
     assert overall["status"] == "ok" and overall["reason"] is None
@@ -181,7 +181,7 @@ def test_extreme_minutes_inside_the_accepted_range_give_finite_figures():
 def test_times_that_equal_the_forecast_exactly_have_zero_se_and_no_estimate(ratio):
     tasks = make_tasks(6, 10, seed=1)
     tasks["actual_minutes"] = tasks["forecast_no_ai"] * np.where(tasks["ai_allowed"], ratio, 1.0)
-    result = estimate_all(tasks, bootstrap_resamples=200)
+    result = estimate_all(tasks)
     json.dumps(result, allow_nan=False)
     overall = row(result, "overall")
     assert overall["status"] == "not_estimable"

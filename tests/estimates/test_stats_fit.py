@@ -21,6 +21,7 @@ from uplift.estimates.stats import (
     fit_no_covariate,
     fit_primary,
     fit_researcher_fixed_effects,
+    partial_pooling,
 )
 
 TOL = 1e-9
@@ -257,21 +258,36 @@ def test_benjamini_hochberg_small_example_by_hand():
 
 
 def test_dersimonian_laird_on_a_hand_checkable_example():
-    # b = (0, 2), se = (1, 1): Q = 2, tau^2 = (2 - 1) / (2 - 1) = 1, mean 1, var(mean) = 1,
-    # raw weight 1/2 each: shrunk (0.5, 1.5), variance 0.5 * 1 + 0.25 * 1 = 0.75.
+    # b = (0, 2), se = (1, 1): Q = 2, tau^2 = (2 - 1) / (2 - 1) = 1, mean 1, var(mean) = 1.
     pooled = dersimonian_laird([0.0, 2.0], [1.0, 1.0])
     assert pooled["q"] == pytest.approx(2.0)
     assert pooled["tau2"] == pytest.approx(1.0)
     assert pooled["mean"] == pytest.approx(1.0)
-    assert pooled["raw_weight"] == pytest.approx([0.5, 0.5])
-    assert pooled["shrunk"] == pytest.approx([0.5, 1.5])
-    assert pooled["shrunk_se"] == pytest.approx([math.sqrt(0.75)] * 2)
+    assert pooled["mean_se"] == pytest.approx(1.0)
+    assert dersimonian_laird([0.0, 1.0], [1.0, 1.0])["tau2"] == 0.0  # Q = 0.5 < k - 1
 
 
-def test_dersimonian_laird_without_heterogeneity_pools_to_the_fixed_mean():
-    pooled = dersimonian_laird([0.0, 1.0], [1.0, 1.0])  # Q = 0.5 < k - 1
-    assert pooled["tau2"] == 0.0
-    assert pooled["shrunk"] == pytest.approx([0.5, 0.5])
+def test_partial_pooling_applies_morris_correction_on_a_hand_checkable_example():
+    # b = (-1, 1, -1, 1), se 1: Q = 4, tau^2 = (4 - 3) / (4 - 1) = 1/3, mean 0, var(mean) 1/3.
+    # B = (k-3)/(k-1) * 1 / (1 + 1/3) = 1/4: shrunk +/-0.75, raw weight 3/4, variance
+    # 1 * 3/4 + (1/16)(1/3) + 2/(k-3) * (1/16) * 1 = 43/48.
+    pooled = partial_pooling([-1.0, 1.0, -1.0, 1.0], [1.0] * 4, [10.0] * 4)
+    assert pooled["tau2"] == pytest.approx(1 / 3)
+    assert pooled["shrunk"] == pytest.approx([-0.75, 0.75, -0.75, 0.75])
+    assert pooled["raw_weight"] == pytest.approx([0.75] * 4)
+    assert pooled["shrunk_se"] == pytest.approx([math.sqrt(43 / 48)] * 4)
+    crit = sps.t.ppf(0.975, 10)
+    assert pooled["ci_log"][1] == pytest.approx(
+        (0.75 - crit * math.sqrt(43 / 48), 0.75 + crit * math.sqrt(43 / 48))
+    )
+    # Three subgroups are too few to estimate the spread between them: no pooling.
+    assert partial_pooling([-1.0, 1.0, 0.0], [1.0] * 3, [10.0] * 3) is None
+
+
+def test_partial_pooling_widens_the_interval_of_a_subgroup_far_from_the_mean():
+    pooled = partial_pooling([0.0, 0.05, -0.05, 0.0, 0.9], [0.2] * 5, [8.0] * 5)
+    widths = [high - low for low, high in pooled["ci_log"]]
+    assert widths[4] > 1.05 * max(widths[:4])
 
 
 def test_dersimonian_laird_matches_statsmodels_meta_analysis():

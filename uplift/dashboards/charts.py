@@ -174,6 +174,8 @@ def forest_chart(rows: list[dict], dimension: str, *, selected: str = "") -> Cha
         ]
     )
     labels, raw, pooled = [], [], []
+    # Pooling needs four subgroups with an estimate (stats_fit.MIN_POOLED_GROUPS).
+    unpooled = any(row["status"] == "ok" and not row.get("pooled") for row in rows)
     for row in rows:
         ok = row["status"] == "ok"
         pool = row.get("pooled") or {}
@@ -196,7 +198,8 @@ def forest_chart(rows: list[dict], dimension: str, *, selected: str = "") -> Cha
         title=f"Time change by {title}",
         caption=(
             f"Time change with AI allowed by {title}, percent, with 95% confidence intervals: "
-            "raw (each fitted alone) and partially pooled toward the mean of all."
+            "raw (each fitted alone) and partially pooled toward the mean of all"
+            + (" (pooling needs at least four with an estimate)." if unpooled else ".")
         ),
         table=table,
         config={

@@ -22,6 +22,7 @@ from uplift.estimates.stats_checks import (
     MIN_RESEARCHERS,
     MIN_TASKS_PER_ARM,
     NON_COMPLIANCE_SHARE,
+    PAIRED_MIN_RESEARCHERS,
     attrition_by_arm,
     balance,
     compliance,
@@ -52,6 +53,7 @@ from uplift.estimates.stats_fit import (
     fit_problem,
     fit_researcher_fixed_effects,
     fit_with_no_ai_rows,
+    partial_pooling,
 )
 from uplift.estimates.stats_lab import lab_view
 
@@ -77,6 +79,7 @@ __all__ = [
     "minimum_detectable_speedup",
     "paired_disagrees",
     "paired_estimate",
+    "partial_pooling",
     "posthoc_time_change",
     "ratio_interval",
     "researchers_needed",
@@ -371,7 +374,6 @@ def _try(fitter, *args, **kwargs) -> dict | None:
 @dataclass
 class _Options:
     target_mde: float
-    resamples: int
     seed: int
     mixed_everywhere: bool
     # Tool rows only: the AI-not-allowed analysed tasks every tool scope shares, randomized
@@ -654,9 +656,6 @@ def _estimate_scope(
         ai_done,
         done.researcher,
         t.task_type[done.rows],
-        resamples=opts.resamples,
-        # Seeded by the data it resamples as well: identical data, identical interval.
-        seed=opts.seed,
     )
     row.update(
         {
@@ -716,12 +715,14 @@ def _add_q_values_and_pooling(rows: list[dict], dimension: str) -> None:
         return
     for r, q in zip(ok, benjamini_hochberg([r["p_value"] for r in ok]), strict=True):
         r["q_value"] = q
-    if len(ok) < 2:
+    pooled = partial_pooling(
+        [r["beta"] for r in ok], [r["se"]["cr2"] for r in ok], [r["df"] for r in ok]
+    )
+    if pooled is None:
         return
-    pooled = dersimonian_laird([r["beta"] for r in ok], [r["se"]["cr2"] for r in ok])
     for i, r in enumerate(ok):
         b, s = pooled["shrunk"][i], pooled["shrunk_se"][i]
-        low, high = ratio_interval(b, s, Z_975)
+        low, high = (expm1_safe(v) for v in pooled["ci_log"][i])
         if not all(math.isfinite(v) for v in (b, s, low, high)):
             continue  # no pooled figures rather than a half-null interval
         r["pooled"] = {
@@ -757,7 +758,6 @@ def estimate_all(
     tasks: pd.DataFrame,
     *,
     target_mde: float = 0.10,
-    bootstrap_resamples: int = 2000,
     seed: int = 20250710,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
@@ -834,7 +834,6 @@ def estimate_all(
     n_analysed = int((t.analysable & t.randomized).sum())
     opts = _Options(
         target_mde=float(target_mde),
-        resamples=int(bootstrap_resamples),
         seed=int(seed),
         mixed_everywhere=n_analysed <= MIXED_ALL_SCOPES_MAX_TASKS,
     )
@@ -881,7 +880,7 @@ def estimate_all(
         _add_q_values_and_pooling(rows, dimension)
         if dimension == "task_type":
             type_estimates = {
-                r["group"]: (r["beta"], r["se"]["cr2"]) if r["status"] == "ok" else None
+                r["group"]: (r["beta"], r["se"]["cr2"], r["df"]) if r["status"] == "ok" else None
                 for r in rows
             }
         estimates.extend(rows)
@@ -906,7 +905,7 @@ def estimate_all(
             "method": {
                 "version": METHOD_VERSION,
                 "target_mde": opts.target_mde,
-                "bootstrap_resamples": opts.resamples,
+                "paired_min_researchers": PAIRED_MIN_RESEARCHERS,
                 "seed": opts.seed,
                 "min_tasks_per_arm": MIN_TASKS_PER_ARM,
                 "min_researchers": MIN_RESEARCHERS,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import numpy as np
 from scipy import stats as sps
 
-from uplift.estimates.stats_fit import exp_safe, expm1_safe
+from uplift.estimates.stats_fit import cr2_standard_error, exp_safe, expm1_safe
 
 MIN_TASKS_PER_ARM = 5
 MIN_RESEARCHERS = 3
@@ -19,8 +18,9 @@ SRM_ALPHA = 0.001
 # task in ten the "no AI" arm is visibly contaminated and the estimate understates the effect.
 NON_COMPLIANCE_SHARE = 0.10
 MDE_MULTIPLIER = 2.80  # z_0.975 + z_0.80, 80% power at alpha 0.05
-# Researcher draws per bootstrap block (see paired_estimate): 32k complex values, 512 KB.
-BOOTSTRAP_BLOCK_DRAWS = 32_768
+# Researchers with a paired block from which the paired estimate has an interval: its
+# coverage was measured at 93% or more from here on (bench/coverage.py, docs/estimation.md).
+PAIRED_MIN_RESEARCHERS = 5
 
 
 def tasks_more_needed(n_ai: int, n_no_ai: int, n_researchers: int) -> dict:
@@ -216,33 +216,21 @@ def _codes(values) -> tuple[np.ndarray, int]:
     return codes.ravel().astype(np.int64), max(int(uniques.size), 1)
 
 
-def _data_seed(values: np.ndarray) -> list[int]:
-    # Four 32-bit words of a hash of the values' bytes: the same data seed the same draws.
-    digest = hashlib.blake2b(np.ascontiguousarray(values).tobytes(), digest_size=16).digest()
-    return [int(word) for word in np.frombuffer(digest, dtype="<u4")]
-
-
-def paired_estimate(
-    log_ratio,
-    ai,
-    researchers,
-    task_types,
-    *,
-    resamples: int = 2000,
-    seed: int | list[int] = 20250710,
-) -> dict | None:
-    """Paired estimate over researcher x task-type blocks, with a researcher bootstrap CI.
+def paired_estimate(log_ratio, ai, researchers, task_types) -> dict | None:
+    """Paired estimate over researcher x task-type blocks, with a CR2 interval over researchers.
 
     In each block with completed tasks in both arms, d = mean(log(actual / forecast_no_ai)) of
     the AI arm minus that of the no-AI arm; blocks are combined with weights
-    n_ai * n_no_ai / (n_ai + n_no_ai). The 95% CI is the percentile interval of `resamples`
-    bootstrap draws that resample, with replacement, the researchers having at least one such
-    block (their block sums are aggregated first, so a draw is a weighted sum).
-    `log_ratio` is log(actual / forecast_no_ai). None when no block has both arms.
-
-    Seeding: the generator is seeded by `seed` and a hash of the per-researcher sums and weights
-    it resamples, so identical data give identical intervals whichever scope (overall, team,
-    month...) they are estimated in, and the same data give the same interval on every run.
+    n_ai * n_no_ai / (n_ai + n_no_ai). Aggregated per researcher (w_g the sum of a researcher's
+    block weights, d_g their weighted mean), the estimate is the weighted mean
+    sum w_g d_g / sum w_g, a weighted regression on an intercept with one researcher per
+    cluster. Its 95% CI is t on the Bell-McCaffrey degrees of freedom with the CR2 (here HC2)
+    standard error, as the headline: a researcher carrying most of the weight lowers the
+    degrees of freedom and widens the interval. The interval is shown only from
+    PAIRED_MIN_RESEARCHERS researchers with a paired block (below, ci_low and ci_high are
+    None). It involves no random draws, so the same data give the same interval in every scope
+    and on every run. `log_ratio` is log(actual / forecast_no_ai). None when no block has both
+    arms.
     """
     log_ratio = np.asarray(log_ratio, dtype=float)
     ai = np.asarray(ai, dtype=bool)
@@ -261,34 +249,31 @@ def paired_estimate(
     weight = n_ai[both] * n_no[both] / (n_ai[both] + n_no[both])
     beta = float((weight * diff).sum() / weight.sum())
 
-    # Aggregate per researcher, so one bootstrap draw is a sum over resampled researchers.
     owner = np.unique(np.flatnonzero(both) // n_types, return_inverse=True)[1].ravel()
     n_res = int(owner.max()) + 1
     sums = np.bincount(owner, weights=weight * diff, minlength=n_res)
     weights = np.bincount(owner, weights=weight, minlength=n_res)
-    ci_low = ci_high = None
-    if n_res >= 2 and resamples > 0:
-        # Sums and weights packed as one complex array: a single gather per resample matrix.
-        table = sums + 1j * weights
-        rng = np.random.default_rng([*np.atleast_1d(seed).tolist(), *_data_seed(table)])
-        packed = np.empty(resamples, dtype=complex)
-        # Drawn and summed a block of resamples at a time: the blocks stay in cache (the whole
-        # resamples x n_res matrix is 64 MB at 2,000 researchers), which halves the cost. The
-        # generator's stream and each row's sum are unchanged, so are the draws and results.
-        block = max(1, BOOTSTRAP_BLOCK_DRAWS // n_res)
-        for start in range(0, resamples, block):
-            rows = min(block, resamples - start)
-            draws = rng.integers(0, n_res, size=(rows, n_res))
-            packed[start : start + rows] = table.take(draws).sum(axis=1)
-        boot = packed.real / packed.imag
-        low, high = np.percentile(boot, [2.5, 97.5])
-        ci_low, ci_high = expm1_safe(low), expm1_safe(high)
+    ci_low = ci_high = se = df = None
+    if n_res >= PAIRED_MIN_RESEARCHERS:
+        # X = sqrt(w_g), y = sqrt(w_g) d_g: X'X = W, each researcher's gram w_g and score
+        # x_g e_g = w_g (d_g - beta).
+        total = float(weights.sum())
+        se, df = cr2_standard_error(
+            np.array([[1.0 / total]]),
+            weights[:, None, None],
+            (sums - weights * beta)[:, None],
+            0,
+        )
+        if math.isfinite(df) and df > 0 and math.isfinite(se):
+            crit = float(sps.t.ppf(0.975, df))
+            ci_low, ci_high = expm1_safe(beta - crit * se), expm1_safe(beta + crit * se)
     return {
         "beta": beta,
         "time_change": expm1_safe(beta),
         "ci_low": ci_low,
         "ci_high": ci_high,
+        "se": se,
+        "df": df,
         "n_blocks": int(both.sum()),
         "n_researchers": n_res,
-        "resamples": int(resamples),
     }

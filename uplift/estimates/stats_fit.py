@@ -587,14 +587,11 @@ def benjamini_hochberg(p_values) -> list[float | None]:
 
 
 def dersimonian_laird(betas, ses) -> dict:
-    """Random-effects pooling of subgroup coefficients with the DerSimonian-Laird tau^2.
+    """Random-effects mean of subgroup coefficients with the DerSimonian-Laird tau^2.
 
     With w_i = 1/se_i^2: Q = sum w_i (b_i - b_fixed)^2, tau^2 = max(0, (Q - (k-1)) /
-    (sum w - sum w^2 / sum w)); the pooled mean uses weights 1/(se_i^2 + tau^2). Each subgroup
-    is shrunk toward that mean: b_i* = mu + B_i (b_i - mu) with B_i = tau^2/(tau^2 + se_i^2),
-    variance B_i se_i^2 + (1 - B_i)^2 var(mu) (the uncertainty of mu carried over).
-    `raw_weight` is B_i, the weight kept on each raw estimate: 1 keeps it as fitted, 0 shrinks
-    it fully to the mean.
+    (sum w - sum w^2 / sum w)); the mean uses weights 1/(se_i^2 + tau^2), and its variance is
+    1 / sum of those weights (statsmodels' combine_effects, method "dl").
     """
     b = np.asarray(betas, dtype=float)
     s2 = np.asarray(ses, dtype=float) ** 2
@@ -606,17 +603,57 @@ def dersimonian_laird(betas, ses) -> dict:
     tau2 = max(0.0, (q - (k - 1)) / denominator) if denominator > 0 else 0.0
     w_star = 1.0 / (s2 + tau2)
     mean = float((w_star * b).sum() / w_star.sum())
-    mean_var = float(1.0 / w_star.sum())
-    shrink = tau2 / (tau2 + s2)
-    shrunk = mean + shrink * (b - mean)
-    shrunk_var = shrink * s2 + (1.0 - shrink) ** 2 * mean_var
     return {
         "k": int(k),
         "q": q,
         "tau2": float(tau2),
         "mean": mean,
-        "mean_se": math.sqrt(mean_var),
-        "raw_weight": [float(v) for v in shrink],
+        "mean_se": math.sqrt(float(1.0 / w_star.sum())),
+    }
+
+
+# Subgroups a dimension needs before they are pooled: Morris's correction divides by k - 3.
+MIN_POOLED_GROUPS = 4
+
+
+def partial_pooling(betas, ses, dfs) -> dict | None:
+    """Each subgroup's estimate shrunk toward its dimension's mean, with honest intervals.
+
+    The plain empirical-Bayes shrinkage b_i* = mu + (1 - B_i)(b_i - mu), B_i = se_i^2 /
+    (se_i^2 + tau^2), treats the estimated tau^2 as known: it over-shrinks when tau^2 is
+    underestimated, and the intervals of the subgroups far from the mean (the ones that
+    matter) undercover. Morris's (1983) correction is used instead:
+
+    - B_i = min(1, (k-3)/(k-1) * se_i^2 / (se_i^2 + tau^2)), tau^2 and mu DerSimonian-Laird's;
+    - var(b_i*) = se_i^2 (1 - B_i) + B_i^2 var(mu) + 2/(k-3) B_i^2 (b_i - mu)^2, the last term
+      the uncertainty of B_i itself, largest for a subgroup far from the mean;
+    - the 95% interval is b_i* +/- t_0.975(df_i) sd, on the subgroup's own degrees of freedom.
+
+    `raw_weight` is 1 - B_i, the weight kept on the raw estimate (1 leaves it as fitted, 0
+    replaces it by the mean). None for fewer than MIN_POOLED_GROUPS subgroups, where tau^2
+    cannot be estimated well enough to shrink anything.
+    """
+    b = np.asarray(betas, dtype=float)
+    s2 = np.asarray(ses, dtype=float) ** 2
+    k = b.size
+    if k < MIN_POOLED_GROUPS:
+        return None
+    dl = dersimonian_laird(b, np.sqrt(s2))
+    tau2, mean, mean_var = dl["tau2"], dl["mean"], dl["mean_se"] ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weight = np.minimum(1.0, (k - 3) / (k - 1) * s2 / (s2 + tau2))
+    shrunk = mean + (1.0 - weight) * (b - mean)
+    variance = (
+        s2 * (1.0 - weight) + weight**2 * mean_var + 2.0 / (k - 3) * weight**2 * (b - mean) ** 2
+    )
+    sd = np.sqrt(np.maximum(variance, 0.0))
+    crit = sps.t.ppf(0.975, np.asarray(dfs, dtype=float))
+    return {
+        **dl,
+        "raw_weight": [float(v) for v in 1.0 - weight],
         "shrunk": [float(v) for v in shrunk],
-        "shrunk_se": [float(math.sqrt(v)) for v in shrunk_var],
+        "shrunk_se": [float(v) for v in sd],
+        "ci_log": [
+            (float(m - c * v), float(m + c * v)) for m, c, v in zip(shrunk, crit, sd, strict=True)
+        ],
     }

@@ -12,7 +12,7 @@ LAB_SIMULATIONS = 10_000
 
 def lab_view(
     minutes_by_type: Mapping[str, float],
-    estimates_by_type: Mapping[str, tuple[float, float] | None],
+    estimates_by_type: Mapping[str, tuple[float, float, float | None] | None],
     *,
     simulations: int = LAB_SIMULATIONS,
     seed: int | list[int] = 20250710,
@@ -20,9 +20,10 @@ def lab_view(
     """Projected lab time and throughput for the current work mix with AI allowed.
 
     `s_k` is task type k's share of all logged completed minutes; `estimates_by_type[k]` is the
-    type's (beta, cluster se) or None. `R = sum_k s_k * time_ratio_k`; the lab throughput
-    multiplier is 1/R, with a 95% CI from `simulations` draws of each estimated
-    beta_k ~ N(beta_k, se_k^2) (types independent).
+    type's (beta, se, df) (the headline CR2 se and its degrees of freedom) or None.
+    `R = sum_k s_k * time_ratio_k`; the lab throughput multiplier is 1/R, with a 95% CI from
+    `simulations` draws of each estimated beta_k + se_k * T, T Student's t on the type's df
+    (normal when df is None), types independent: the same uncertainty as each type's interval.
 
     A type without an estimate is flagged and counted as unchanged (ratio 1), but not as known to
     be unchanged: in the draws its beta ~ N(0, sigma_u^2), where sigma_u^2 is the mean over the
@@ -52,11 +53,14 @@ def lab_view(
     shares = np.array([minutes_by_type[t] / total for t in types])
     betas = np.zeros(len(types))
     ses = np.zeros(len(types))
+    dfs = np.full(len(types), np.inf)
     estimated = np.zeros(len(types), dtype=bool)
     for i, name in enumerate(types):
         est = estimates_by_type.get(name)
         if est is not None:
-            betas[i], ses[i] = est
+            betas[i], ses[i] = est[0], est[1]
+            if len(est) > 2 and est[2] is not None:
+                dfs[i] = est[2]
             estimated[i] = True
     unestimated_share = float(shares[~estimated].sum())
     if not estimated.any():
@@ -73,7 +77,12 @@ def lab_view(
     spread = math.sqrt(float(np.mean(betas[estimated] ** 2 + ses[estimated] ** 2)))
     sds = np.where(estimated, ses, spread)
     rng = np.random.default_rng(seed)
-    draws = np.exp(betas + sds * rng.standard_normal((simulations, len(types))))
+    # Unestimated types (and estimates without df) draw from the normal.
+    finite = np.isfinite(dfs)
+    noise = rng.standard_normal((simulations, len(types)))
+    if finite.any():
+        noise[:, finite] = rng.standard_t(dfs[finite], size=(simulations, int(finite.sum())))
+    draws = np.exp(betas + sds * noise)
     # einsum, not BLAS: OpenBLAS threads thrash on a busy worker host.
     multipliers = 1.0 / np.einsum("ij,j->i", draws, shares)
     ci_low, ci_high = (float(v) for v in np.percentile(multipliers, [2.5, 97.5]))
