@@ -264,8 +264,9 @@ def _scope_rows_to_reuse(plan: list[dict]) -> dict[int, dict]:
     """Results of the previous snapshot for the plan's slices whose input has not changed.
 
     estimate_all gives the same numbers for the same rows (inputs are ordered by task id and
-    every scope's bootstrap is seeded by its name), so a team whose rows are identical keeps
-    its figures; only the changed teams are computed again. Keys are positions in ``plan``.
+    the only random draws, the lab view's, are seeded by name), so a team whose rows are
+    identical keeps its figures; only the changed teams are computed again. Keys are
+    positions in ``plan``.
     """
     previous = snapshot_latest()
     if previous is None or previous.method_version != METHOD_VERSION:

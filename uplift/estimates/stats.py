@@ -88,7 +88,7 @@ __all__ = [
     "tasks_needed",
 ]
 
-METHOD_VERSION = "2025.2"
+METHOD_VERSION = "2025.3"
 COLUMNS = (
     "task_id",
     "researcher",
@@ -700,7 +700,7 @@ def _estimate_scope(
 def paired_disagrees(paired: dict | None, ci_low: float, ci_high: float) -> bool:
     """Whether the paired estimate disagrees with the primary one beyond their intervals.
 
-    Disagreement means the paired bootstrap 95% CI and the headline 95% CI do not overlap.
+    Disagreement means the paired 95% CI and the headline 95% CI do not overlap.
     """
     if not paired or paired["ci_low"] is None:
         return False

@@ -1,4 +1,4 @@
-"""Regression fits behind every estimate (the contract is estimate_all's docstring in stats.py).
+"""Regression fits behind every estimate (the contract is docs/estimation.md).
 
 A hand-written OLS path is used instead of statsmodels because the refresh fits several hundred
 scopes over up to a million tasks; tests/estimates/test_stats_fit.py checks it equals
@@ -148,13 +148,15 @@ def fit_ols(
     extra_params: int = 0,
     absorbed_leverage: np.ndarray | None = None,
 ) -> dict:
-    """OLS of y on exog with nonrobust, HC3 and researcher-clustered standard errors.
+    """OLS of y on exog with nonrobust, HC3, CR1 and CR2 researcher-clustered standard errors.
 
     `exog` is an n x k array or a list of k columns. Returns the coefficient at column `coef`
-    (`beta`), all `params`, the three SEs, the z-based 95% CIs of each (the replication view),
-    and the headline cluster t test on G-1 degrees of freedom. The cluster SE is statsmodels'
-    default `cov_type="cluster"` (small-sample factor G/(G-1) * (n-1)/(n-k)), which reproduces
-    METR's (0.016, 0.390). `extra_params` counts parameters absorbed before the fit (researcher
+    (`beta`), all `params`, the four SEs, the z-based 95% CIs of each (the replication view),
+    and the headline test: the CR2 SE on t with the Bell-McCaffrey degrees of freedom `df`
+    (`ci_log`, `p_value`; see `cr2_standard_error`). The `cluster` SE is statsmodels' default
+    `cov_type="cluster"` (CR1, small-sample factor G/(G-1) * (n-1)/(n-k)), which reproduces
+    METR's (0.016, 0.390) as a z interval; its p-value on t(G-1) is `p_values["cluster"]`.
+    `extra_params` counts parameters absorbed before the fit (researcher
     fixed effects), so the degrees of freedom match the equivalent dummy-variable regression,
     and `absorbed_leverage` is their share of each task's leverage (1/n_g), so HC3 matches too.
     """
@@ -457,7 +459,7 @@ def fit_primary(log_actual, ai, log_forecast, clusters, strata=None) -> dict:
     """The primary estimate: OLS of log(actual) on AI allowed and log(no-AI forecast).
 
     `log(actual_minutes) = a + b * ai_allowed + c * log(forecast_no_ai_minutes) + e`, with the
-    three standard errors of the contract and the headline cluster-robust t interval on G-1 df.
+    standard errors of the contract and the headline CR2 t interval on Bell-McCaffrey df.
     See `fit_ols` for the returned keys; `beta` is b.
 
     Constant forecast: when every task has the same forecast (`is_constant`), c is not

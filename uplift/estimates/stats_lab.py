@@ -82,7 +82,8 @@ def lab_view(
     noise = rng.standard_normal((simulations, len(types)))
     if finite.any():
         noise[:, finite] = rng.standard_t(dfs[finite], size=(simulations, int(finite.sum())))
-    draws = np.exp(betas + sds * noise)
+    with np.errstate(over="ignore"):  # a heavy-tailed draw beyond exp's range: infinite time
+        draws = np.exp(betas + sds * noise)
     # einsum, not BLAS: OpenBLAS threads thrash on a busy worker host.
     multipliers = 1.0 / np.einsum("ij,j->i", draws, shares)
     ci_low, ci_high = (float(v) for v in np.percentile(multipliers, [2.5, 97.5]))
