@@ -457,6 +457,7 @@ def query_seeds() -> list[str]:
         seeds += [
             f"/dashboards/?team={team_id}",
             f"/dashboards/csv/by-task-type/?team={team_id}",
+            f"/dashboards/flagged/?team={team_id}",
             f"/dashboards/org/?team={team_id}",
             f"/api/v1/tasks/?team={team_id}",
             f"/api/v1/tasks/export/?format=csv&team={team_id}",

@@ -13,6 +13,7 @@ PAGES = [
     "/history/",
     "/dashboards/",
     "/dashboards/org/",
+    "/dashboards/flagged/",
     "/api/v1/tokens/",
     "/api/v1/docs/",
     "/admin/",

@@ -6,6 +6,7 @@ chart comes with the table of its numbers; the CSV download is that table, cell 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from html import escape
 
@@ -34,6 +35,10 @@ WARNING_TEXT = {
     "paired_disagrees": "The paired estimate disagrees with the main one beyond their intervals.",
     "descriptive": "Tool use was not randomized: this comparison is descriptive only.",
     "observational": "Self-selected tasks: observational, not causal.",
+    "outliers_change_result": (
+        "Leaving out the tasks flagged as extreme against their forecast changes the direction "
+        "or the significance of this estimate: check those tasks' recorded times."
+    ),
 }
 # Rows of one dimension, by the dimension's name in estimate_all.
 DIMENSION_TITLES = {"task_type": "task type", "team": "team"}
@@ -359,12 +364,82 @@ def robustness_table(row: dict) -> Chart:
         if fit and fit.get("covariate_dropped"):
             note = (note + ", " if note else "") + "forecast constant: fitted without it"
         add(name, fit, note=note)
+    add(*_without_outliers_cells(row))
     return Chart(
         slug="robustness",
         title="Other ways of estimating it",
         caption="The headline beside the paired estimate and the sensitivity fits of the same "
         "tasks. Estimates that disagree much say the headline depends on the model.",
         table=table,
+    )
+
+
+def _without_outliers_cells(row: dict) -> tuple[str, dict | None, str]:
+    """The robustness table's "Without N flagged tasks" row: its name, fit and note."""
+    outliers = row.get("outliers")
+    if not outliers:
+        return "Without flagged tasks", None, ""
+    n = outliers["n_flagged"]
+    if not n:
+        return "Without flagged tasks", None, "no task flagged as extreme"
+    fit = (row.get("sensitivity") or {}).get("without_outliers")
+    note = "extreme against their forecast" if fit else "not estimable without them"
+    return f"Without {n} flagged task{'' if n == 1 else 's'}", fit, note
+
+
+def ratio_words(value: float | None) -> str:
+    """A ratio of minutes as a multiplier: "×1.25", "×10,000", "×0.0004"; empty if None."""
+    if value is None:
+        return ""
+    if value >= 100:
+        return f"×{value:,.0f}"
+    if value >= 0.01:
+        return f"×{value:.2f}"
+    return f"×{value:.2g}"
+
+
+def flagged_summary(row: dict) -> dict:
+    """What the flagged-tasks page says about one estimate row, in words.
+
+    The rule's typical ratio and its bounds, the headline beside the fit without the flagged
+    tasks, and the ids to list (none for a row without an estimate).
+    """
+    outliers = row.get("outliers") or {}
+    summary = {
+        "row": row,
+        "ok": row["status"] == "ok",
+        "checked": bool(outliers),
+        "reason": "" if row["status"] == "ok" else no_estimate_sentence(row),
+        "flagged_ids": list(outliers.get("task_ids") or []),
+        "n_flagged": outliers.get("n_flagged", 0),
+        "truncated": bool(outliers.get("truncated")),
+        "warning": (
+            WARNING_TEXT["outliers_change_result"]
+            if "outliers_change_result" in row.get("warnings", [])
+            else ""
+        ),
+    }
+    median, distance = outliers.get("median_log_ratio"), outliers.get("threshold_log_distance")
+    if median is not None and distance is not None:
+        summary.update(
+            typical_ratio=ratio_words(math.exp(median)),
+            ratio_above=ratio_words(math.exp(min(median + distance, 700.0))),
+            ratio_below=ratio_words(math.exp(median - distance)),
+        )
+    if summary["ok"]:
+        summary["headline"] = _change_words(row)
+        without = (row.get("sensitivity") or {}).get("without_outliers")
+        summary["without"] = _change_words(without) if without else ""
+    return summary
+
+
+def _change_words(fit: dict) -> str:
+    # "+12.0% (95% CI -3.1% to +29.4%)"
+    if any(fit.get(key) is None for key in ("time_change", "ci_low", "ci_high")):
+        return "beyond the range of numbers"
+    return (
+        f"{percent(fit['time_change'])}% (95% CI {percent(fit['ci_low'])}% to "
+        f"{percent(fit['ci_high'])}%)"
     )
 
 

@@ -18,9 +18,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from uplift.accounts.models import Membership, Team
+from uplift.api.access import access_of, researcher_label
 from uplift.dashboards import charts
 from uplift.estimates.models import Snapshot, SnapshotScope
 from uplift.estimates.selectors import (
+    scoped_estimate_get,
     scoped_estimate_list,
     snapshot_in_progress,
     snapshot_latest,
@@ -28,6 +30,7 @@ from uplift.estimates.selectors import (
 )
 from uplift.estimates.services import estimates_refresh_queue
 from uplift.spreadsheet import escape_row
+from uplift.worklog.selectors import task_list_for_team
 
 # How long a slice's rendered charts are kept (they never change; this only bounds memory).
 SCOPE_VIEW_SECONDS = 60 * 60
@@ -52,24 +55,38 @@ def _require_dashboard_user(user) -> list[Team]:
     return teams
 
 
+def _team_requested(request: HttpRequest, teams: list[Team]) -> Team | None:
+    """The team in the query string (`team`), else the first visible one (None if none).
+
+    Another existing team is refused (403), an unknown or malformed id is not found (404).
+    """
+    requested = request.GET.get("team", "")
+    if not requested:
+        return teams[0] if teams else None
+    if not requested.isdigit():
+        raise Http404("No such team.")
+    team = next((t for t in teams if t.pk == int(requested)), None)
+    if team is None:
+        if Team.objects.filter(pk=int(requested)).exists():
+            raise PermissionDenied("You can only see the teams you lead.")
+        raise Http404("No such team.")
+    return team
+
+
+def _window_scope(candidates: list[SnapshotScope], window: str) -> SnapshotScope | None:
+    """The slice of the requested window, else all time (else the first), None if none."""
+    scope = next((s for s in candidates if s.window == window), None)
+    if scope is None and candidates:
+        scope = next((s for s in candidates if s.window == SnapshotScope.Window.ALL), candidates[0])
+    return scope
+
+
 def _dashboard(request: HttpRequest, *, org: bool) -> dict:
     """Everything one dashboard page shows, for the filters in the request's query string."""
     teams = _require_dashboard_user(request.user)
     if org and not request.user.is_staff:
         raise PermissionDenied("The organisation view is for admins.")
-    team = None
-    if not org:
-        requested = request.GET.get("team", "")
-        if requested:
-            if not requested.isdigit():
-                raise Http404("No such team.")
-            team = next((t for t in teams if t.pk == int(requested)), None)
-            if team is None:
-                if Team.objects.filter(pk=int(requested)).exists():
-                    raise PermissionDenied("You can only see the teams you lead.")
-                raise Http404("No such team.")
-        elif teams:
-            team = teams[0]
+    team = None if org else _team_requested(request, teams)
 
     context = {
         "org": org,
@@ -92,9 +109,8 @@ def _dashboard(request: HttpRequest, *, org: bool) -> dict:
         )
         return context
     window = request.GET.get("window", SnapshotScope.Window.ALL)
-    scope = next((s for s in candidates if s.window == window), None)
-    if scope is None:
-        scope = next((s for s in candidates if s.window == SnapshotScope.Window.ALL), candidates[0])
+    scope = _window_scope(candidates, window)
+    if scope.window != window:
         context["notices"].append(
             "That date range was not precomputed for this view; showing "
             f"{scope.get_window_display().lower()}."
@@ -158,9 +174,15 @@ def _scope_view(*, scope, snapshot, org: bool, team, task_type: str) -> dict:
             if value
         }
     )
+    outliers = headline.get("outliers") or {}
+    flagged_url = ""
+    if not org and outliers.get("n_flagged"):
+        flagged_url = reverse("dashboards:flagged") + (f"?{query}" if query else "")
     body = render_to_string(
         "dashboards/_body.html",
         {
+            "flagged_url": flagged_url,
+            "n_flagged": outliers.get("n_flagged", 0),
             "org": org,
             "snapshot": snapshot,
             "scope": scope,
@@ -255,6 +277,55 @@ def _chart_csv(request: HttpRequest, slug: str, *, org: bool) -> HttpResponse:
     writer.writerow(escape_row(chart.table.columns))
     writer.writerows(escape_row(row) for row in chart.table.rows)
     return response
+
+
+@login_required
+@require_GET
+def flagged_tasks(request: HttpRequest) -> HttpResponse:
+    """The records of the tasks the outlier rule flagged in a team's estimate.
+
+    The same filters and access as the team dashboard (a lead sees the teams they lead, an
+    admin every team): the row is the team's overall row of the latest snapshot, or its
+    task type's row with `type`. Only tasks still in the team are listed.
+    """
+    teams = _require_dashboard_user(request.user)
+    team = _team_requested(request, teams)
+    snapshot = snapshot_latest()
+    context = {"teams": teams, "team": team, "snapshot": snapshot, "row": None, "tasks": []}
+    if snapshot is None or team is None:
+        return render(request, "dashboards/flagged.html", context)
+    scope = _window_scope(
+        snapshot_scope_windows(snapshot=snapshot, team_id=team.pk),
+        request.GET.get("window", SnapshotScope.Window.ALL),
+    )
+    task_type = request.GET.get("type", "")
+    estimate = None
+    if scope is not None:
+        estimate = scoped_estimate_get(
+            scope=scope, dimension="task_type" if task_type else "overall", group=task_type
+        )
+    context.update({"scope": scope, "task_type": task_type, "requested_type": task_type})
+    if estimate is None:
+        return render(request, "dashboards/flagged.html", context)
+    context.update(charts.flagged_summary(estimate.data))
+    ids = [i for i in context["flagged_ids"] if isinstance(i, int)]
+    access = access_of(request.user)
+    tasks = []
+    for task in task_list_for_team(team=team, ids=ids).order_by("completed_at", "pk"):
+        ratio = None
+        if task.actual_minutes and task.forecast_no_ai_minutes:
+            ratio = task.actual_minutes / task.forecast_no_ai_minutes
+        task.ratio = charts.ratio_words(ratio)
+        task.researcher = (
+            researcher_label(access, user_id=task.owner_id, email=task.owner.email)
+            or task.owner.display_name
+        )
+        # Task pages are their researcher's alone: a lead opens only their own.
+        task.openable = task.owner_id == request.user.pk
+        tasks.append(task)
+    context["tasks"] = tasks
+    context["missing"] = len(context["flagged_ids"]) - len(tasks)
+    return render(request, "dashboards/flagged.html", context)
 
 
 @login_required

@@ -264,6 +264,13 @@ def scoped_estimate_list(*, scope: SnapshotScope) -> list[ScopedEstimate]:
     return list(ScopedEstimate.objects.filter(scope=scope).order_by("position"))
 
 
+def scoped_estimate_get(
+    *, scope: SnapshotScope, dimension: str, group: str = ""
+) -> ScopedEstimate | None:
+    """One row of a precomputed slice (the overall row has the group ""), or None."""
+    return ScopedEstimate.objects.filter(scope=scope, dimension=dimension, group=group).first()
+
+
 def snapshot_in_progress() -> Snapshot | None:
     """The queued or running refresh, if any: what a page's progress bar follows."""
     return (

@@ -56,6 +56,12 @@ from uplift.estimates.stats_fit import (
     partial_pooling,
 )
 from uplift.estimates.stats_lab import lab_view
+from uplift.estimates.stats_outliers import (
+    outlier_mask,
+    outlier_summary,
+    outlier_threshold,
+    outliers_change_result,
+)
 
 __all__ = [
     "COLUMNS",
@@ -154,6 +160,8 @@ class _Tasks:
     log_forecast_ratio: np.ndarray | None = None
     has_perceived: np.ndarray | None = None
     log_posthoc_ratio: np.ndarray | None = None
+    # The input's task_id column, sorted (the rows' order): what a flagged task is named by.
+    task_id: np.ndarray | None = None
 
 
 def _factorize_sorted(values) -> tuple[np.ndarray, pd.Index]:
@@ -327,6 +335,7 @@ def _prepare(tasks: pd.DataFrame) -> _Tasks:
         log_forecast_ratio=log_forecast_ratio,
         has_perceived=np.isfinite(perceived_other),
         log_posthoc_ratio=log_posthoc_ratio,
+        task_id=tasks["task_id"].to_numpy()[order],
     )
 
 
@@ -511,6 +520,28 @@ def _sensitivity(t: _Tasks, idx: np.ndarray, done: _Analysed, dimension: str, op
     }
 
 
+def _outliers(t: _Tasks, done: _Analysed) -> tuple[dict, dict | None]:
+    """The scope's flagged tasks (`outlier_mask`) and the primary fit without them.
+
+    The fit is `fit_primary` on the other analysed tasks (a tool row's too: its AI-allowed
+    tasks and the shared AI-not-allowed ones, concatenated), None when no task is flagged or
+    the fit is not estimable.
+    """
+    log_ratio = done.y - done.log_forecast
+    threshold = outlier_threshold(log_ratio)
+    flagged = outlier_mask(log_ratio, threshold)
+    summary = outlier_summary(t.task_id[done.rows[flagged]], threshold)
+    if not summary["n_flagged"]:
+        return summary, None
+    keep = ~flagged
+    fit = _try(
+        fit_primary, done.y[keep], done.ai[keep], done.log_forecast[keep], done.researcher[keep]
+    )
+    if fit is None or fit_problem(fit) is not None:
+        return summary, None
+    return summary, _fit_summary(fit, p_value=fit["p_value"])
+
+
 def _null_figures() -> dict:
     return {
         "beta": None,
@@ -537,6 +568,7 @@ def _null_figures() -> dict:
         "pooled": None,
         "paired": None,
         "sensitivity": None,
+        "outliers": None,
     }
 
 
@@ -694,6 +726,13 @@ def _estimate_scope(
         warnings.append("few_clusters")
     if paired_disagrees(paired, ci_low, ci_high):
         warnings.append("paired_disagrees")
+    if not observational:
+        row["outliers"], row["sensitivity"]["without_outliers"] = _outliers(t, done)
+        without = row["sensitivity"]["without_outliers"]
+        if without and outliers_change_result(
+            beta, fit["p_value"], without["beta"], without["p_value"]
+        ):
+            warnings.append("outliers_change_result")
     return row
 
 
@@ -823,6 +862,19 @@ def estimate_all(
     `mixed_model_overall_only`. Rows are ordered by dimension then group label; inputs are
     sorted by task_id, so the same data give the same numbers. `progress(done, total)` is
     called after each scope and after the lab view.
+
+    Outliers (`stats_outliers`, where the constants live): on each `ok` row but the
+    observational one, r = log(actual) - log(no-AI forecast) over the scope's analysed
+    randomized tasks (a tool row's: its AI-allowed tasks and every AI-not-allowed one); a task
+    is flagged when |r - median(r)| > 5 * 1.4826 * MAD(r) and > log(3) (only the second when
+    MAD is 0). Flagging changes no figure: `outliers` = {n_flagged, rule (in words), task_ids
+    (as given in the input's task_id, the 200 smallest), truncated (more were flagged),
+    median_log_ratio, threshold_log_distance}, and `sensitivity.without_outliers` is
+    `fit_primary` on the scope's analysed tasks without the flagged ones, with its `p_value`
+    (None when none is flagged or that fit is not estimable). The row warns
+    `outliers_change_result` when that fit's estimate has the opposite sign of the headline,
+    or is significant at p < 0.05 where the headline is not, or the reverse. Rows that are
+    not `ok`, and the observational row, have `outliers` None.
 
     Input columns: team, task_type, status, assignment, month and researcher may be
     `pandas.Categorical` (as the Django loader passes them) or integer codes instead of strings;

@@ -41,6 +41,11 @@ def task_list_for_owner(*, owner: User) -> QuerySet[Task]:
     return Task.objects.filter(owner=owner).select_related("task_type", "team")
 
 
+def task_list_for_team(*, team: Team, ids) -> QuerySet[Task]:
+    """The team's tasks among `ids`, with their type and researcher (a lead's reading)."""
+    return Task.objects.filter(team=team, pk__in=list(ids)).select_related("task_type", "owner")
+
+
 def task_list_open(*, owner: User) -> QuerySet[Task]:
     """The owner's planned and in-progress tasks, newest first, with minutes logged so far."""
     logged = (
