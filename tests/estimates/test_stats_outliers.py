@@ -55,7 +55,7 @@ def primary_fit_of(tasks: pd.DataFrame) -> dict:
 
 def assert_summary_is_fit(summary: dict, fit: dict) -> None:
     assert summary["beta"] == pytest.approx(fit["beta"], abs=TOL)
-    assert summary["se"] == pytest.approx(fit["se"]["cluster"], abs=TOL)
+    assert summary["se"] == pytest.approx(fit["se"]["cr2"], abs=TOL)
     assert summary["p_value"] == pytest.approx(fit["p_value"], abs=TOL)
     assert summary["ci_low"] == pytest.approx(expm1_safe(fit["ci_log"][0]), abs=TOL)
     assert summary["ci_high"] == pytest.approx(expm1_safe(fit["ci_log"][1]), abs=TOL)
@@ -73,7 +73,7 @@ def assert_summary_is_fit(summary: dict, fit: dict) -> None:
 def test_an_absurd_task_is_flagged_refitted_without_and_warned(seed, what_changes):
     clean = one_scope(seed)
     tasks, absurd_id = with_absurd_task(clean)
-    result = estimate_all(tasks, bootstrap_resamples=50)
+    result = estimate_all(tasks)
     without_fit = primary_fit_of(tasks[tasks["task_id"] != absurd_id])
     for e in result["estimates"]:
         if e["dimension"] == "observational":
@@ -100,7 +100,7 @@ def test_an_absurd_task_is_flagged_refitted_without_and_warned(seed, what_change
         assert overall["beta"] < 0 and without["beta"] < 0
         assert not headline_significant and without["p_value"] < 0.05
     # With the task's real time, the same data flag nothing and warn nothing.
-    clean_overall = row(estimate_all(clean, bootstrap_resamples=50), "overall")
+    clean_overall = row(estimate_all(clean), "overall")
     assert clean_overall["outliers"]["n_flagged"] == 0
     assert "outliers_change_result" not in clean_overall["warnings"]
 
@@ -108,7 +108,7 @@ def test_an_absurd_task_is_flagged_refitted_without_and_warned(seed, what_change
 def test_a_flagged_task_that_changes_neither_sign_nor_significance_is_not_warned():
     # Seed 0: +0.43 (p 0.17) with the absurd task, +0.18 (p 0.13) without it.
     tasks, absurd_id = with_absurd_task(one_scope(0))
-    overall = row(estimate_all(tasks, bootstrap_resamples=50), "overall")
+    overall = row(estimate_all(tasks), "overall")
     assert overall["outliers"]["task_ids"] == [absurd_id]
     without = overall["sensitivity"]["without_outliers"]
     assert without["beta"] > 0 and overall["beta"] > 0
@@ -117,7 +117,7 @@ def test_a_flagged_task_that_changes_neither_sign_nor_significance_is_not_warned
 
 
 def test_a_clean_dataset_flags_nothing_and_warns_nothing():
-    result = estimate_all(make_tasks(seed=5), bootstrap_resamples=50)
+    result = estimate_all(make_tasks(seed=5))
     checked = [e for e in result["estimates"] if e["dimension"] != "observational"]
     assert len(checked) == 12 and all(e["status"] == "ok" for e in checked)
     for e in checked:
@@ -129,7 +129,7 @@ def test_a_clean_dataset_flags_nothing_and_warns_nothing():
 
 
 def test_metr_flags_no_task():
-    overall = row(estimate_all(metr_tasks(), bootstrap_resamples=50), "overall")
+    overall = row(estimate_all(metr_tasks()), "overall")
     assert overall["outliers"]["n_flagged"] == 0
     assert "outliers_change_result" not in overall["warnings"]
 
@@ -167,7 +167,7 @@ def test_zero_mad_in_estimate_all():
     tasks.loc[varied, "actual_minutes"] *= np.exp(rng.uniform(-0.9, 0.9, 40))
     far = tasks.index[~tasks.index.isin(varied)][:2]
     tasks.loc[far, "actual_minutes"] *= [3.5, 1 / 4]
-    overall = row(estimate_all(tasks, bootstrap_resamples=50), "overall")
+    overall = row(estimate_all(tasks), "overall")
     assert overall["outliers"]["median_log_ratio"] == 0.0
     assert overall["outliers"]["threshold_log_distance"] == pytest.approx(math.log(3))
     assert overall["outliers"]["task_ids"] == sorted(int(i) for i in tasks.loc[far, "task_id"])
@@ -184,7 +184,7 @@ def test_tool_rows_refit_their_tasks_and_the_shared_no_ai_tasks_without_flagged_
     for task_id, factor in ((no_ai_id, 1e-3), (tool_id, 1e3)):
         at = tasks["task_id"] == task_id
         tasks.loc[at, "actual_minutes"] = tasks.loc[at, "forecast_no_ai"] * factor
-    result = estimate_all(tasks, bootstrap_resamples=50)
+    result = estimate_all(tasks)
     e = row(result, "tool", "claude")
     assert e["outliers"]["task_ids"] == sorted([no_ai_id, tool_id])
     scope = tasks[(claude | ~tasks["ai_allowed"]) & ~tasks["task_id"].isin([no_ai_id, tool_id])]
@@ -197,7 +197,7 @@ def test_flagged_ids_are_the_input_ids_smallest_first_and_at_most_200():
     tasks = one_scope(4)
     tasks["task_id"] = [f"T-{i:04d}" for i in tasks["task_id"]]
     tasks, absurd_id = with_absurd_task(tasks)
-    overall = row(estimate_all(tasks, bootstrap_resamples=50), "overall")
+    overall = row(estimate_all(tasks), "overall")
     assert overall["outliers"]["task_ids"] == [absurd_id] == ["T-0004"]
     ids = np.arange(1000, 0, -3)  # 334 flagged tasks, given in descending order
     summary = outlier_summary(ids, (0.0, 1.0))
@@ -210,6 +210,6 @@ def test_flagged_ids_are_the_input_ids_smallest_first_and_at_most_200():
 def test_rows_without_an_estimate_have_no_outliers():
     tasks = make_tasks(6, 10, seed=2)
     tasks = tasks.drop(tasks.index[tasks["ai_allowed"]][4:])
-    e = row(estimate_all(tasks, bootstrap_resamples=50), "overall")
+    e = row(estimate_all(tasks), "overall")
     assert e["status"] == "insufficient_data"
     assert e["outliers"] is None

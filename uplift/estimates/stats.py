@@ -534,8 +534,14 @@ def _outliers(t: _Tasks, done: _Analysed) -> tuple[dict, dict | None]:
     if not summary["n_flagged"]:
         return summary, None
     keep = ~flagged
+    strata = None if done.stratum is None else done.stratum[keep]
     fit = _try(
-        fit_primary, done.y[keep], done.ai[keep], done.log_forecast[keep], done.researcher[keep]
+        fit_primary,
+        done.y[keep],
+        done.ai[keep],
+        done.log_forecast[keep],
+        done.researcher[keep],
+        strata,
     )
     if fit is None or fit_problem(fit) is not None:
         return summary, None
