@@ -277,10 +277,15 @@ def test_the_paired_estimate_and_sensitivity_fits_stand_beside_the_headline(
     assert response.status_code == 200
     table = {r[0]: r for r in csv.reader(io.StringIO(response.content.decode()))}
     assert table["Headline (primary fit)"][1] == f"{overall['time_change'] * 100:+.1f}"
+    effective = overall["effective_researchers"]
+    assert table["Headline (primary fit)"][5] == f"{effective:.1f} effective researchers"
     paired = overall["paired"]
     assert table["Paired within researcher and task type"][1:4] == [
         f"{paired[key] * 100:+.1f}" for key in ("time_change", "ci_low", "ci_high")
     ]
+    assert table["Paired within researcher and task type"][5] == (
+        f"{paired['n_blocks']} blocks from {paired['n_researchers']} researchers"
+    )
     fixed = overall["sensitivity"]["researcher_fixed_effects"]
     assert table["Researcher fixed effects"][1] == f"{fixed['time_change'] * 100:+.1f}"
     mixed = table["Mixed model (random researcher intercepts)"]

@@ -341,14 +341,20 @@ def robustness_table(row: dict) -> Chart:
         cells = [percent(fit["time_change"]), percent(fit["ci_low"]), percent(fit["ci_high"])]
         table.rows.append([name, *cells, tasks or str(fit.get("n_tasks", "")), note])
 
-    add("Headline (primary fit)", row, tasks=str(row.get("n_tasks", "")))
-    paired = row.get("paired")
+    effective = row.get("effective_researchers")
     add(
-        "Paired within researcher and task type",
-        paired,
-        note=f"{paired['n_blocks']} blocks, bootstrap over researchers" if paired else "",
-        tasks="-",
+        "Headline (primary fit)",
+        row,
+        note=f"{effective:.1f} effective researchers" if effective else "",
+        tasks=str(row.get("n_tasks", "")),
     )
+    paired = row.get("paired")
+    paired_note = ""
+    if paired:
+        paired_note = f"{paired['n_blocks']} blocks from {paired['n_researchers']} researchers"
+        if paired.get("ci_low") is None:
+            paired_note += "; an interval needs 5 researchers"
+    add("Paired within researcher and task type", paired, note=paired_note, tasks="-")
     sensitivity = row.get("sensitivity") or {}
     for key, name in ROBUSTNESS_FITS:
         fit = sensitivity.get(key)
