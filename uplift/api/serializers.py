@@ -345,10 +345,12 @@ class EstimatesSerializer(serializers.Serializer):
     estimates = serializers.ListField(
         child=serializers.DictField(),
         help_text=(
-            "One row per scope: see estimate_all in uplift/estimates/stats.py. A subgroup row's "
-            "pooled.raw_weight is the "
-            "weight kept on its own estimate when partially pooled (1: as fitted, 0: fully "
-            "shrunk to the mean of its dimension)."
+            "One row per scope, as docs/estimation.md describes. ci_low, ci_high and p_value "
+            "use se.cr2 (CR2 by researcher) on t with df (Bell-McCaffrey) degrees of freedom; "
+            "effective_researchers is df + 1; ci_z keeps the z intervals of the nonrobust, HC3 "
+            "and CR1 (se.cluster) errors. A subgroup row's pooled.raw_weight is the weight "
+            "kept on its own estimate when partially pooled (1: as fitted, 0: fully shrunk to "
+            "the mean of its dimension)."
         ),
     )
     lab = serializers.DictField(allow_null=True)

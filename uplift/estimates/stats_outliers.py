@@ -1,6 +1,6 @@
 """Extreme tasks: which tasks of a scope to flag, and whether they move its headline.
 
-The contract is estimate_all's docstring in stats.py. One absurd time (a task logged at 10,000
+The contract is docs/estimation.md. One absurd time (a task logged at 10,000
 times its forecast) can swing a scope's estimate; the rule below flags such tasks so that a
 sensitivity fit without them can be compared with the headline. Flagging changes no estimate:
 the headline keeps every task.
