@@ -289,10 +289,12 @@ def test_the_paired_estimate_and_sensitivity_fits_stand_beside_the_headline(
     fixed = overall["sensitivity"]["researcher_fixed_effects"]
     assert table["Researcher fixed effects"][1] == f"{fixed['time_change'] * 100:+.1f}"
     mixed = table["Mixed model (random researcher intercepts)"]
-    assert mixed[5] == (
-        "converged"
-        if overall["sensitivity"]["mixed_model"]["converged"]
-        else "did not converge: ignore"
-    )
+    shown = overall["sensitivity"]["mixed_model"]
+    assert mixed[1] == f"{shown['time_change'] * 100:+.1f}"
+    assert mixed[4] == str(overall["n_tasks"])
+    note = "converged" if shown["converged"] else "did not converge: ignore"
+    if shown["converged"] and shown["boundary"]:
+        note += ", no variance between researchers"
+    assert mixed[5] == note
     html = lead_client.get(reverse("dashboards:team")).content.decode()
     assert "Other ways of estimating it" in html

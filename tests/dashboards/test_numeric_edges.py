@@ -43,3 +43,24 @@ def test_a_lower_bound_that_rounds_to_a_ratio_of_zero_leaves_the_speedup_open():
 def test_constant_forecast_warning_is_in_words():
     row = base_row(status="ok", warnings=["constant_forecast"])
     assert "same forecast" in charts.warnings_in_words(row)[0]
+
+
+def test_the_mixed_model_note_says_whether_to_trust_it_and_when_researchers_do_not_differ():
+    def fit(**flags):
+        return {"time_change": -0.1, "ci_low": -0.2, "ci_high": 0.01, "n_tasks": 40, **flags}
+
+    notes = {}
+    for name, flags in {
+        "interior": {"converged": True, "boundary": False},
+        "boundary": {"converged": True, "boundary": True},
+        "failed": {"converged": False, "boundary": False},
+    }.items():
+        row = base_row(status="ok", time_change=-0.1, ci_low=-0.2, ci_high=0.0)
+        row["sensitivity"] = {"mixed_model": fit(**flags)}
+        table = charts.robustness_table(row).table
+        notes[name] = next(r for r in table.rows if r[0].startswith("Mixed model"))[5]
+    assert notes == {
+        "interior": "converged",
+        "boundary": "converged, no variance between researchers",
+        "failed": "did not converge: ignore",
+    }

@@ -407,23 +407,22 @@ def test_progress_is_reported_per_scope_up_to_the_total():
     assert [done for done, _ in calls] == list(range(1, totals.pop() + 1))
 
 
-def test_mixed_model_is_fitted_everywhere_on_small_data(generated):
-    for e in generated["estimates"]:
-        if e["status"] == "ok" and e["dimension"] != "observational":
-            assert e["sensitivity"]["mixed_model"]["subsample"] is False
-
-
-def test_large_refresh_fits_mixed_model_on_overall_subsample_only(monkeypatch):
-    monkeypatch.setattr(stats, "MIXED_ALL_SCOPES_MAX_TASKS", 100)
-    monkeypatch.setattr(stats, "MIXED_OVERALL_MAX_TASKS", 300)
-    result = estimate_all(make_tasks(seed=3))
-    overall = row(result, "overall")["sensitivity"]
-    assert overall["mixed_model"]["subsample"] is True
-    assert 300 <= overall["mixed_model"]["n_tasks"] < 300 + 30
-    assert overall["mixed_model_note"] == "mixed_model_subsample"
-    team = row(result, "team", "core")["sensitivity"]
-    assert team["mixed_model"] is None
-    assert team["mixed_model_note"] == "mixed_model_overall_only"
+def test_mixed_model_is_fitted_on_every_scope_of_a_large_refresh():
+    # 6,000 analysed tasks: beyond the 5,000 up to which MixedLM used to be fitted on every scope.
+    result = estimate_all(make_tasks(60, 100, seed=3))
+    assert result["method"]["mixed_model"] == "all_scopes"
+    rows = [e for e in result["estimates"] if e["status"] == "ok"]
+    assert {e["dimension"] for e in rows} == {*stats.SUBGROUP_DIMENSIONS, "overall"}
+    for e in rows:
+        shown = e["sensitivity"]
+        assert "mixed_model_note" not in shown
+        mixed = shown["mixed_model"]
+        assert mixed["n_tasks"] == e["n_tasks"]
+        assert mixed["converged"] is True
+        assert mixed["researcher_variance"] > 0
+        # The generated effect is -22%; each scope's mixed model lands near it.
+        assert -0.45 < mixed["time_change"] < 0.05
+        assert mixed["ci_low"] < mixed["time_change"] < mixed["ci_high"]
 
 
 def test_categorical_columns_with_unused_categories_give_identical_output():

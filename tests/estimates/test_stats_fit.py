@@ -13,16 +13,17 @@ from statsmodels.stats.multitest import multipletests
 
 from tests.estimates.cr2_reference import dense_cr2, researcher_dummies
 from tests.estimates.test_stats import make_tasks
+from tests.estimates.test_stats_mixed import reference as mixed_reference
 from uplift.estimates.stats import (
     benjamini_hochberg,
     dersimonian_laird,
     estimate_all,
-    fit_mixed_model,
     fit_no_covariate,
     fit_primary,
     fit_researcher_fixed_effects,
     partial_pooling,
 )
+from uplift.estimates.stats_fit import Z_975
 
 TOL = 1e-9
 
@@ -201,24 +202,26 @@ def test_self_selected_included_sensitivity_pools_both_assignments(tasks, result
     assert [both["ci_low"], both["ci_high"]] == pytest.approx(headline(rows)["ci"], abs=TOL)
 
 
-def test_mixed_model_sensitivity_is_statsmodels_mixedlm(tasks, result):
-    rows = scope_rows(tasks, "overall", None)
-    exog = sm.add_constant(
-        np.column_stack([rows["ai_allowed"].to_numpy(float), np.log(rows["forecast_no_ai"])])
-    )
-    reference = sm.MixedLM(
-        np.log(rows["actual_minutes"].to_numpy()), exog, groups=rows["researcher"].to_numpy()
-    ).fit(reml=True)
-    ours = fit_mixed_model(
-        np.log(rows["actual_minutes"]),
-        rows["ai_allowed"],
-        np.log(rows["forecast_no_ai"]),
-        rows["researcher"].to_numpy(),
-    )
-    assert ours["beta"] == pytest.approx(reference.params[1], abs=TOL)
-    assert ours["se"] == pytest.approx(reference.bse[1], abs=TOL)
-    shown = next(e for e in result["estimates"] if e["dimension"] == "overall")["sensitivity"]
-    assert shown["mixed_model"]["beta"] == pytest.approx(reference.params[1], abs=TOL)
+@pytest.mark.parametrize("dimension", ["overall", "team", "task_type", "month", "tool"])
+def test_mixed_model_sensitivity_of_every_scope_is_statsmodels_mixedlm(tasks, result, dimension):
+    rows = [e for e in result["estimates"] if e["dimension"] == dimension and e["status"] == "ok"]
+    assert rows
+    for e in rows:
+        scope = scope_rows(tasks, dimension, e["group"])
+        exog = sm.add_constant(
+            np.column_stack([scope["ai_allowed"].to_numpy(float), np.log(scope["forecast_no_ai"])])
+        )
+        expected = mixed_reference(
+            np.log(scope["actual_minutes"].to_numpy()), exog, scope["researcher"].to_numpy()
+        )
+        shown = e["sensitivity"]["mixed_model"]
+        assert shown["n_tasks"] == len(scope)
+        assert shown["beta"] == pytest.approx(expected.params[1], rel=1e-6)
+        assert shown["se"] == pytest.approx(expected.bse[1], rel=1e-6)
+        low, high = np.expm1(expected.params[1] + np.array([-1, 1]) * Z_975 * expected.bse[1])
+        assert [shown["ci_low"], shown["ci_high"]] == pytest.approx([low, high], rel=1e-6)
+        variance = float(np.asarray(expected.cov_re).ravel()[0])
+        assert shown["researcher_variance"] == pytest.approx(variance, rel=1e-5, abs=1e-8)
 
 
 def test_headline_interval_covers_a_known_effect_about_95_percent_of_the_time():

@@ -359,14 +359,11 @@ def robustness_table(row: dict) -> Chart:
     for key, name in ROBUSTNESS_FITS:
         fit = sensitivity.get(key)
         note = ""
-        if key == "mixed_model":
-            if fit is None and sensitivity.get("mixed_model_note") == "mixed_model_overall_only":
-                note = "fitted for the whole view only"
-            elif fit is not None:
-                converged = fit.get("converged")
-                note = {True: "converged", False: "did not converge: ignore"}.get(converged, "")
-                if fit.get("subsample"):
-                    note += ", on a sample of researchers"
+        if key == "mixed_model" and fit is not None:
+            converged = fit.get("converged")
+            note = {True: "converged", False: "did not converge: ignore"}.get(converged, "")
+            if converged and fit.get("boundary"):
+                note += ", no variance between researchers"
         if fit and fit.get("covariate_dropped"):
             note = (note + ", " if note else "") + "forecast constant: fitted without it"
         add(name, fit, note=note)

@@ -46,7 +46,6 @@ from uplift.estimates.stats_fit import (
     dersimonian_laird,
     exp_safe,
     expm1_safe,
-    fit_mixed_model,
     fit_no_covariate,
     fit_ols,
     fit_primary,
@@ -56,6 +55,7 @@ from uplift.estimates.stats_fit import (
     partial_pooling,
 )
 from uplift.estimates.stats_lab import lab_view
+from uplift.estimates.stats_mixed import fit_mixed_model
 from uplift.estimates.stats_outliers import (
     outlier_mask,
     outlier_summary,
@@ -112,9 +112,6 @@ COLUMNS = (
     "tools",
 )
 SUBGROUP_DIMENSIONS = ("team", "task_type", "month", "tool")
-# MixedLM costs ~20 us per task; above these sizes it would dominate the refresh.
-MIXED_ALL_SCOPES_MAX_TASKS = 5_000
-MIXED_OVERALL_MAX_TASKS = 10_000
 
 
 def ratio_interval(beta: float, se: float, crit: float) -> tuple[float, float]:
@@ -384,7 +381,6 @@ def _try(fitter, *args, **kwargs) -> dict | None:
 class _Options:
     target_mde: float
     seed: int
-    mixed_everywhere: bool
     # Tool rows only: the AI-not-allowed analysed tasks every tool scope shares, randomized
     # (primary and no-covariate fits) and randomized or self-selected (self-selected-included).
     no_ai: NoAIRows | None = None
@@ -392,33 +388,6 @@ class _Options:
     # With several strata, tool rows are fitted on their concatenated rows (fit_primary).
     no_ai_rows: np.ndarray | None = None
     pooled_no_ai_rows: np.ndarray | None = None
-
-
-def _mixed_overall(t: _Tasks, done: np.ndarray, seed: int) -> dict | None:
-    """MixedLM on the overall scope, on whole researchers drawn in a seeded order up to a cap."""
-    sample = done
-    subsample = False
-    if done.size > MIXED_OVERALL_MAX_TASKS:
-        per_researcher = np.bincount(t.researcher[done], minlength=t.n_researchers)
-        present = np.flatnonzero(per_researcher)
-        order = present[np.random.default_rng([int(seed), 7]).permutation(present.size)]
-        cumulative = np.cumsum(per_researcher[order])
-        keep = order[: int(np.searchsorted(cumulative, MIXED_OVERALL_MAX_TASKS)) + 1]
-        chosen = np.zeros(t.n_researchers, dtype=bool)
-        chosen[keep] = True
-        sample = done[chosen[t.researcher[done]]]
-        subsample = True
-    fit = fit_mixed_model(
-        t.log_actual[sample], t.ai[sample], t.log_forecast[sample], t.researcher[sample]
-    )
-    if fit is None:
-        return None
-    return _fit_summary(
-        fit,
-        subsample=subsample,
-        converged=fit["converged"],
-        researcher_variance=fit["researcher_variance"],
-    )
 
 
 @dataclass
@@ -485,15 +454,7 @@ def _fit_tool(
 
 def _sensitivity(t: _Tasks, idx: np.ndarray, done: _Analysed, dimension: str, opts) -> dict:
     y, ai, lf, res, strata = done.y, done.ai, done.log_forecast, done.researcher, done.stratum
-    if opts.mixed_everywhere:
-        fit = fit_mixed_model(y, ai, lf, res)
-        mixed = fit and _fit_summary(fit, subsample=False, converged=fit["converged"])
-        mixed_note = None
-    elif dimension == "overall":
-        mixed = _mixed_overall(t, done.rows, opts.seed)
-        mixed_note = "mixed_model_subsample" if mixed and mixed["subsample"] else None
-    else:
-        mixed, mixed_note = None, "mixed_model_overall_only"
+    mixed = fit_mixed_model(y, ai, lf, res, strata)
     # Self-selected tasks of the same scope join the randomized ones, for contrast only.
     if dimension == "tool":
         pooled_ai = _Analysed.gather(t, idx[t.pooled[idx] & t.ai[idx]])
@@ -514,8 +475,13 @@ def _sensitivity(t: _Tasks, idx: np.ndarray, done: _Analysed, dimension: str, op
         "researcher_fixed_effects": _fit_summary(
             _try(fit_researcher_fixed_effects, y, ai, lf, res, strata)
         ),
-        "mixed_model": mixed,
-        "mixed_model_note": mixed_note,
+        "mixed_model": mixed
+        and _fit_summary(
+            mixed,
+            converged=mixed["converged"],
+            boundary=mixed["boundary"],
+            researcher_variance=mixed["researcher_variance"],
+        ),
         "self_selected_included": _fit_summary(self_selected_included),
     }
 
@@ -860,14 +826,17 @@ def estimate_all(
     its dimension; `pooled.raw_weight` = tau^2 / (tau^2 + se^2) is the weight kept on the row's
     own (raw) estimate: 1 leaves it as fitted, 0 replaces it by the mean (full shrinkage).
 
-    Sensitivity: no-covariate, researcher fixed effects and self-selected-included fits are
-    computed for every scope. MixedLM (~20 us per task) is fitted on every scope only when the
-    refresh has at most 5,000 analysed randomized tasks; above that only on the overall scope,
-    and when that exceeds 10,000 tasks on whole researchers drawn in a seeded order until
-    10,000 tasks are reached (`subsample: true`, note `mixed_model_subsample`); other rows say
-    `mixed_model_overall_only`. Rows are ordered by dimension then group label; inputs are
-    sorted by task_id, so the same data give the same numbers. `progress(done, total)` is
-    called after each scope and after the lab view.
+    Sensitivity: no-covariate, researcher fixed effects, mixed model and self-selected-included
+    fits are computed for every scope, whatever the refresh's size. The mixed model is the
+    primary spec with a random intercept per researcher by REML (`stats_mixed`: equal to
+    statsmodels MixedLM at its optimum, from per-researcher sums, so a million tasks cost a
+    few bincounts), on the scope's analysed tasks (a tool row's: the tool's AI-allowed tasks
+    and every AI-not-allowed one). Its z interval uses MixedLM's SE; `converged` says whether
+    the REML maximum was located with a valid curvature (ignore the fit otherwise), `boundary`
+    that the researcher variance is 0 (the fit is then OLS with the REML variance) and
+    `researcher_variance` is the random intercepts' variance. Rows are ordered by dimension then
+    group label; inputs are sorted by task_id, so the same data give the same numbers.
+    `progress(done, total)` is called after each scope and after the lab view.
 
     Outliers (`stats_outliers`, where the constants live): on each `ok` row but the
     observational one, r = log(actual) - log(no-AI forecast) over the scope's analysed
@@ -889,11 +858,9 @@ def estimate_all(
     the output are the category labels as str. Categoricals skip factorising a million strings.
     """
     t = _prepare(tasks)
-    n_analysed = int((t.analysable & t.randomized).sum())
     opts = _Options(
         target_mde=float(target_mde),
         seed=int(seed),
-        mixed_everywhere=n_analysed <= MIXED_ALL_SCOPES_MAX_TASKS,
     )
     everything = np.arange(t.n)
     # Tool rows: AI-allowed tasks that used the tool, plus every AI-not-allowed task.
@@ -969,7 +936,7 @@ def estimate_all(
                 "min_researchers": MIN_RESEARCHERS,
                 "few_clusters": FEW_CLUSTERS,
                 "non_compliance_share": NON_COMPLIANCE_SHARE,
-                "mixed_model": "all_scopes" if opts.mixed_everywhere else "overall_only",
+                "mixed_model": "all_scopes",
             },
         }
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import sys
-import warnings
 
 import numpy as np
 from scipy import stats as sps
@@ -528,42 +527,6 @@ def fit_researcher_fixed_effects(log_actual, ai, log_forecast, clusters, strata=
         absorbed_leverage=1.0 / safe[codes],
     )
     return {**fit, "covariate_dropped": dropped}
-
-
-def fit_mixed_model(log_actual, ai, log_forecast, clusters) -> dict | None:
-    """Sensitivity "mixed model": statsmodels MixedLM with a random intercept per researcher.
-
-    REML fit of the primary spec; the interval is z-based on MixedLM's SE (statsmodels' own
-    convention for MixedLM). A constant forecast is dropped as in `fit_primary`. Returns None
-    when the fit fails.
-    """
-    # Imported here: the statsmodels import is slow and most callers never need MixedLM.
-    from statsmodels.regression.mixed_linear_model import MixedLM
-
-    log_actual = np.asarray(log_actual, dtype=float)
-    dropped = is_constant(log_forecast)
-    columns = [np.ones(log_actual.shape[0]), np.asarray(ai, float)]
-    exog = np.column_stack(columns if dropped else [*columns, np.asarray(log_forecast, float)])
-    with warnings.catch_warnings():
-        # Boundary and convergence warnings are reported through `converged`, not stderr.
-        warnings.simplefilter("ignore")
-        try:
-            result = MixedLM(log_actual, exog, groups=np.asarray(clusters)).fit(reml=True)
-        except (ValueError, np.linalg.LinAlgError):
-            return None
-    beta = float(result.params[1])
-    se = float(result.bse[1])
-    if not (math.isfinite(beta) and math.isfinite(se)):
-        return None
-    return {
-        "beta": beta,
-        "se": se,
-        "ci_log": (beta - Z_975 * se, beta + Z_975 * se),
-        "converged": bool(result.converged),
-        "researcher_variance": float(np.asarray(result.cov_re).ravel()[0]),
-        "n": int(log_actual.shape[0]),
-        "covariate_dropped": dropped,
-    }
 
 
 def benjamini_hochberg(p_values) -> list[float | None]:
