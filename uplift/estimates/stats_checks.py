@@ -178,10 +178,21 @@ def researchers_needed(
     if n_researchers < 2 or not math.isfinite(se) or se <= 0:
         return None
     target = math.log1p(target_mde)
-    for g in range(max(n_researchers, 2), limit + 1):
-        if mde_multiplier(g - 1) * se * math.sqrt(n_researchers / g) <= target:
-            return g
-    return None
+
+    def reaches(g: int) -> bool:
+        return mde_multiplier(g - 1) * se * math.sqrt(n_researchers / g) <= target
+
+    # The MDE falls as g grows (both the quantiles and the SE do): bisect for the first g.
+    low, high = max(n_researchers, 2), limit
+    if not reaches(high):
+        return None
+    while low < high:
+        middle = (low + high) // 2
+        if reaches(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 def forecast_time_change(forecast_ai, forecast_no_ai) -> float | None:
