@@ -774,88 +774,33 @@ def estimate_all(
 ) -> dict:
     """Every estimate for one table of tasks (one row per task, `COLUMNS`).
 
-    Scopes: overall; each team, task type, month of completion and AI tool (a tool row compares
-    AI-allowed tasks that used the tool with all AI-not-allowed tasks, labelled `descriptive`);
-    and one `observational` row fitted on completed self-selected tasks alone. Every causal
-    scope uses only its completed randomized tasks, so self-selected tasks never change them.
-    Each row carries the primary estimate (headline cluster t CI on G-1 df), the three SEs and
-    their z CIs, p and Benjamini-Hochberg q within the dimension, power, perception, the
-    diagnostics, DerSimonian-Laird pooling (subgroup rows), the paired estimate with its
-    researcher bootstrap, and the sensitivity fits. `lab` is `lab_view` over task types.
+    The statistics (scopes, the primary fit with its CR2 interval and randomization strata,
+    sample rules, diagnostics, power, perception, pooling, the paired estimate, sensitivity
+    fits, outlier flags and the lab view) are specified in docs/estimation.md; this function
+    implements that contract, and `METHOD_VERSION` names its revision. Each row of `estimates`
+    is one scope; `lab` is `lab_view` over task types; `method` records the rules' constants.
 
-    Constant forecasts: when every task of a scope has the same no-AI forecast, the AI effect is
-    still identified; the primary fit (and each sensitivity fit with the forecast) is fitted
-    without the forecast, the row warns `constant_forecast` and each fit summary says
-    `covariate_dropped`. `degenerate_design` (status `insufficient_data`) is kept for designs
-    where the AI coefficient itself is not identified, such as forecasts that differ only by arm.
+    Engineering rules:
 
-    Numeric edges: no value of the data makes a refresh fail. exp and expm1 give infinity (null
-    in the JSON) instead of overflowing, a variance made negative by rounding is 0, and a zero
-    SE gives an infinite or NaN t instead of dividing by zero. A row is `ok` only when
-    `fit_problem` accepts its fit (finite beta, cluster SE above MIN_SE, finite interval and p,
-    exp(+/-beta) finite); otherwise its status is `not_estimable`, its figures are null, its
-    first warning is `not_estimable` and `reason` says why (zero standard error, overflow, or the
-    numeric error a scope raised); the other rows are computed and stored as usual. Every row
-    whose status is not `ok` has a `reason` sentence (None on ok rows). Benjamini-Hochberg
-    skips missing p-values; secondary figures that are not finite (an MDE, tasks needed, a
-    pooled interval) are null or absent, never a crash.
-
-    Reproducible intervals: each paired bootstrap is seeded by `seed` and a hash of the data it
-    resamples, never by the scope's name, so the same tasks give the same paired interval on
-    the overall, team, month (...) rows, and on every run.
-
-    Diagnostics (every row, on the scope's randomized tasks): `sample_ratio`, chi-square of the
-    arm counts against the planned allocations (p < 0.001 warns `sample_ratio_mismatch`);
-    `attrition`, abandonment per arm over resolved tasks with Fisher's exact test (p < 0.05
-    warns `differential_attrition`; `attrition_by_arm`), not defined for month rows, which hold
-    completed tasks only; `balance` and `compliance`.
-
-    Windows: the dashboards' "last 3 / 6 months" are this function on the tasks randomized in
-    those calendar months, ending with the current month, whatever became of them
-    (`services.scope_plan`); so a window's abandonment and sample ratio count every task
-    randomized in it. Its month rows still group completed tasks by month of completion.
-
-    Power: `mde` and `mde_faster` are the smallest slowdown and speedup the reported test
-    (t on G-1) detects with 80% power, exp(+/-m * cluster se) - 1 with m = t_0.975 + t_0.80 on
-    G-1 degrees of freedom. `tasks_needed` is the completed tasks that would bring the MDE to
-    `target_mde` if the SE fell as 1/sqrt(n) with the same researchers (same df);
-    `researchers_needed` is the researchers, each with as many tasks as now, that would, with
-    the degrees of freedom they add: the honest figure when few researchers limit precision.
-
-    Pooling: a subgroup row's `pooled` is its estimate shrunk toward the random-effects mean of
-    its dimension; `pooled.raw_weight` = tau^2 / (tau^2 + se^2) is the weight kept on the row's
-    own (raw) estimate: 1 leaves it as fitted, 0 replaces it by the mean (full shrinkage).
-
-    Sensitivity: no-covariate, researcher fixed effects, mixed model and self-selected-included
-    fits are computed for every scope, whatever the refresh's size. The mixed model is the
-    primary spec with a random intercept per researcher by REML (`stats_mixed`: equal to
-    statsmodels MixedLM at its optimum, from per-researcher sums, so a million tasks cost a
-    few bincounts), on the scope's analysed tasks (a tool row's: the tool's AI-allowed tasks
-    and every AI-not-allowed one). Its z interval uses MixedLM's SE; `converged` says whether
-    the REML maximum was located with a valid curvature (ignore the fit otherwise), `boundary`
-    that the researcher variance is 0 (the fit is then OLS with the REML variance) and
-    `researcher_variance` is the random intercepts' variance. Rows are ordered by dimension then
-    group label; inputs are sorted by task_id, so the same data give the same numbers.
-    `progress(done, total)` is called after each scope and after the lab view.
-
-    Outliers (`stats_outliers`, where the constants live): on each `ok` row but the
-    observational one, r = log(actual) - log(no-AI forecast) over the scope's analysed
-    randomized tasks (a tool row's: its AI-allowed tasks and every AI-not-allowed one); a task
-    is flagged when |r - median(r)| > 5 * 1.4826 * MAD(r) and > log(3) (only the second when
-    MAD is 0). Flagging changes no figure: `outliers` = {n_flagged, rule (in words), task_ids
-    (as given in the input's task_id, the 200 smallest), truncated (more were flagged),
-    median_log_ratio, threshold_log_distance}, and `sensitivity.without_outliers` is
-    `fit_primary` on the scope's analysed tasks without the flagged ones, with its `p_value`
-    (None when none is flagged or that fit is not estimable). The row warns
-    `outliers_change_result` when that fit's estimate has the opposite sign of the headline,
-    or is significant at p < 0.05 where the headline is not, or the reverse. Rows that are
-    not `ok`, and the observational row, have `outliers` None.
-
-    Input columns: team, task_type, status, assignment, month and researcher may be
-    `pandas.Categorical` (as the Django loader passes them) or integer codes instead of strings;
-    the result is identical to passing the values themselves. Unused categories are ignored,
-    category order does not matter (groups are ordered by their values), and group labels in
-    the output are the category labels as str. Categoricals skip factorising a million strings.
+    - No value of the data makes a refresh fail. exp and expm1 give infinity (null in the
+      JSON) instead of overflowing, a variance made negative by rounding is 0, and a zero SE
+      gives an infinite or NaN t instead of dividing by zero. A row is `ok` only when
+      `fit_problem` accepts its fit; otherwise it is `not_estimable` (first warning too) with a
+      `reason`, its figures null, and the other rows are computed and stored as usual. Every
+      row whose status is not `ok` has a `reason` sentence (None on ok rows). Secondary figures
+      that are not finite (an MDE, tasks needed, a pooled interval) are null or absent.
+    - Same data, same numbers: inputs are sorted by task_id, rows are ordered by dimension then
+      group label, and the only random draws (the lab view's) are seeded by `seed` and the
+      scope's name. `progress(done, total)` is called after each scope and after the lab view.
+    - Windows ("last 3 / 6 / 12 months") are this function on the tasks randomized in those
+      calendar months (`services.scope_plan`); its month rows still group completed tasks by
+      month of completion.
+    - Input columns: team, task_type, status, assignment, month and researcher may be
+      `pandas.Categorical` (as the Django loader passes them) or integer codes instead of
+      strings; the result is identical to passing the values themselves. Unused categories are
+      ignored, category order does not matter (groups are ordered by their values), and group
+      labels in the output are the category labels as str. `allocation` is each task's
+      probability of AI allowed (0.5 when missing); its distinct values are the strata.
     """
     t = _prepare(tasks)
     opts = _Options(
