@@ -136,6 +136,19 @@ def test_lab_view_interval_widens_with_subgroup_uncertainty():
     assert lab["throughput_multiplier"] == pytest.approx(1 / (0.5 * 0.8 + 0.5))
 
 
+def test_lab_view_draws_each_type_on_its_own_t_distribution():
+    # One type only, so the multiplier is exp(-b - se * T): its interval is exactly the type's
+    # own t interval, up to the simulation's percentile error.
+    beta, se = math.log(0.8), 0.1
+    for df in (2.5, 30.0):
+        lab = lab_view({"a": 1.0}, {"a": (beta, se, df)}, simulations=200_000, seed=3)
+        crit = sps.t.ppf(0.975, df)
+        assert lab["ci_low"] == pytest.approx(math.exp(-beta - crit * se), rel=0.01)
+        assert lab["ci_high"] == pytest.approx(math.exp(-beta + crit * se), rel=0.01)
+    normal = lab_view({"a": 1.0}, {"a": (beta, se)}, simulations=200_000, seed=3)
+    assert normal["ci_high"] == pytest.approx(math.exp(-beta + 1.96 * se), rel=0.01)
+
+
 def test_lab_view_without_minutes_has_no_figures():
     lab = lab_view({}, {})
     assert lab["R"] is None and lab["reason"] == "No completed work in this view yet."
