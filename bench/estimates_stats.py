@@ -1,9 +1,11 @@
 """Benchmark of the estimates refresh: `estimate_all` on a million generated tasks.
 
 Run from the repository root: `.venv/bin/python bench/estimates_stats.py [n_tasks]
-[--categorical]`. Prints the time of the whole refresh beside one statsmodels OLS fit of the
-overall model. `--categorical` passes the label columns as `pandas.Categorical`, as the Django
-loader does; without it they are strings.
+[--categorical] [--teams]`. Prints the time of the whole refresh beside one statsmodels OLS fit
+of the overall model. `--categorical` passes the label columns as `pandas.Categorical`, as the
+Django loader does; without it they are strings. `--teams` also times `estimate_all` on each
+team's tasks in turn, as a refresh that recomputes every team's slice does. Each time is
+followed by the CPU time spent in the mixed-model sensitivity fit (`fit_mixed_model`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from uplift.estimates import stats  # noqa: E402
 from uplift.estimates.stats import estimate_all  # noqa: E402
 
 TOOLS = ("chatgpt", "claude", "copilot", "cursor", "gemini")
@@ -85,6 +88,28 @@ def generate_tasks(
     )
 
 
+class _MixedModelClock:
+    """CPU seconds spent in `stats.fit_mixed_model` and the number of fits, while installed."""
+
+    def __init__(self):
+        self.fit = stats.fit_mixed_model
+        self.seconds, self.fits = 0.0, 0
+        stats.fit_mixed_model = self
+
+    def __call__(self, *args, **kwargs):
+        start = time.process_time()
+        try:
+            return self.fit(*args, **kwargs)
+        finally:
+            self.seconds += time.process_time() - start
+            self.fits += 1
+
+    def report(self) -> str:
+        text = f"of which the mixed model {self.seconds:.2f} s CPU in {self.fits} fits"
+        self.seconds, self.fits = 0.0, 0
+        return text
+
+
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     n_tasks = int(args[0]) if args else 1_000_000
@@ -95,6 +120,7 @@ def main() -> None:
             tasks[column] = tasks[column].astype("category")
     print(f"generated {n_tasks:,} tasks in {time.perf_counter() - start:.2f} s")
 
+    clock = _MixedModelClock()
     start, cpu = time.perf_counter(), time.process_time()
     result = estimate_all(tasks)
     refresh, refresh_cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -113,9 +139,19 @@ def main() -> None:
     one_fit = time.perf_counter() - start
     print(
         f"estimate_all: {refresh:.2f} s ({refresh_cpu:.2f} s CPU) "
-        f"for {len(result['estimates'])} scopes ({ok} ok)"
+        f"for {len(result['estimates'])} scopes ({ok} ok), {clock.report()}"
     )
     print(f"one statsmodels OLS fit (overall, clustered): {one_fit:.2f} s")
+    if "--teams" in sys.argv:
+        start, cpu = time.perf_counter(), time.process_time()
+        teams = 0
+        for _, team_tasks in tasks.groupby("team", sort=True, observed=True):
+            estimate_all(team_tasks)
+            teams += 1
+        print(
+            f"estimate_all on each of {teams} teams: {time.perf_counter() - start:.2f} s "
+            f"({time.process_time() - cpu:.2f} s CPU), {clock.report()}"
+        )
 
 
 if __name__ == "__main__":
