@@ -8,7 +8,7 @@ quoted value starts no new row.
 import csv
 import io
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -181,31 +181,36 @@ class _RowReader:
         return value
 
     def minutes(self, column: str, *, required: bool = False) -> float | None:
+        return self._number(
+            column, "must be a number of minutes", minutes_problem, required=required
+        )
+
+    def probability(self, column: str) -> float | None:
+        def problem(number: float) -> str | None:
+            return None if math.isfinite(number) and 0 < number < 1 else PROBABILITY_RULE
+
+        return self._number(column, PROBABILITY_RULE, problem)
+
+    def _number(
+        self,
+        column: str,
+        not_a_number: str,
+        problem_of: Callable[[float], str | None],
+        *,
+        required: bool = False,
+    ) -> float | None:
+        # A float cell: empty is None; text or a value `problem_of` refuses is a problem.
         value = self.text(column, required=required)
         if not value:
             return None
         try:
             number = float(value)
         except ValueError:
-            self.problem(column, f"must be a number of minutes, not {_shorten(value)!r}")
+            self.problem(column, f"{not_a_number}, not {_shorten(value)!r}")
             return None
-        problem = minutes_problem(number)
+        problem = problem_of(number)
         if problem:
             self.problem(column, f"{problem}, not {_shorten(value)}")
-            return None
-        return number
-
-    def probability(self, column: str) -> float | None:
-        value = self.text(column)
-        if not value:
-            return None
-        try:
-            number = float(value)
-        except ValueError:
-            self.problem(column, f"{PROBABILITY_RULE}, not {_shorten(value)!r}")
-            return None
-        if not (math.isfinite(number) and 0 < number < 1):
-            self.problem(column, f"{PROBABILITY_RULE}, not {_shorten(value)}")
             return None
         return number
 
