@@ -1,6 +1,6 @@
 """Every URL of the site, requested as every role: no 500, and nothing the role may not see.
 
-The spec is the README's "Who sees what": a researcher sees only their own tasks; a lead
+The spec is docs/product.md, "Who may see what": a researcher sees only their own tasks; a lead
 their team's tasks and its aggregates; an analyst everything through the API, with researchers
 pseudonymized; an admin everything; a stranger only the sign-in page. Every text one person or
 team owns carries a marker (``zq...qz``) naming its owner, so a leak anywhere (page, JSON,
@@ -149,7 +149,7 @@ class Marker:
 
 
 def may_see(role: Role, marker: Marker, path: str) -> bool:
-    """Whether ``role`` may be shown ``marker`` on ``path``: the access rules in one function."""
+    """Whether ``role`` may be shown ``marker`` on ``path``: docs/product.md in one function."""
     if marker.kind == SECRET or role.person is None:
         return False
     if role.name == "admin":

@@ -278,7 +278,11 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Uplift API",
-    "DESCRIPTION": "Tasks, work sessions, tool use and uplift estimates.",
+    "DESCRIPTION": (
+        "Tasks, work sessions, tool use and uplift estimates. In the Uplift repository: who may "
+        "see what, docs/product.md; the worklog CSV of the export and the import, "
+        "docs/worklog-csv.md; the estimates, docs/estimation.md."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI from the drf-spectacular-sidecar package's static files: no CDN.

@@ -1,4 +1,4 @@
-"""Who gets what from every endpoint: the role-by-endpoint matrix of the README's access rules."""
+"""Who gets what from every endpoint: docs/product.md, "Who may see what", as exact codes."""
 
 import io
 from datetime import timedelta

@@ -1,4 +1,4 @@
-"""Specification of estimate_all (its docstring is the contract): METR and scope behaviour."""
+"""Specification of estimate_all (docs/estimation.md): METR reproduction and scope behaviour."""
 
 import json
 import math

@@ -1,4 +1,4 @@
-"""Extreme tasks (estimate_all's contract, "Outliers"): the rule, the fit without them, the
+"""Extreme tasks (docs/estimation.md, "Outliers"): the rule, the fit without them, the
 warning when they carry the headline."""
 
 import math

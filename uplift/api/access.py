@@ -1,4 +1,4 @@
-"""Who may see and change what through the API (README, "REST API": who sees what).
+"""Who may see and change what through the API (docs/product.md, "Who may see what").
 
 Every endpoint and the export narrow their rows with these functions, so the rules live once:
 researchers their own tasks, leads their teams' tasks, analysts everything read-only with

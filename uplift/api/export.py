@@ -1,4 +1,4 @@
-"""Export of tasks as the worklog CSV (README: importing) or JSON lines, streamed.
+"""Export of tasks as the worklog CSV (docs/worklog-csv.md) or JSON lines, streamed.
 
 Two paths write the same bytes:
 

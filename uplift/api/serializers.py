@@ -363,7 +363,7 @@ class ImportResultSerializer(serializers.Serializer):
 
 
 class ImportSerializer(WriteSerializer):
-    file = serializers.FileField(help_text="A worklog CSV, UTF-8: see the README.")
+    file = serializers.FileField(help_text="A worklog CSV in UTF-8 (docs/worklog-csv.md).")
 
 
 class WorkSessionStartSerializer(WriteSerializer):

@@ -165,7 +165,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @extend_schema(
         summary="Export tasks as the worklog CSV or JSON lines, streamed",
         description="The same filters as the task list; rows in id order. The CSV is the "
-        "import format (README: importing); analysts get pseudonyms instead of emails and "
+        "import format (docs/worklog-csv.md); analysts get pseudonyms instead of emails and "
         "of task ids (an imported id can name its researcher).",
         filters=True,
         parameters=[
@@ -368,7 +368,8 @@ class ImportView(APIView):
     @extend_schema(
         summary="Import a worklog CSV (admins only)",
         description="Admins only: an import writes into researchers' records (any other role "
-        "answers 403). Whole or nothing: a bad file answers 400 with its problems by row and "
+        "answers 403). The file's format is docs/worklog-csv.md in the Uplift repository. "
+        "Whole or nothing: a bad file answers 400 with its problems by row and "
         f"column (`problems`: the first {MAX_PROBLEMS_LISTED}; `problem_count`: all of them) "
         "and nothing is written. Re-importing an id updates that task. The optional column "
         "`allocation_ai` is a randomized task's probability of being drawn `ai` (strictly "

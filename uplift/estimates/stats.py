@@ -1,4 +1,4 @@
-"""Statistics core of Uplift: every figure of the estimates, from one table of tasks.
+"""Statistics core of Uplift: every figure of docs/estimation.md, from one table of tasks.
 
 `estimate_all` is the entry point used by the refresh job. The building blocks live in
 `stats_fit` (regressions, Benjamini-Hochberg, DerSimonian-Laird), `stats_checks` (sample rules,

@@ -1,4 +1,4 @@
-"""Sample rules, diagnostics, power, perception and the paired estimate (see estimate_all)."""
+"""Sample rules, diagnostics, power, perception and the paired estimate (docs/estimation.md)."""
 
 from __future__ import annotations
 

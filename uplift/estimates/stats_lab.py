@@ -1,4 +1,4 @@
-"""The lab view: where acceleration comes from (its rule is in lab_view's docstring)."""
+"""The lab view: where acceleration comes from (docs/estimation.md, "The lab view")."""
 
 from __future__ import annotations
 

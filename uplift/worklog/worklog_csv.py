@@ -1,8 +1,9 @@
 """The worklog CSV: one row per task, read by the importer and written by the export.
 
-Its format is in the README ("Importing and exporting data"). Rows in problems are numbered as a
-spreadsheet shows them: the header is row 1, the first task row 2, and a line break inside a
-quoted value starts no new row.
+Its format is docs/worklog-csv.md, whose column table lists `COLUMNS` (a test holds them
+equal). Rows in problems are numbered as a spreadsheet shows them: the header is row 1, the
+first task row 2, and a line break inside a quoted value starts no new row (a blank line is
+skipped and not counted).
 """
 
 import csv
