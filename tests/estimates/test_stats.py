@@ -164,6 +164,7 @@ def test_metr_forecast_perception_is_about_minus_24_percent(metr):
 
 
 def test_output_is_plain_json_without_nan(generated):
+    assert not [k for e in generated["estimates"] for k in e if k.startswith("_")]
     text = json.dumps(generated, allow_nan=False)
     assert json.loads(text) == generated
 

@@ -149,6 +149,20 @@ def test_lab_view_draws_each_type_on_its_own_t_distribution():
     assert normal["ci_high"] == pytest.approx(math.exp(-beta + 1.96 * se), rel=0.01)
 
 
+def test_lab_view_draws_task_types_jointly_from_their_researcher_contributions():
+    # Two types, equal shares, beta 0, se 0.1 each. When the same researcher drives both
+    # (identical contributions) R = exp(x): the interval is the single type's; when different
+    # researchers do, the mean of two independent ratios is narrower by about sqrt(2).
+    minutes = {"a": 1.0, "b": 1.0}
+    estimates = {"a": (0.0, 0.1, 1e6), "b": (0.0, 0.1, 1e6)}
+    shared = {"a": np.array([0.1, 0.0]), "b": np.array([0.1])}  # padded to equal lengths
+    apart = {"a": np.array([0.1, 0.0]), "b": np.array([0.0, 0.1])}
+    together = lab_view(minutes, estimates, contributions=shared, simulations=200_000, seed=4)
+    independent = lab_view(minutes, estimates, contributions=apart, simulations=200_000, seed=4)
+    assert together["ci_high"] == pytest.approx(math.exp(1.96 * 0.1), rel=0.01)
+    assert independent["ci_high"] == pytest.approx(math.exp(1.96 * 0.1 / math.sqrt(2)), rel=0.01)
+
+
 def test_lab_view_without_minutes_has_no_figures():
     lab = lab_view({}, {})
     assert lab["R"] is None and lab["reason"] == "No completed work in this view yet."

@@ -544,6 +544,9 @@ def _null_figures() -> dict:
     }
 
 
+# Key of a task-type row's per-researcher CR2 contributions, used by the lab view only.
+_CONTRIBUTIONS = "_cr2_contributions"
+
 # Why a row has no figures, by status (not_estimable rows say which NOT_ESTIMABLE key).
 NO_ESTIMATE = {
     "insufficient_data": "Fewer than 5 completed tasks in an arm or fewer than 3 researchers.",
@@ -705,6 +708,9 @@ def _estimate_scope(
             beta, fit["p_value"], without["beta"], without["p_value"]
         ):
             warnings.append("outliers_change_result")
+    if dimension == "task_type":
+        # For the lab view's covariance between task types; removed before the row is stored.
+        row[_CONTRIBUTIONS] = fit["cr2_contributions"]
     return row
 
 
@@ -834,7 +840,7 @@ def estimate_all(
     total = sum(len(scopes) for _, scopes in plan) + 1
     done_count = 0
     estimates = []
-    type_estimates = {}
+    type_estimates, contributions = {}, {}
     for dimension, scopes in plan:
         rows = []
         for group, idx in scopes:
@@ -853,6 +859,7 @@ def estimate_all(
                 r["group"]: (r["beta"], r["se"]["cr2"], r["df"]) if r["status"] == "ok" else None
                 for r in rows
             }
+            contributions = {r["group"]: r.pop(_CONTRIBUTIONS) for r in rows if _CONTRIBUTIONS in r}
         estimates.extend(rows)
 
     completed_minutes = t.completed & np.isfinite(t.actual) & (t.task_type >= 0)
@@ -864,6 +871,7 @@ def estimate_all(
     lab = lab_view(
         {label: float(minutes[i]) for i, label in enumerate(t.task_type_labels) if minutes[i] > 0},
         type_estimates,
+        contributions=contributions,
         seed=_scope_seed(seed, "lab", None),
     )
     if progress is not None:

@@ -269,7 +269,7 @@ def paired_estimate(log_ratio, ai, researchers, task_types) -> dict | None:
         # X = sqrt(w_g), y = sqrt(w_g) d_g: X'X = W, each researcher's gram w_g and score
         # x_g e_g = w_g (d_g - beta).
         total = float(weights.sum())
-        se, df = cr2_standard_error(
+        se, df, _ = cr2_standard_error(
             np.array([[1.0 / total]]),
             weights[:, None, None],
             (sums - weights * beta)[:, None],

@@ -196,12 +196,20 @@ def fit_ols(
         scale,
         cov_hc3,
         _gram(sums),
-        cr2_standard_error(xtx_inv, grams, scores, coef),
+        _cr2_by_code(cr2_standard_error(xtx_inv, grams, scores, coef), present),
         n=n,
         k=k,
         n_clusters=n_clusters,
         coef=coef,
     )
+
+
+def _cr2_by_code(cr2: tuple, present: np.ndarray) -> tuple[float, float, np.ndarray]:
+    # The per-researcher CR2 contributions indexed by researcher code (0 for absent codes).
+    se, df, contributions = cr2
+    by_code = np.zeros(present.shape[0])
+    by_code[present] = contributions
+    return se, df, by_code
 
 
 def cluster_grams(columns: list[np.ndarray], codes: np.ndarray, n_codes: int = 0) -> np.ndarray:
@@ -225,7 +233,7 @@ def _symmetric_power(matrix: np.ndarray, power: float) -> np.ndarray:
 
 def cr2_standard_error(
     xtx_inv: np.ndarray, grams: np.ndarray, scores: np.ndarray, coef: int
-) -> tuple[float, float]:
+) -> tuple[float, float, np.ndarray]:
     """The CR2 cluster-robust SE of one coefficient and its Bell-McCaffrey degrees of freedom.
 
     CR2 (Bell and McCaffrey 2002; Pustejovsky and Tipton 2018) corrects each researcher's
@@ -243,7 +251,10 @@ def cr2_standard_error(
     identifies a parameter) is left out of the inverse square root (a pseudo-inverse).
 
     `grams` holds S_g and `scores` X_g'e_g for the researchers present (G x k x k and G x k).
-    Returns (se, df); df is NaN when it is not defined (every researcher's weight is zero).
+    Returns (se, df, contributions); df is NaN when it is not defined (every researcher's
+    weight is zero). `contributions` holds each researcher's c'M f(M S_g)' X_g'e_g, whose
+    squares sum to the variance: the products of two fits' contributions, summed over the
+    researchers they share, are the CR2 covariance of their coefficients (the lab view's).
     """
     root = _symmetric_power(xtx_inv, 0.5)
     root_inv = _symmetric_power(xtx_inv, -0.5)
@@ -264,7 +275,7 @@ def cr2_standard_error(
     m_utu = xtx_inv @ (u.T @ u)
     frobenius = float((d * d).sum() - 2.0 * (d * p_diag).sum() + np.trace(m_utu @ m_utu))
     df = trace * trace / frobenius if frobenius > 0 else math.nan
-    return _sqrt_variance(variance), df
+    return _sqrt_variance(variance), df, contributions
 
 
 def _ols_result(
@@ -273,7 +284,7 @@ def _ols_result(
     scale: float,
     cov_hc3: np.ndarray,
     cluster_meat: np.ndarray,
-    cr2: tuple[float, float],
+    cr2: tuple[float, float, np.ndarray],
     *,
     n: int,
     k: int,
@@ -287,7 +298,7 @@ def _ols_result(
     cov_cluster = correction * (xtx_inv @ cluster_meat @ xtx_inv)
 
     beta = float(params[coef])
-    se_cr2, df = cr2
+    se_cr2, df, contributions = cr2
     se = {
         "nonrobust": _sqrt_variance(cov_nonrobust[coef, coef]),
         "hc3": _sqrt_variance(cov_hc3[coef, coef]),
@@ -317,6 +328,8 @@ def _ols_result(
         "n_clusters": int(n_clusters),
         "df_cluster": int(df_cluster),
         "df": float(df),
+        # Each researcher code's CR2 contribution (see cr2_standard_error).
+        "cr2_contributions": contributions,
     }
 
 
@@ -422,7 +435,9 @@ def fit_with_no_ai_rows(
         grams[:, 0, 2] += shared.sum_lf
         grams[:, 2, 0] += shared.sum_lf
         grams[:, 2, 2] += shared.sum_lf_lf
-    cr2 = cr2_standard_error(xtx_inv, grams[present], np.column_stack(sums)[present], 1)
+    cr2 = _cr2_by_code(
+        cr2_standard_error(xtx_inv, grams[present], np.column_stack(sums)[present], 1), present
+    )
     fit = _ols_result(
         params,
         xtx_inv,

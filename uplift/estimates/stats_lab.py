@@ -14,6 +14,7 @@ def lab_view(
     minutes_by_type: Mapping[str, float],
     estimates_by_type: Mapping[str, tuple[float, float, float | None] | None],
     *,
+    contributions: Mapping[str, np.ndarray] | None = None,
     simulations: int = LAB_SIMULATIONS,
     seed: int | list[int] = 20250710,
 ) -> dict:
@@ -22,8 +23,13 @@ def lab_view(
     `s_k` is task type k's share of all logged completed minutes; `estimates_by_type[k]` is the
     type's (beta, se, df) (the headline CR2 se and its degrees of freedom) or None.
     `R = sum_k s_k * time_ratio_k`; the lab throughput multiplier is 1/R, with a 95% CI from
-    `simulations` draws of each estimated beta_k + se_k * T, T Student's t on the type's df
-    (normal when df is None), types independent: the same uncertainty as each type's interval.
+    `simulations` draws of the estimated betas. Without `contributions`, each is drawn as
+    beta_k + se_k * T, T Student's t on the type's df (normal when df is None), types
+    independent. With `contributions` (each estimated type's per-researcher CR2 contributions,
+    aligned by researcher), the types are drawn jointly: the same researchers' effects move
+    every type they work on, so the covariance of two types is the sum over researchers of
+    their contributions' products (the diagonal is se_k^2). The draws are then multivariate t
+    with that covariance on the smallest df of the estimated types.
 
     A type without an estimate is flagged and counted as unchanged (ratio 1), but not as known to
     be unchanged: in the draws its beta ~ N(0, sigma_u^2), where sigma_u^2 is the mean over the
@@ -77,11 +83,24 @@ def lab_view(
     spread = math.sqrt(float(np.mean(betas[estimated] ** 2 + ses[estimated] ** 2)))
     sds = np.where(estimated, ses, spread)
     rng = np.random.default_rng(seed)
-    # Unestimated types (and estimates without df) draw from the normal.
-    finite = np.isfinite(dfs)
     noise = rng.standard_normal((simulations, len(types)))
-    if finite.any():
-        noise[:, finite] = rng.standard_t(dfs[finite], size=(simulations, int(finite.sum())))
+    joint = [i for i, name in enumerate(types) if estimated[i] and name in (contributions or {})]
+    if joint and len(joint) == estimated.sum():
+        # Multivariate t: correlated normals from the contributions, one chi-square per draw.
+        by_type = [np.asarray(contributions[types[i]], dtype=float) for i in joint]
+        width = max(v.size for v in by_type)  # aligned by researcher code; pad the shorter
+        matrix = np.array([np.pad(v, (0, width - v.size)) for v in by_type])
+        values, vectors = np.linalg.eigh(matrix @ matrix.T)
+        root = vectors * np.sqrt(np.maximum(values, 0.0))
+        df = float(np.min(dfs[joint]))
+        scale = np.sqrt(df / rng.chisquare(df, simulations)) if np.isfinite(df) else 1.0
+        noise[:, joint] = (noise[:, joint] @ root.T) * np.atleast_1d(scale)[:, None]
+        sds = np.where(estimated, 1.0, spread)
+    else:
+        # Independent t draws; unestimated types (and estimates without df) are normal.
+        finite = np.isfinite(dfs)
+        if finite.any():
+            noise[:, finite] = rng.standard_t(dfs[finite], size=(simulations, int(finite.sum())))
     with np.errstate(over="ignore"):  # a heavy-tailed draw beyond exp's range: infinite time
         draws = np.exp(betas + sds * noise)
     # einsum, not BLAS: OpenBLAS threads thrash on a busy worker host.
