@@ -147,6 +147,18 @@ def test_duplicate_task_id_in_one_file_is_refused():
     ]
 
 
+def test_rows_are_numbered_as_a_spreadsheet_shows_them_blank_lines_included():
+    # Header row 1, a blank row 2, a task whose title holds a quoted line break on row 3, then
+    # a bad row: a spreadsheet shows it as row 4.
+    first = 'A1,ada@example.org,T,K,"a\nb",randomized,ai,60,45,planned,,,,,\n'
+    bad = "A2,ada@example.org,T,K,x,randomized,ai,sixty,45,planned,,,,,\n"
+    problems = problems_of(HEADER + "\n" + first + bad)
+    assert (
+        problems[-1]
+        == "row 4, column forecast_no_ai_minutes: must be a number of minutes, not 'sixty'"
+    )
+
+
 def test_a_bad_row_late_in_the_file_writes_nothing_from_earlier_rows():
     text = HEADER + GOOD_ROWS + "Z9,ada@example.org,T,K,,randomized,ai,60,45,done,,,,,\n"
     problems_of(text)

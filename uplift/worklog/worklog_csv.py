@@ -2,8 +2,8 @@
 
 Its format is docs/worklog-csv.md, whose column table lists `COLUMNS` (a test holds them
 equal). Rows in problems are numbered as a spreadsheet shows them: the header is row 1, the
-first task row 2, and a line break inside a quoted value starts no new row (a blank line is
-skipped and not counted).
+first task row 2, a line break inside a quoted value starts no new row, and a blank line is a
+row (skipped, but counted).
 """
 
 import csv
@@ -347,17 +347,24 @@ def read_worklog(stream: Iterable[str]) -> list[TaskRecord]:
     first_row_of: dict[str, int] = {}
     now = timezone.now()
     row_number = 1
-    rows = iter(reader)
+    # The underlying reader, not DictReader's iteration: DictReader skips blank lines, and a
+    # spreadsheet counts them, so problems would name the wrong row after one.
+    rows = reader.reader
     while True:
         row_number += 1
         try:
-            values = next(rows)
+            cells = next(rows)
         except StopIteration:
             break
         except (csv.Error, UnicodeDecodeError) as error:
             # The reader cannot find where this row ends: nothing after it can be trusted.
             problems.add(Problem(row_number, "-", _unreadable(error)))
             break
+        if not cells:
+            continue  # a blank line: counted, not imported
+        values = dict(zip(header, cells, strict=False))
+        if len(cells) > len(header):
+            values[None] = cells[len(header) :]
         if row_number - 1 > MAX_ROWS:
             problems.add(
                 Problem(
