@@ -13,11 +13,12 @@ from django.utils import timezone
 
 from tests.factories import TaskFactory
 from tests.processes import celery_app_publishes_to
-from uplift.estimates import services
-from uplift.estimates.lock import ADVISORY_LOCK_KEY
+from uplift.estimates import compute, services
+from uplift.estimates.compute import estimates_refresh
+from uplift.estimates.lock import ADVISORY_LOCK_KEY, RefreshBusy
 from uplift.estimates.models import Snapshot
 from uplift.estimates.selectors import refresh_wait_seconds, snapshot_latest
-from uplift.estimates.services import RefreshBusy, estimates_refresh, snapshot_request
+from uplift.estimates.services import snapshot_request
 from uplift.worklog.models import Task
 from uplift.worklog.services import task_complete
 
@@ -107,7 +108,7 @@ def test_failed_run_leaves_the_previous_snapshot_served(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("statistics exploded")
 
-    monkeypatch.setattr(services, "estimate_all", broken)
+    monkeypatch.setattr(compute, "estimate_all", broken)
     with pytest.raises(RuntimeError):
         estimates_refresh()
     failed = Snapshot.objects.exclude(pk=first.pk).get()
