@@ -21,6 +21,7 @@ from uplift.estimates.selectors import refresh_wait_seconds, snapshot_latest
 from uplift.estimates.services import snapshot_request
 from uplift.worklog.models import Task
 from uplift.worklog.services import task_complete
+from uplift.worklog.signals import tasks_changed
 
 pytestmark = pytest.mark.django_db
 
@@ -183,6 +184,17 @@ def test_a_burst_of_completions_queues_one_refresh(broker, django_capture_on_com
         with django_capture_on_commit_callbacks(execute=True):
             task_complete(task=task, actual_minutes=30)
     assert Snapshot.objects.filter(status="pending").count() == 1
+    assert broker.llen("celery") == 1
+
+
+def test_announced_task_changes_queue_one_refresh_once_committed(
+    broker, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks_changed.send(sender=Task)
+        tasks_changed.send(sender=Task)
+        assert not Snapshot.objects.exists()  # nothing is queued before the commit
+    assert list(Snapshot.objects.values_list("status", "trigger")) == [("pending", "change")]
     assert broker.llen("celery") == 1
 
 

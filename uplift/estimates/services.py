@@ -52,3 +52,8 @@ def estimates_refresh_queue(*, trigger: str = Snapshot.Trigger.CHANGE) -> Snapsh
 def estimates_refresh_on_commit() -> None:
     """Queue a refresh once the surrounding transaction has committed."""
     transaction.on_commit(estimates_refresh_queue)
+
+
+def estimates_refresh_on_tasks_changed(sender, **kwargs) -> None:
+    """Receiver of the worklog's ``tasks_changed``: queue a refresh once the change commits."""
+    estimates_refresh_on_commit()
