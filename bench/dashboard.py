@@ -85,10 +85,10 @@ def bench_users():
 
 def run_refresh(*, reuse: bool) -> dict[str, float]:
     """One refresh, timed by part; without ``reuse`` every team slice is computed afresh."""
-    from uplift.estimates import services
+    from uplift.estimates import compute
 
     calls: list[float] = []
-    original, original_reuse = services.estimate_all, services._scope_rows_to_reuse
+    original, original_reuse = compute.estimate_all, compute._scope_rows_to_reuse
 
     def timed(*args, **kwargs):
         start = time.perf_counter()
@@ -97,15 +97,15 @@ def run_refresh(*, reuse: bool) -> dict[str, float]:
         finally:
             calls.append(time.perf_counter() - start)
 
-    services.estimate_all = timed
+    compute.estimate_all = timed
     if not reuse:
-        services._scope_rows_to_reuse = lambda plan: {}
+        compute._scope_rows_to_reuse = lambda plan: {}
     try:
         start = time.perf_counter()
-        snapshot = services.estimates_refresh()
+        snapshot = compute.estimates_refresh()
         total = time.perf_counter() - start
     finally:
-        services.estimate_all, services._scope_rows_to_reuse = original, original_reuse
+        compute.estimate_all, compute._scope_rows_to_reuse = original, original_reuse
     return {
         "total": total,
         "org_estimate_all": calls[0],

@@ -143,18 +143,18 @@ def task_count() -> int:
 
 
 class RefreshProbe:
-    """Times the parts of `estimates_refresh` by wrapping what the service module calls."""
+    """Times the parts of `estimates_refresh` by wrapping what the refresh module calls."""
 
     def __init__(self) -> None:
         self.last: dict[str, float] = {}
         self.compute_calls: list[float] = []
 
     def install(self) -> None:
-        from uplift.estimates import services
+        from uplift.estimates import compute
 
-        self._wrap(services, "estimate_input", "input")
-        self._wrap(services, "estimate_all", "compute")
-        self._wrap(services, "_compute", "compute_and_store")
+        self._wrap(compute, "estimate_input", "input")
+        self._wrap(compute, "estimate_all", "compute")
+        self._wrap(compute, "_compute", "compute_and_store")
 
     def _wrap(self, module, name: str, key: str) -> None:
         original = getattr(module, name)
@@ -174,7 +174,7 @@ class RefreshProbe:
 
 
 def run_refresh(probe: RefreshProbe) -> dict[str, float]:
-    from uplift.estimates.services import estimates_refresh
+    from uplift.estimates.compute import estimates_refresh
 
     probe.last = {}
     probe.compute_calls = []

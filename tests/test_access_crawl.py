@@ -49,8 +49,8 @@ from tests.site_crawl import (
 from uplift.accounts.models import Membership, Team, User
 from uplift.api.access import researcher_pseudonym
 from uplift.api.models import ApiToken
+from uplift.estimates.compute import estimates_refresh
 from uplift.estimates.models import Snapshot
-from uplift.estimates.services import estimates_refresh
 from uplift.worklog.models import AuditEntry, Task, ToolUse, WorkSession
 
 # The tests only read the crawl's log, but pytest-django creates the test database only for

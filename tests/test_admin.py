@@ -17,7 +17,7 @@ from tests.factories import (
     WorkSessionFactory,
 )
 from uplift.api.models import ApiToken
-from uplift.estimates.services import estimates_refresh
+from uplift.estimates.compute import estimates_refresh
 from uplift.worklog.models import AuditEntry, ToolUse, WorkSession
 
 HOUR = timedelta(hours=1)

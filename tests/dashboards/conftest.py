@@ -15,7 +15,7 @@ from tests.factories import (
     UserFactory,
 )
 from uplift.accounts.models import Membership
-from uplift.estimates.services import estimates_refresh
+from uplift.estimates.compute import estimates_refresh
 from uplift.worklog.models import Task, ToolUse
 
 # Task type -> true log time ratio with AI allowed.

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from uplift.estimates.compute import estimates_refresh
 from uplift.estimates.models import ScopedEstimate, SnapshotScope
-from uplift.estimates.services import estimates_refresh
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

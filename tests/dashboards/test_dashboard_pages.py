@@ -10,7 +10,7 @@ from django.utils import timezone
 from tests.dashboards.pages import read_dashboard
 from tests.factories import MembershipFactory, TaskFactory, TaskTypeFactory, UserFactory
 from uplift.accounts.models import Membership
-from uplift.estimates import services, stats
+from uplift.estimates import compute, stats
 from uplift.estimates.models import ScopedEstimate, Snapshot, SnapshotScope
 from uplift.worklog.models import TaskType, Tool
 
@@ -168,7 +168,7 @@ def test_pages_compute_no_statistics(
     def refuse(*args, **kwargs):
         raise AssertionError("statistics computed inside a request")
 
-    monkeypatch.setattr(services, "estimate_all", refuse)
+    monkeypatch.setattr(compute, "estimate_all", refuse)
     monkeypatch.setattr(stats, "estimate_all", refuse)
     # The organisation page (a chart row per team) and a team page, read cold (empty cache):
     # the same few queries whatever the number of teams, and the stored figures shown.
@@ -222,7 +222,7 @@ def test_a_lab_view_without_any_type_estimate_says_so_instead_of_x1(client, team
             actual_minutes=30 + i,
             completed_at=timezone.now(),
         )
-    services.estimates_refresh()
+    compute.estimates_refresh()
     client.force_login(lead)
     html = client.get(reverse("dashboards:team")).content.decode()
     assert "No task type has an estimate yet: the projection needs at least one." in html
@@ -238,7 +238,7 @@ def test_chart_csvs_neutralise_formula_names_and_keep_numbers(
     Tool.objects.filter(name="claude").update(name="-Tool()")
     organisation["alignment"].name = "@SUM(1)"
     organisation["alignment"].save()
-    services.estimates_refresh()
+    compute.estimates_refresh()
 
     def download(client, name: str, slug: str) -> list[list[str]]:
         response = client.get(reverse(f"dashboards:{name}", args=[slug]))

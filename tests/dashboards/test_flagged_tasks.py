@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from tests.dashboards.pages import read_dashboard
 from uplift.dashboards import charts
-from uplift.estimates import services
+from uplift.estimates import compute
 from uplift.estimates.models import ScopedEstimate
 from uplift.estimates.selectors import snapshot_latest
 from uplift.worklog.models import Task
@@ -33,7 +33,7 @@ def flagged(organisation):
         Task.objects.filter(pk=task.pk).update(actual_minutes=ABSURD_MINUTES)
         task.refresh_from_db()
         absurd[key] = task
-    services.estimates_refresh()
+    compute.estimates_refresh()
     return absurd
 
 

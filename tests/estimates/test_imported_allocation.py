@@ -4,8 +4,8 @@ import io
 
 import pytest
 
+from uplift.estimates.compute import estimates_refresh
 from uplift.estimates.selectors import snapshot_as_json
-from uplift.estimates.services import estimates_refresh
 from uplift.worklog.services import worklog_import
 from uplift.worklog.worklog_csv import read_worklog
 

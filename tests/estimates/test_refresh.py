@@ -13,13 +13,15 @@ from django.utils import timezone
 
 from tests.factories import TaskFactory
 from tests.processes import celery_app_publishes_to
-from uplift.estimates import services
-from uplift.estimates.lock import ADVISORY_LOCK_KEY
+from uplift.estimates import compute, services
+from uplift.estimates.compute import estimates_refresh
+from uplift.estimates.lock import ADVISORY_LOCK_KEY, RefreshBusy
 from uplift.estimates.models import Snapshot
 from uplift.estimates.selectors import refresh_wait_seconds, snapshot_latest
-from uplift.estimates.services import RefreshBusy, estimates_refresh, snapshot_request
+from uplift.estimates.services import snapshot_request
 from uplift.worklog.models import Task
 from uplift.worklog.services import task_complete
+from uplift.worklog.signals import tasks_changed
 
 pytestmark = pytest.mark.django_db
 
@@ -107,7 +109,7 @@ def test_failed_run_leaves_the_previous_snapshot_served(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("statistics exploded")
 
-    monkeypatch.setattr(services, "estimate_all", broken)
+    monkeypatch.setattr(compute, "estimate_all", broken)
     with pytest.raises(RuntimeError):
         estimates_refresh()
     failed = Snapshot.objects.exclude(pk=first.pk).get()
@@ -182,6 +184,17 @@ def test_a_burst_of_completions_queues_one_refresh(broker, django_capture_on_com
         with django_capture_on_commit_callbacks(execute=True):
             task_complete(task=task, actual_minutes=30)
     assert Snapshot.objects.filter(status="pending").count() == 1
+    assert broker.llen("celery") == 1
+
+
+def test_announced_task_changes_queue_one_refresh_once_committed(
+    broker, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks_changed.send(sender=Task)
+        tasks_changed.send(sender=Task)
+        assert not Snapshot.objects.exists()  # nothing is queued before the commit
+    assert list(Snapshot.objects.values_list("status", "trigger")) == [("pending", "change")]
     assert broker.llen("celery") == 1
 
 

@@ -11,10 +11,11 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from tests.factories import TaskFactory, TeamFactory
-from uplift.estimates import services
+from uplift.estimates import compute
+from uplift.estimates.compute import estimates_refresh, scope_plan, window_months
+from uplift.estimates.compute_input import estimate_input
 from uplift.estimates.models import Estimate, ScopedEstimate, SnapshotScope
-from uplift.estimates.selectors import estimate_input, snapshot_as_json
-from uplift.estimates.services import estimates_refresh, scope_plan, window_months
+from uplift.estimates.selectors import snapshot_as_json
 from uplift.estimates.stats import estimate_all
 
 pytestmark = pytest.mark.django_db
@@ -172,7 +173,7 @@ def test_windows_hold_tasks_not_yet_completed(monkeypatch):
         calls.append(len(tasks))
         return estimate_all(tasks, **kwargs)
 
-    monkeypatch.setattr(services, "estimate_all", recording)
+    monkeypatch.setattr(compute, "estimate_all", recording)
     snapshot = estimates_refresh()
     windows = snapshot.scopes.filter(kind="org")
     assert [(s.window, s.n_tasks) for s in windows] == [("3m", 2), ("6m", 2), ("all", 2)]
@@ -222,7 +223,7 @@ def test_next_refresh_reuses_unchanged_teams_and_recomputes_changed_ones(monkeyp
         teams_fitted.append(sorted(set(tasks["team"])))
         return estimate_all(tasks, **kwargs)
 
-    monkeypatch.setattr(services, "estimate_all", recording)
+    monkeypatch.setattr(compute, "estimate_all", recording)
     TaskFactory(team=beta, status="completed", actual_minutes=40)
     second = estimates_refresh()
     # The organisation (its windows hold every task: the same result), then Beta only.

@@ -8,9 +8,10 @@ from django.utils import timezone
 
 from tests.factories import MembershipFactory, TaskFactory, TaskTypeFactory, TeamFactory
 from tests.processes import Worker, wait_until
+from uplift.estimates.compute import estimates_refresh
 from uplift.estimates.models import Snapshot
 from uplift.estimates.selectors import snapshot_latest
-from uplift.estimates.services import estimates_refresh, estimates_refresh_queue
+from uplift.estimates.services import estimates_refresh_queue
 from uplift.worklog.models import Task
 from uplift.worklog.services import task_complete
 

@@ -10,6 +10,7 @@ from tests.factories import MembershipFactory, TaskTypeFactory, TeamFactory, Use
 from uplift.worklog import services
 from uplift.worklog.models import AuditEntry, Task
 from uplift.worklog.services import TaskLocked, task_plan, task_update
+from uplift.worklog.signals import tasks_changed
 
 pytestmark = pytest.mark.django_db
 
@@ -217,3 +218,21 @@ def test_changing_a_task_queues_an_estimate_refresh(
     with django_capture_on_commit_callbacks() as callbacks:
         task_update(task=task, actor=researcher, changes={"title": "Renamed"})
     assert len(callbacks) == 1
+
+
+def test_a_change_of_tasks_is_announced_by_the_worklog(researcher, team, task_type):
+    heard = []
+
+    def listener(sender, **kwargs):
+        heard.append(sender)
+
+    tasks_changed.connect(listener)
+    try:
+        task = plan(researcher, team, task_type)
+        assert heard == []  # a planned task changes no estimate
+        task_update(task=task, actor=researcher, changes={"title": "Renamed"})
+        assert heard == [Task]
+        task_update(task=task, actor=researcher, changes={"title": "Renamed"})
+        assert heard == [Task]  # nothing changed: nothing announced
+    finally:
+        tasks_changed.disconnect(listener)

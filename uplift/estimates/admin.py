@@ -1,7 +1,7 @@
 from django.contrib import admin
 
+from uplift.admin_base import ViewOnlyAdmin
 from uplift.estimates.models import Estimate, Snapshot
-from uplift.worklog.admin import ViewOnlyAdmin
 
 
 class EstimateInline(admin.TabularInline):

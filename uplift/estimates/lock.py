@@ -15,6 +15,10 @@ from django.db import connection
 ADVISORY_LOCK_KEY = 0x75706C6966  # "uplif"
 
 
+class RefreshBusy(Exception):
+    """Another refresh holds the lock; this one should run again shortly."""
+
+
 @contextmanager
 def refresh_lock() -> Iterator[bool]:
     """Yield True while this process holds the lock, False if another holds it (no waiting)."""

@@ -142,7 +142,7 @@ class SnapshotScope(models.Model):
     label = models.CharField(max_length=200)
     window = models.CharField(max_length=10, choices=Window.choices)
     # Calendar months ("YYYY-MM") the window covers, ending with the month of the refresh; it
-    # holds the tasks randomized in them (services.scope_plan). Empty for all time.
+    # holds the tasks randomized in them (compute.scope_plan). Empty for all time.
     first_month = models.CharField(max_length=7, blank=True)
     last_month = models.CharField(max_length=7, blank=True)
     n_tasks = models.PositiveIntegerField()

@@ -799,7 +799,7 @@ def estimate_all(
       group label, and the only random draws (the lab view's) are seeded by `seed` and the
       scope's name. `progress(done, total)` is called after each scope and after the lab view.
     - Windows ("last 3 / 6 / 12 months") are this function on the tasks randomized in those
-      calendar months (`services.scope_plan`); its month rows still group completed tasks by
+      calendar months (`compute.scope_plan`); its month rows still group completed tasks by
       month of completion.
     - Input columns: team, task_type, status, assignment, month and researcher may be
       `pandas.Categorical` (as the Django loader passes them) or integer codes instead of

@@ -1,11 +1,15 @@
-"""Celery entry points for the estimates: each only calls a service."""
+"""Celery entry points for the estimates: each only calls a service.
+
+Web processes import this module to queue a refresh, so the refresh itself (``compute``, with
+numpy, pandas and the statistics) is imported inside the tasks, where only the worker runs them.
+"""
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from uplift.estimates.lock import RefreshBusy
 from uplift.estimates.models import Snapshot
 from uplift.estimates.selectors import refresh_wait_seconds
-from uplift.estimates.services import RefreshBusy, estimates_refresh
 
 # Retry while another refresh holds the lock, for up to about ten minutes.
 BUSY_RETRY_SECONDS = 5
@@ -29,6 +33,8 @@ def estimates_refresh_task(self) -> int | None:
     if wait > 0:
         estimates_refresh_task.apply_async(countdown=wait)
         return None
+    from uplift.estimates.compute import estimates_refresh
+
     try:
         snapshot = estimates_refresh(only_if_pending=True)
     except RefreshBusy as busy:
@@ -39,6 +45,8 @@ def estimates_refresh_task(self) -> int | None:
 @shared_task(autoretry_for=(OperationalError, InterfaceError), retry_backoff=2, max_retries=6)
 def estimates_refresh_scheduled() -> int | None:
     """The nightly full refresh, whatever is queued."""
+    from uplift.estimates.compute import estimates_refresh
+
     try:
         snapshot = estimates_refresh(trigger=Snapshot.Trigger.SCHEDULE)
     except RefreshBusy:
@@ -49,6 +57,8 @@ def estimates_refresh_scheduled() -> int | None:
 @shared_task(autoretry_for=(OperationalError, InterfaceError), retry_backoff=2, max_retries=3)
 def estimates_refresh_catch_up() -> int | None:
     """Run a refresh that was requested but never queued (the broker was down)."""
+    from uplift.estimates.compute import estimates_refresh
+
     try:
         snapshot = estimates_refresh(only_if_pending=True)
     except RefreshBusy:

@@ -4,18 +4,9 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
+from uplift.admin_base import ViewOnlyAdmin
 from uplift.worklog import services
 from uplift.worklog.models import AuditEntry, Task, TaskType, Tool, ToolUse, WorkSession
-
-
-class ViewOnlyAdmin(admin.ModelAdmin):
-    """Records the product writes itself: the admin lists and shows them, never adds or edits."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(TaskType)

@@ -14,7 +14,6 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from uplift.accounts.models import Membership, Team, User
-from uplift.estimates.services import estimates_refresh_on_commit
 from uplift.worklog.bounds import MAX_MINUTES, MIN_MINUTES, minutes_problem, moment_problem
 from uplift.worklog.models import AuditEntry, Task, TaskType, Tool, ToolUse, WorkSession
 from uplift.worklog.selectors import (
@@ -23,6 +22,7 @@ from uplift.worklog.selectors import (
     PLANNING_ROLES,
     tool_names_by_task,
 )
+from uplift.worklog.signals import tasks_changed
 from uplift.worklog.worklog_csv import (
     Problem,
     TaskRecord,
@@ -64,7 +64,7 @@ def worklog_import(
         with transaction.atomic():
             result = _import_records(records=records, source=source, actor=actor)
             if result.created or result.updated:
-                estimates_refresh_on_commit()
+                tasks_changed.send(sender=Task)
             return result
     except _LockedFieldsChanged as refused:
         audit_record_refusals(refusals=refused.refusals, actor=actor, via="import")
@@ -560,7 +560,7 @@ def task_update(
             task.save(update_fields=[*changed, "updated_at"])
         except IntegrityError as error:
             raise ValidationError(str(error)) from error
-        estimates_refresh_on_commit()
+        tasks_changed.send(sender=Task)
     return task
 
 
@@ -608,7 +608,7 @@ def task_complete(
             )
             fields.append("started_at")
         task.save(update_fields=[*fields, "updated_at"])
-        estimates_refresh_on_commit()
+        tasks_changed.send(sender=Task)
     return task
 
 
@@ -627,7 +627,7 @@ def task_abandon(*, task: Task, reason: str, confirm_long: bool = False) -> Task
         task.status = Task.Status.ABANDONED
         task.abandoned_reason = reason
         task.save(update_fields=["status", "abandoned_reason", "updated_at"])
-        estimates_refresh_on_commit()
+        tasks_changed.send(sender=Task)
     return task
 
 
@@ -700,7 +700,7 @@ def work_session_start(*, task: Task, confirm_long: bool = False) -> WorkSession
             task.status = Task.Status.IN_PROGRESS
             task.started_at = task.started_at or now
             task.save(update_fields=["status", "started_at", "updated_at"])
-            estimates_refresh_on_commit()
+            tasks_changed.send(sender=Task)
     return session
 
 
@@ -862,7 +862,7 @@ def _task_after_session_change(*, task: Task) -> None:
         if minutes > 0:
             task.actual_minutes = minutes
             task.save(update_fields=["actual_minutes", "updated_at"])
-            estimates_refresh_on_commit()
+            tasks_changed.send(sender=Task)
 
 
 # --- Tool use ---------------------------------------------------------------------------------
@@ -890,5 +890,5 @@ def tool_use_set(*, task: Task, uses: Iterable[ToolUseEntry]) -> list[ToolUse]:
             [ToolUse(task=task, tool=u.tool, minutes=u.minutes, mode=u.mode) for u in uses]
         )
         Task.objects.filter(pk=task.pk).update(updated_at=timezone.now())
-        estimates_refresh_on_commit()
+        tasks_changed.send(sender=Task)
     return created

@@ -1,8 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from uplift.estimates.compute import estimates_refresh
+from uplift.estimates.lock import RefreshBusy
 from uplift.estimates.models import Snapshot
 from uplift.estimates.selectors import estimate_list
-from uplift.estimates.services import RefreshBusy, estimates_refresh
 
 
 def _percent(value: float | None) -> str:

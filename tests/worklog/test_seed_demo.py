@@ -81,7 +81,7 @@ def test_the_demo_plan_does_not_depend_on_the_day_it_is_generated():
 def test_seeding_again_days_later_adds_nothing_and_changes_no_locked_field(seeded, monkeypatch):
     before = dict(Task.objects.values_list("external_id", "forecast_no_ai_minutes"))
     later = timezone.now() + timedelta(days=3, hours=5)
-    monkeypatch.setattr("uplift.accounts.management.commands.seed_demo.timezone.now", lambda: later)
+    monkeypatch.setattr("uplift.worklog.management.commands.seed_demo.timezone.now", lambda: later)
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
     assert "(0 created)" in out.getvalue()
