@@ -7,11 +7,13 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/uplift
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-# Production-like settings for the tests (DEBUG off), on PostgreSQL and Redis.
-TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL) \
-	SECRET_KEY=test-secret-key DEBUG= SECURE_SSL_REDIRECT=0 STATIC_ROOT=var/test-static
+# The tests' services. The rest of their environment (DEBUG off, a secret key) is pytest's own:
+# [tool.pytest_env] in pyproject.toml, so that a plain `pytest` runs the same way.
+TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL)
+# Two pytest-xdist workers (one per core), each with its own test database and Redis database.
+TEST_WORKERS ?= 2
 
-.PHONY: run test lint format audit install install-dev clean
+.PHONY: run test test-fast coverage lint format audit install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +39,21 @@ run: install
 test: install-dev
 	./scripts/ensure-test-services.sh
 	./scripts/install-browser.sh
-	$(TEST_ENV) $(BIN)/python manage.py collectstatic --no-input -v 0
-	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+## The inner loop: every test but those that drive Chromium or start processes (servers,
+## manage.py) and the whole-site sweeps; PostgreSQL and Redis are still needed.
+test-fast: install-dev
+	./scripts/ensure-test-services.sh
+	$(TEST_ENV) $(BIN)/pytest -n $(TEST_WORKERS) -m "not browser and not servers and not sweep" \
+		$(PYTEST_ARGS)
+
+## The full suite with line coverage of uplift/ (terminal summary and var/coverage/index.html).
+coverage: install-dev
+	./scripts/ensure-test-services.sh
+	./scripts/install-browser.sh
+	$(TEST_ENV) $(BIN)/pytest -n $(TEST_WORKERS) --cov=uplift --cov-report=term:skip-covered \
+		--cov-report=html:var/coverage $(PYTEST_ARGS)
 
 AUDIT_VENV := .venv-audit
 PIP_AUDIT := pip-audit==2.10.1

@@ -55,7 +55,7 @@ from uplift.worklog.models import AuditEntry, Task, ToolUse, WorkSession
 
 # The tests only read the crawl's log, but pytest-django creates the test database only for
 # modules that declare they use it.
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.sweep, pytest.mark.django_db]
 
 MARKER = re.compile(rb"zq[a-z0-9]+qz", re.IGNORECASE)
 JSON_SITE_URL = re.compile(rb'"https?://testserver(/[^"]*)"')  # pagination links

@@ -8,6 +8,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from tests.conftest import alignment_team, researcher_in, rows_shared_by_the_module
 from tests.factories import (
     MembershipFactory,
     TaskFactory,
@@ -68,6 +69,22 @@ def _fresh_throttle():
 
 @pytest.fixture
 def world(team, researcher) -> World:
+    return world_build(team, researcher)
+
+
+@pytest.fixture(scope="module")
+def world_shared(django_db_setup, django_db_blocker):
+    """``world``, written once for a module (see ``rows_shared_by_the_module``)."""
+
+    def build() -> World:
+        team = alignment_team()
+        return world_build(team, researcher_in(team))
+
+    with rows_shared_by_the_module(django_db_blocker, build) as built:
+        yield built
+
+
+def world_build(team, researcher) -> World:
     alignment = team  # tests/conftest.py: team Alignment and its researcher ada
     interpretability = TeamFactory(name="Interpretability")
     users = {

@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from tests.api.conftest import ROLES
+from tests.conftest import shared_copy
 from uplift.accounts.models import Membership, Team, User
 from uplift.api.access import researcher_pseudonym
 from uplift.worklog.models import AuditEntry, Task, TaskType, Tool
@@ -48,6 +49,13 @@ MATRIX = {
     "schema": (200, 401, 200, 200, 200, 200, 200),
     "docs": (200, 401, 200, 200, 200, 200, 200),
 }
+
+
+@pytest.fixture
+def world(db, world_shared):
+    # Hundreds of tests here, each on the same world: written once (tests/conftest.py).
+    return shared_copy(world_shared)
+
 
 IMPORT_CSV = (
     "task_id,researcher,team,task_type,assignment,condition,forecast_no_ai_minutes,"

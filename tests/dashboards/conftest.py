@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tests.conftest import alignment_team, researcher_in, rows_shared_by_the_module
 from tests.factories import (
     MembershipFactory,
     TaskTypeFactory,
@@ -65,6 +66,28 @@ def organisation(team, researcher):
     Alignment and Evaluations have 6 researchers each with tasks of two types over four months;
     the type "Rare" has two tasks, and the team Tiny four: both too few for an estimate.
     """
+    return organisation_build(team, researcher)
+
+
+@pytest.fixture(scope="module")
+def organisation_shared(django_db_setup, django_db_blocker):
+    """``organisation`` with its ``team`` and ``researcher``, written once for a module whose
+    every database test reads it (see ``rows_shared_by_the_module``)."""
+
+    def build() -> dict:
+        team = alignment_team()
+        researcher = researcher_in(team)
+        return {
+            "organisation": organisation_build(team, researcher),
+            "team": team,
+            "researcher": researcher,
+        }
+
+    with rows_shared_by_the_module(django_db_blocker, build) as built:
+        yield built
+
+
+def organisation_build(team, researcher) -> dict:
     rng = random.Random(11)
     evaluations = TeamFactory(name="Evaluations")
     tiny = TeamFactory(name="Tiny")

@@ -5,16 +5,30 @@ import io
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
+from tests.conftest import shared_copy
 from tests.dashboards.pages import read_dashboard
-from tests.factories import MembershipFactory, TaskFactory, TaskTypeFactory, UserFactory
-from uplift.accounts.models import Membership
 from uplift.estimates import compute, stats
 from uplift.estimates.models import ScopedEstimate, Snapshot, SnapshotScope
 from uplift.worklog.models import TaskType, Tool
 
 pytestmark = pytest.mark.django_db
+
+
+# Every test here reads the same organisation: written once for the module (tests/conftest.py).
+@pytest.fixture
+def organisation(db, organisation_shared):
+    return shared_copy(organisation_shared["organisation"])
+
+
+@pytest.fixture
+def team(db, organisation_shared):
+    return shared_copy(organisation_shared["team"])
+
+
+@pytest.fixture
+def researcher(db, organisation_shared):
+    return shared_copy(organisation_shared["researcher"])
 
 
 @pytest.fixture
@@ -205,28 +219,6 @@ def test_recompute_refuses_a_redirect_off_site(lead_client, organisation, monkey
         reverse("dashboards:recompute"), {"next": "https://elsewhere.example/"}
     )
     assert response["Location"] == reverse("dashboards:team")
-
-
-def test_a_lab_view_without_any_type_estimate_says_so_instead_of_x1(client, team, researcher):
-    """Four completed tasks: no task type has an estimate, so the lab projects nothing."""
-    lead = UserFactory(username="lead-of-few")
-    MembershipFactory(user=lead, team=team, role=Membership.Role.LEAD)
-    task_type = TaskTypeFactory(name="Rare work")
-    for i, condition in enumerate(["ai", "no_ai", "ai", "no_ai"]):
-        TaskFactory(
-            owner=researcher,
-            team=team,
-            task_type=task_type,
-            condition=condition,
-            status="completed",
-            actual_minutes=30 + i,
-            completed_at=timezone.now(),
-        )
-    compute.estimates_refresh()
-    client.force_login(lead)
-    html = client.get(reverse("dashboards:team")).content.decode()
-    assert "No task type has an estimate yet: the projection needs at least one." in html
-    assert "×1.00" not in html
 
 
 def test_chart_csvs_neutralise_formula_names_and_keep_numbers(

@@ -7,6 +7,7 @@ import io
 import pytest
 from django.urls import reverse
 
+from tests.conftest import shared_copy
 from tests.dashboards.pages import read_dashboard
 from uplift.dashboards import charts
 from uplift.estimates import compute
@@ -15,6 +16,23 @@ from uplift.estimates.selectors import snapshot_latest
 from uplift.worklog.models import Task
 
 pytestmark = pytest.mark.django_db
+
+
+# Every test here reads the same organisation: written once for the module (tests/conftest.py).
+@pytest.fixture
+def organisation(db, organisation_shared):
+    return shared_copy(organisation_shared["organisation"])
+
+
+@pytest.fixture
+def team(db, organisation_shared):
+    return shared_copy(organisation_shared["team"])
+
+
+@pytest.fixture
+def researcher(db, organisation_shared):
+    return shared_copy(organisation_shared["researcher"])
+
 
 # The largest time a task may record (uplift/worklog/bounds.py): hundreds of times a forecast.
 ABSURD_MINUTES = 43_200

@@ -1,7 +1,14 @@
 """Rows at numeric edges render: no estimate says why, an open interval does not divide by 0."""
 
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.factories import MembershipFactory, TaskFactory, TaskTypeFactory, UserFactory
+from uplift.accounts.models import Membership
 from uplift.dashboards import charts
 from uplift.dashboards.lead_views import _headline
+from uplift.estimates import compute
 
 
 def base_row(**figures) -> dict:
@@ -64,3 +71,26 @@ def test_the_mixed_model_note_says_whether_to_trust_it_and_when_researchers_do_n
         "boundary": "converged, no variance between researchers",
         "failed": "did not converge: ignore",
     }
+
+
+@pytest.mark.django_db
+def test_a_lab_view_without_any_type_estimate_says_so_instead_of_x1(client, team, researcher):
+    """Four completed tasks: no task type has an estimate, so the lab projects nothing."""
+    lead = UserFactory(username="lead-of-few")
+    MembershipFactory(user=lead, team=team, role=Membership.Role.LEAD)
+    task_type = TaskTypeFactory(name="Rare work")
+    for i, condition in enumerate(["ai", "no_ai", "ai", "no_ai"]):
+        TaskFactory(
+            owner=researcher,
+            team=team,
+            task_type=task_type,
+            condition=condition,
+            status="completed",
+            actual_minutes=30 + i,
+            completed_at=timezone.now(),
+        )
+    compute.estimates_refresh()
+    client.force_login(lead)
+    html = client.get(reverse("dashboards:team")).content.decode()
+    assert "No task type has an estimate yet: the projection needs at least one." in html
+    assert "×1.00" not in html

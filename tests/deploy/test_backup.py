@@ -14,6 +14,8 @@ import pytest
 from bench import servers
 from tests import processes
 
+pytestmark = pytest.mark.servers
+
 
 def run(*args: str) -> str:
     result = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)

@@ -145,6 +145,7 @@ def broker_url():
     client.close()
 
 
+@pytest.mark.servers
 def test_postgres_restarted_under_load_answers_503_then_recovers_and_loses_no_write(
     tmp_path, broker_url
 ):

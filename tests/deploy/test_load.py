@@ -49,6 +49,7 @@ def broker_url():
     client.close()
 
 
+@pytest.mark.servers
 @pytest.mark.worker
 def test_researchers_under_load_get_no_error_and_lose_no_acknowledged_write(
     bench_database, broker_url, tmp_path

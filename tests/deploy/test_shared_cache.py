@@ -24,6 +24,8 @@ from tests.processes import RedisServer, database_url
 from uplift.api.models import ApiToken
 from uplift.settings import redis_cache
 
+pytestmark = pytest.mark.servers
+
 RATE = 4
 THROTTLE_KEYS = "*throttle_api_writes_*"
 

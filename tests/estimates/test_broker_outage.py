@@ -30,7 +30,7 @@ from uplift.estimates.models import Snapshot
 from uplift.worklog.bounds import MIN_MINUTES
 from uplift.worklog.models import Task, WorkSession
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.servers, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 REFRESH_DELAY_SECONDS = 0.5
 CATCH_UP_SECONDS = 1

@@ -3,7 +3,11 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.processes import manage_local
+
+pytestmark = pytest.mark.servers
 
 ROOT = Path(__file__).resolve().parents[2]
 METR_CSV = ROOT / "tests" / "fixtures" / "metr-early-2025" / "data_complete.csv"

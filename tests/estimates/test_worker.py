@@ -15,7 +15,7 @@ from uplift.estimates.services import estimates_refresh_queue
 from uplift.worklog.models import Task
 from uplift.worklog.services import task_complete
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.servers, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

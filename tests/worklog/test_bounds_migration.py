@@ -3,7 +3,11 @@ outside the bounds is brought inside and its old value written to the audit log.
 
 import sqlite3
 
+import pytest
+
 from tests.processes import manage_local
+
+pytestmark = pytest.mark.servers
 
 NOW = "2025-03-03 10:00:00"
 

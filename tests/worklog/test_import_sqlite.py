@@ -8,6 +8,8 @@ import pytest
 from tests.processes import manage_local as manage
 from tests.worklog.test_bounds import HEADER, row
 
+pytestmark = pytest.mark.servers
+
 
 @pytest.fixture(scope="module")
 def sqlite_dir(tmp_path_factory):
