@@ -1,6 +1,9 @@
 """What can be checked of the production compose file without a Docker engine."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -71,3 +74,18 @@ def test_every_app_service_shares_one_redis_cache_apart_from_the_broker():
         environment = SERVICES[name]["environment"]
         assert environment["CACHE_URL"] == "redis://redis:6379/1", name
         assert environment["CELERY_BROKER_URL"] == "redis://redis:6379/0", name
+
+
+def test_the_web_process_count_has_one_default_and_is_set_by_web_concurrency():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    readme = (ROOT / "README.md").read_text()
+    image_default = re.search(r"WEB_CONCURRENCY=(\d+)", dockerfile).group(1)
+    compose_default = re.search(r"--workers \$\{WEB_CONCURRENCY:-(\d+)\}", command_of("web"))
+    documented = re.search(r"^\| `WEB_CONCURRENCY` \| (\d+) \|", readme, re.M).group(1)
+    assert image_default == compose_default.group(1) == documented
+    assert "--workers" not in dockerfile  # the image's command leaves the count to the variable
+    # gunicorn reads the variable when it starts and no --workers is given.
+    read = "from gunicorn.config import Config; print(Config().workers)"
+    env = {**os.environ, "WEB_CONCURRENCY": "5"}
+    out = subprocess.run([sys.executable, "-c", read], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "5"
