@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -151,3 +152,9 @@ def test_each_vocabulary_is_the_models_choices_everywhere(field, choices, constr
     assert Task._meta.get_field(field).choices == list(choices.choices)
     with refused(match=constraint):
         TaskFactory(**{field: "unknown"})
+
+
+def test_the_migrations_hold_the_constraints_the_models_build():
+    """The migrations repeat the bounds (``MIN_MINUTES``, ``MAX_MINUTES``, ...) and the
+    vocabularies as literals, as history must; changing one in the code needs a new migration."""
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
