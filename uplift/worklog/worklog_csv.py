@@ -18,7 +18,6 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import cached_property
 from operator import attrgetter
 from typing import Any
 
@@ -211,10 +210,6 @@ class Column:
     # The longest text the column holds (the database's column length).
     max_length: int | None = None
     choices: tuple[str, ...] = ()
-
-    @cached_property
-    def value_of(self) -> Callable[[Task], Any]:
-        return attrgetter(self.source)
 
 
 ASSIGNMENTS = tuple(Task.Assignment.values)
@@ -597,11 +592,17 @@ def worklog_row(task: Task, *, task_id: str, tools: list[str]) -> dict[str, str]
     """
     given = {"task_id": task_id, "tools": tools}
     return {
-        column.name: column.kind.write(
-            column.value_of(task) if column.source else given[column.name]
-        )
-        for column in COLUMN_SPECS
+        name: write(given[name] if value_of is None else value_of(task))
+        for name, value_of, write in _ROW_WRITERS
     }
+
+
+# (name, how to read the value from a task or None when given, how to write it), per column:
+# worklog_row runs once per exported task.
+_ROW_WRITERS = tuple(
+    (column.name, attrgetter(column.source) if column.source else None, column.kind.write)
+    for column in COLUMN_SPECS
+)
 
 
 def write_worklog(rows: Iterable[dict[str, str]]) -> Iterator[str]:
