@@ -18,6 +18,7 @@ import pytest
 from uplift.worklog import metr
 from uplift.worklog.worklog_csv import (
     ASSIGNMENTS,
+    COLUMN_SPECS,
     COLUMNS,
     CONDITIONS,
     REQUIRED_COLUMNS,
@@ -200,6 +201,19 @@ def test_the_column_table_lists_the_columns_the_importer_reads_and_the_export_wr
     exported_header = next(csv.reader(io.StringIO("".join(write_worklog([])))))
     assert names == exported_header
     assert {row[0].strip("`") for row in table if row[1] == "yes"} == set(REQUIRED_COLUMNS)
+
+
+def test_the_column_table_gives_each_column_as_the_code_defines_it():
+    """Name, order, required or not and type: each row of the table is its ``Column``."""
+    table = _column_table()
+    assert [row[0].strip("`") for row in table] == [column.name for column in COLUMN_SPECS]
+    for row, column in zip(table, COLUMN_SPECS, strict=True):
+        assert (row[1] == "yes") == column.required, column.name
+        assert row[2].startswith(column.kind.docs), (column.name, row[2])
+        if column.max_length:
+            assert f"at most {column.max_length} characters" in row[2] or (
+                f"1 to {column.max_length} characters" in row[2]
+            ), column.name
 
 
 @pytest.mark.parametrize(

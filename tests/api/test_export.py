@@ -19,7 +19,9 @@ from uplift.accounts.models import Team, User
 from uplift.api.access import ApiAccess, researcher_pseudonym, task_pseudonym
 from uplift.api.export import export_csv, export_rows
 from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
-from uplift.worklog.worklog_csv import COLUMNS, write_worklog
+from uplift.worklog.selectors import tool_names_by_task
+from uplift.worklog.services import worklog_rows
+from uplift.worklog.worklog_csv import COLUMNS, worklog_row, write_worklog
 
 ADMIN = ApiAccess(user_id=0, is_admin=True, is_analyst=False, team_ids=frozenset(),
                   lead_team_ids=frozenset())  # fmt: skip
@@ -98,7 +100,23 @@ def _reference_csv(tasks, access) -> bytes:
 @pytest.mark.parametrize("access", [ADMIN, ANALYST], ids=["admin", "analyst"])
 def test_postgres_export_writes_the_same_bytes_as_the_worklog_writer(varied_tasks, access):
     tasks = Task.objects.all()
-    assert b"".join(export_csv(tasks=tasks, access=access)) == _reference_csv(tasks, access)
+    reference = _reference_csv(tasks, access)
+    assert b"".join(export_csv(tasks=tasks, access=access)) == reference
+    # Every column is compared on a value, not only on empty cells.
+    rows = list(csv.DictReader(io.StringIO(reference.decode())))
+    assert [name for name in COLUMNS if not any(row[name] for row in rows)] == []
+
+
+def test_each_exported_row_is_the_one_the_column_specs_define(varied_tasks):
+    """The Python path writes ``worklog_row``: each cell as its column's kind writes it."""
+    tasks = Task.objects.select_related("owner", "team", "task_type").order_by("id")
+    tools = tool_names_by_task(task_ids=[task.pk for task in tasks])
+    expected = [
+        worklog_row(task, task_id=task.external_id or str(task.pk), tools=tools.get(task.pk, []))
+        for task in tasks
+    ]
+    assert list(worklog_rows(tasks=Task.objects.all())) == expected
+    assert [list(row) for row in expected] == [list(COLUMNS)] * len(expected)
 
 
 def test_csv_export_has_the_worklog_columns_and_values(world, varied_tasks):

@@ -10,14 +10,15 @@ from bench.attrition_false_alarms import SEED, alarm_rate
 from uplift.estimates.stats import (
     attrition_by_arm,
     compliance,
-    forecast_time_change,
+    forecast_log_ratios,
     has_enough_data,
     lab_view,
     minimum_detectable_effect,
     minimum_detectable_speedup,
     paired_disagrees,
     paired_estimate,
-    posthoc_time_change,
+    perception,
+    posthoc_log_ratios,
     researchers_needed,
     sample_ratio_mismatch,
     tasks_more_needed,
@@ -191,6 +192,19 @@ def test_an_unestimated_type_widens_the_interval_by_the_effects_seen_elsewhere()
     assert lab["ci_high"] - lab["ci_low"] > 0.05
 
 
+NO_TERMS = np.array([])
+
+
+def forecast_time_change(forecast_ai, forecast_no_ai) -> float | None:
+    terms = forecast_log_ratios(forecast_ai, forecast_no_ai)
+    return perception(terms, NO_TERMS, time_change=0.0)["forecast_time_change"]
+
+
+def posthoc_time_change(actual, perceived_other) -> float | None:
+    terms = posthoc_log_ratios(actual, perceived_other)
+    return perception(NO_TERMS, terms, time_change=0.0)["posthoc_time_change"]
+
+
 def test_forecast_perception_is_geometric_mean_ratio_minus_one():
     assert forecast_time_change([50.0, 200.0], [100.0, 100.0]) == pytest.approx(0.0)
     assert forecast_time_change([80.0, 40.0], [100.0, 50.0]) == pytest.approx(-0.2)
@@ -199,6 +213,30 @@ def test_forecast_perception_is_geometric_mean_ratio_minus_one():
 def test_posthoc_perception_skips_missing_estimates():
     assert posthoc_time_change([60.0, 30.0, 10.0], [30.0, 60.0, np.nan]) == pytest.approx(0.0)
     assert posthoc_time_change([60.0], [np.nan]) is None
+
+
+def test_perception_gaps_are_each_figure_minus_the_measured_change():
+    figures = perception(
+        forecast_log_ratios([80.0, 40.0], [100.0, 50.0]),
+        # Two tasks give a perceived time; the second's actual minutes are missing.
+        posthoc_log_ratios([60.0, np.nan], [75.0, 30.0]),
+        time_change=-0.1,
+    )
+    assert figures == {
+        "forecast_time_change": pytest.approx(-0.2),
+        "posthoc_time_change": pytest.approx(-0.2),
+        "n_posthoc": 2,
+        "perception_gap_forecast": pytest.approx(-0.1),
+        "perception_gap_posthoc": pytest.approx(-0.1),
+    }
+    none = perception(NO_TERMS, NO_TERMS, time_change=-0.1)
+    assert none == {
+        "forecast_time_change": None,
+        "posthoc_time_change": None,
+        "n_posthoc": 0,
+        "perception_gap_forecast": None,
+        "perception_gap_posthoc": None,
+    }
 
 
 def test_mde_uses_the_t_quantiles_of_the_reported_test():

@@ -3,11 +3,14 @@
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from tests.factories import TaskFactory, WorkSessionFactory
 from uplift.worklog.models import AuditEntry, Task, WorkSession
+from uplift.worklog.worklog_csv import COLUMN_SPECS
 
 pytestmark = pytest.mark.django_db
 
@@ -129,3 +132,29 @@ def test_audit_log_is_append_only():
     with refused(match="append-only"), transaction.atomic():
         AuditEntry.objects.filter(pk=entry.pk).delete()
     assert AuditEntry.objects.get().field == "condition"
+
+
+@pytest.mark.parametrize(
+    ("field", "choices", "constraint"),
+    [
+        ("status", Task.Status, "task_status_valid"),
+        ("assignment", Task.Assignment, "task_assignment_valid"),
+        ("condition", Task.Condition, "task_condition_valid"),
+    ],
+)
+def test_each_vocabulary_is_the_models_choices_everywhere(field, choices, constraint):
+    """The CHECK constraint and the worklog CSV take the words from the model's choices, and
+    the database refuses any other word."""
+    check = next(c for c in Task._meta.constraints if c.name == constraint)
+    assert check.condition == Q(**{f"{field}__in": list(choices.values)})
+    column = next(column for column in COLUMN_SPECS if column.name == field)
+    assert column.choices == tuple(choices.values)
+    assert Task._meta.get_field(field).choices == list(choices.choices)
+    with refused(match=constraint):
+        TaskFactory(**{field: "unknown"})
+
+
+def test_the_migrations_hold_the_constraints_the_models_build():
+    """The migrations repeat the bounds (``MIN_MINUTES``, ``MAX_MINUTES``, ...) and the
+    vocabularies as literals, as history must; changing one in the code needs a new migration."""
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)

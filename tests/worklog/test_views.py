@@ -368,3 +368,39 @@ def test_starting_the_running_timer_again_says_so_and_keeps_it(client_of, resear
     again = client.post(url, {"action": "start", "next": "/"}, follow=True)
     assert "The timer was already running on “Sweep”." in again.content.decode()
     assert task.sessions.get().ended_at is None
+
+
+def test_the_pages_word_each_task_by_its_status_condition_and_assignment(client_of, researcher):
+    """The templates compare with the model's choices: each branch shows for its own tasks."""
+    client = client_of(researcher)
+    made = {"owner": researcher, "team": researcher.memberships.get().team}
+    planned = TaskFactory(**made, title="Planned one", condition=Task.Condition.NO_AI)
+    running = TaskFactory(**made, title="Running one", status=Task.Status.IN_PROGRESS)
+    done = TaskFactory(
+        **made, status=Task.Status.COMPLETED, actual_minutes=42, completed_at=timezone.now()
+    )
+    dropped = TaskFactory(
+        **made,
+        status=Task.Status.ABANDONED,
+        abandoned_reason="Out of scope",
+        assignment=Task.Assignment.SELF_SELECTED,
+        randomized_at=None,
+        allocation_ai=None,
+        block="",
+    )
+    today = client.get("/").content.decode()
+    assert 'aria-label="Start timer on Planned one">Start<' in today
+    assert 'aria-label="Start timer on Running one">Resume<' in today
+    assert "✓ AI allowed" in today and "✗ No AI" in today
+
+    def detail(task) -> str:
+        return client.get(reverse("worklog:task_detail", args=[task.pk])).content.decode()
+
+    assert "This is a No AI task" in detail(planned)
+    assert "This is a No AI task" not in detail(running)
+    assert 'data-testid="actual">42 min' in detail(done)
+    assert 'data-testid="actual"' not in detail(running)
+    assert "Abandoned: Out of scope" in detail(dropped)
+    assert "Abandoned:" not in detail(done)
+    assert "Self-selected (observational)" in detail(dropped)
+    assert "Randomized " in detail(done)

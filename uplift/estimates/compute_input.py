@@ -14,9 +14,10 @@ from uplift.accounts.models import Team
 from uplift.estimates.stats import COLUMNS
 from uplift.worklog.models import Task, TaskType, Tool
 
-# Status and assignment travel as small codes; labels are attached in Python.
-STATUS_CODES = ("planned", "in_progress", "completed", "abandoned")
-ASSIGNMENT_CODES = ("randomized", "self_selected")
+# Status and assignment travel as small codes (a value's place in its vocabulary); labels are
+# attached in Python.
+STATUS_CODES = tuple(Task.Status.values)
+ASSIGNMENT_CODES = tuple(Task.Assignment.values)
 
 # Every column fixed-width and never null. PostgreSQL sends them as arrays of up to 65,536
 # values (array_agg over slices of ids) because a COPY row per task costs ~3 us each in the
@@ -24,8 +25,9 @@ ASSIGNMENT_CODES = ("randomized", "self_selected")
 # come from the small catalog tables, months are computed in numpy, and estimate_all orders
 # rows by task_id itself.
 _STATUS_CODE = (
-    "CAST(CASE t.status WHEN 'planned' THEN 0 WHEN 'in_progress' THEN 1"
-    " WHEN 'completed' THEN 2 ELSE 3 END AS SMALLINT)"
+    "CAST(CASE t.status "
+    + " ".join(f"WHEN '{status}' THEN {code}" for code, status in enumerate(STATUS_CODES[:-1]))
+    + f" ELSE {len(STATUS_CODES) - 1} END AS SMALLINT)"
 )
 # (column, binary type in the COPY, SQL expression); NaN stands for a missing minute count.
 _TASK_FIELDS = [
@@ -33,8 +35,8 @@ _TASK_FIELDS = [
     ("researcher", ">i8", "t.owner_id"),
     ("team", ">i8", "t.team_id"),
     ("task_type", ">i8", "t.task_type_id"),
-    ("randomized", "?", "t.assignment = 'randomized'"),
-    ("ai", "?", "t.condition = 'ai'"),
+    ("randomized", "?", f"t.assignment = '{Task.Assignment.RANDOMIZED.value}'"),
+    ("ai", "?", f"t.condition = '{Task.Condition.AI.value}'"),
     ("status", ">i2", _STATUS_CODE),
     ("allocation", ">f8", "COALESCE(t.allocation_ai, 'NaN')"),
     ("forecast_no_ai", ">f8", "t.forecast_no_ai_minutes"),

@@ -26,12 +26,13 @@ from uplift.estimates.stats_checks import (
     attrition_by_arm,
     balance,
     compliance,
-    forecast_time_change,
+    forecast_log_ratios,
     has_enough_data,
     minimum_detectable_effect,
     minimum_detectable_speedup,
     paired_estimate,
-    posthoc_time_change,
+    perception,
+    posthoc_log_ratios,
     researchers_needed,
     sample_ratio_mismatch,
     tasks_more_needed,
@@ -78,7 +79,7 @@ __all__ = [
     "fit_ols",
     "fit_primary",
     "fit_researcher_fixed_effects",
-    "forecast_time_change",
+    "forecast_log_ratios",
     "has_enough_data",
     "lab_view",
     "minimum_detectable_effect",
@@ -86,7 +87,8 @@ __all__ = [
     "paired_disagrees",
     "paired_estimate",
     "partial_pooling",
-    "posthoc_time_change",
+    "perception",
+    "posthoc_log_ratios",
     "ratio_interval",
     "researchers_needed",
     "sample_ratio_mismatch",
@@ -287,16 +289,9 @@ def _prepare(tasks: pd.DataFrame) -> _Tasks:
     strata, stratum = np.unique(np.round(allocation, 9), return_inverse=True)
     any_tool, tool_used = _tool_usage(tasks["tools"], order)
     perceived_other = floats("perceived_other_minutes")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        log_forecast_ratio = np.log(forecast_ai) - np.log(forecast_no_ai)
-        # posthoc_time_change keeps tasks with finite positive minutes and estimate.
-        posthoc_kept = (
-            np.isfinite(perceived_other)
-            & (perceived_other > 0)
-            & np.isfinite(actual)
-            & (actual > 0)
-        )
-        log_posthoc_ratio = np.where(posthoc_kept, np.log(actual) - np.log(perceived_other), np.nan)
+    # The perception's terms once per task; each scope averages its own (stats_checks.perception).
+    log_forecast_ratio = forecast_log_ratios(forecast_ai, forecast_no_ai)
+    log_posthoc_ratio = posthoc_log_ratios(actual, perceived_other)
     randomized = assignment("randomized")[order]
     self_selected = assignment("self_selected")[order]
     abandoned = status("abandoned")[order]
@@ -650,14 +645,8 @@ def _estimate_scope(
     beta, se = fit["beta"], fit["se"]
     ci_low, ci_high = (expm1_safe(v) for v in fit["ci_log"])
     time_change = expm1_safe(beta)
-    # As forecast_time_change and posthoc_time_change, on log ratios computed once per task
-    # (elementwise, so the same numbers) instead of two gathers and two logs per scope.
-    forecast_ratio = t.log_forecast_ratio[design]
-    forecast = float(expm1_safe(np.mean(forecast_ratio))) if forecast_ratio.size else None
+    # Completed AI-allowed tasks that give a perceived time enter the post-hoc perception.
     asked = ai_done & t.has_perceived[done.rows]
-    posthoc_ratio = t.log_posthoc_ratio[done.rows[asked]]
-    posthoc_kept = posthoc_ratio[np.isfinite(posthoc_ratio)]
-    posthoc = float(expm1_safe(np.mean(posthoc_kept))) if posthoc_kept.size else None
     paired = paired_estimate(
         done.y - done.log_forecast,
         ai_done,
@@ -685,11 +674,9 @@ def _estimate_scope(
             "mde_faster": minimum_detectable_speedup(se["cr2"], fit["df"]),
             "tasks_needed": tasks_needed(done.rows.size, se["cr2"], opts.target_mde, fit["df"]),
             "researchers_needed": researchers_needed(n_researchers, se["cr2"], opts.target_mde),
-            "forecast_time_change": forecast,
-            "posthoc_time_change": posthoc,
-            "n_posthoc": int(asked.sum()),
-            "perception_gap_forecast": None if forecast is None else forecast - time_change,
-            "perception_gap_posthoc": None if posthoc is None else posthoc - time_change,
+            **perception(
+                t.log_forecast_ratio[design], t.log_posthoc_ratio[done.rows[asked]], time_change
+            ),
             "paired": paired,
             "sensitivity": None if observational else _sensitivity(t, idx, done, dimension, opts),
         }

@@ -195,27 +195,45 @@ def researchers_needed(
     return low
 
 
-def forecast_time_change(forecast_ai, forecast_no_ai) -> float | None:
-    """Forecast perception: exp(mean(log(forecast_ai / forecast_no_ai))) - 1."""
-    fa = np.asarray(forecast_ai, dtype=float)
-    fn = np.asarray(forecast_no_ai, dtype=float)
-    if fa.size == 0:
-        return None
-    return float(expm1_safe(np.mean(np.log(fa) - np.log(fn))))
+def forecast_log_ratios(forecast_ai, forecast_no_ai) -> np.ndarray:
+    """Each task's ``log(forecast_ai / forecast_no_ai)``: the terms of the forecast perception."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.log(np.asarray(forecast_ai, dtype=float)) - np.log(
+            np.asarray(forecast_no_ai, dtype=float)
+        )
 
 
-def posthoc_time_change(actual, perceived_other) -> float | None:
-    """Post-hoc perception over AI-allowed tasks: exp(mean(log(actual / perceived_other))) - 1.
+def posthoc_log_ratios(actual, perceived_other) -> np.ndarray:
+    """Each task's ``log(actual / perceived_other)``: the terms of the post-hoc perception.
 
-    `perceived_other` is the researcher's estimate of the time without AI; missing ones are
-    dropped.
+    ``perceived_other`` is the researcher's estimate of the time under the other condition; the
+    term is NaN (dropped) where either time is missing or not positive.
     """
     actual = np.asarray(actual, dtype=float)
     perceived = np.asarray(perceived_other, dtype=float)
-    keep = np.isfinite(perceived) & (perceived > 0) & np.isfinite(actual) & (actual > 0)
-    if not keep.any():
-        return None
-    return float(expm1_safe(np.mean(np.log(actual[keep]) - np.log(perceived[keep]))))
+    kept = np.isfinite(perceived) & (perceived > 0) & np.isfinite(actual) & (actual > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(kept, np.log(actual) - np.log(perceived), np.nan)
+
+
+def perception(forecast_terms: np.ndarray, posthoc_terms: np.ndarray, time_change: float) -> dict:
+    """The perception figures of a scope (docs/estimation.md, "Perception").
+
+    ``forecast_terms`` are the ``forecast_log_ratios`` of the scope's tasks; ``posthoc_terms``
+    the ``posthoc_log_ratios`` of its completed AI-allowed tasks that give a perceived time
+    (``n_posthoc`` counts them; NaN terms are left out of the mean). Each figure is
+    ``exp(mean(terms)) - 1``, None without terms; each gap is that figure minus ``time_change``.
+    """
+    forecast = float(expm1_safe(np.mean(forecast_terms))) if forecast_terms.size else None
+    kept = posthoc_terms[np.isfinite(posthoc_terms)]
+    posthoc = float(expm1_safe(np.mean(kept))) if kept.size else None
+    return {
+        "forecast_time_change": forecast,
+        "posthoc_time_change": posthoc,
+        "n_posthoc": int(posthoc_terms.size),
+        "perception_gap_forecast": None if forecast is None else forecast - time_change,
+        "perception_gap_posthoc": None if posthoc is None else posthoc - time_change,
+    }
 
 
 def _codes(values) -> tuple[np.ndarray, int]:

@@ -29,7 +29,9 @@ MIN_OFFSET = timedelta(hours=-12)
 MAX_OFFSET = timedelta(hours=14)
 NAME_MAX_LENGTH = 120
 
-MINUTES_RANGE_TEXT = f"between {MIN_MINUTES:g} and {MAX_MINUTES:,} minutes (30 days)"
+MINUTES_RANGE_TEXT = (
+    f"between {MIN_MINUTES:g} and {MAX_MINUTES:,} minutes ({MAX_MINUTES // (24 * 60)} days)"
+)
 MOMENT_WINDOW_TEXT = (
     "From 2000-01-01 to one day after now, with a UTC offset between -12:00 and +14:00."
 )

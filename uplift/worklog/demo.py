@@ -8,6 +8,7 @@ import math
 import random
 from datetime import datetime, timedelta
 
+from uplift.worklog.models import Task
 from uplift.worklog.worklog_csv import TaskRecord
 
 SOURCE = "demo"
@@ -89,7 +90,7 @@ def demo_records(*, today: datetime, seed: int = 7) -> list[TaskRecord]:
         for n in range(TASKS_PER_RESEARCHER):
             task_type = planning.choice(types)
             if not blocks.get(task_type):
-                blocks[task_type] = planning.sample(["ai", "no_ai"], 2)
+                blocks[task_type] = planning.sample(list(Task.Condition.values), 2)
             condition = blocks[task_type].pop()
             forecast_no_ai = float(planning.choice([30, 45, 60, 90, 120, 180, 240, 360, 480]))
             forecast_ai = max(
@@ -98,7 +99,7 @@ def demo_records(*, today: datetime, seed: int = 7) -> list[TaskRecord]:
             rng = random.Random(f"{seed}:{name}:{n}")
             day = DAYS * n / TASKS_PER_RESEARCHER + rng.uniform(0, 1.2)
             started = start + timedelta(days=day, hours=rng.uniform(0, 6))
-            ratio = TASK_TYPES[task_type] if condition == "ai" else 1.0
+            ratio = TASK_TYPES[task_type] if condition == Task.Condition.AI else 1.0
             actual = round(forecast_no_ai * pace * ratio * math.exp(rng.gauss(0, 0.45)), 1)
             record = TaskRecord(
                 row=len(records) + 2,
@@ -107,19 +108,21 @@ def demo_records(*, today: datetime, seed: int = 7) -> list[TaskRecord]:
                 team=team_of(index),
                 task_type=task_type,
                 title=f"{task_type} #{n + 1}",
-                assignment="randomized",
+                assignment=Task.Assignment.RANDOMIZED.value,
                 condition=condition,
                 forecast_no_ai_minutes=forecast_no_ai,
                 forecast_ai_minutes=forecast_ai,
-                status="completed",
+                status=Task.Status.COMPLETED.value,
                 started_at=started,
             )
             days_left = (today - started).total_seconds() / 86400
             if days_left < 2:
-                record.status = "planned" if days_left < 1 else "in_progress"
-                record.started_at = None if record.status == "planned" else started
+                record.status = (
+                    Task.Status.PLANNED.value if days_left < 1 else Task.Status.IN_PROGRESS.value
+                )
+                record.started_at = None if record.status == Task.Status.PLANNED else started
             elif rng.random() < 0.05:
-                record.status = "abandoned"
+                record.status = Task.Status.ABANDONED.value
             else:
                 record.actual_minutes = max(actual, 5.0)
                 # Work spreads over days: completion is a while after the start.
@@ -128,11 +131,14 @@ def demo_records(*, today: datetime, seed: int = 7) -> list[TaskRecord]:
                 )
                 if rng.random() < 0.6:
                     believed = math.exp(rng.gauss(POSTHOC_BIAS, 0.2))
-                    other = actual / believed if condition == "ai" else actual * believed
+                    other = (
+                        actual / believed if condition == Task.Condition.AI else actual * believed
+                    )
                     record.perceived_other_minutes = round(other, 1)
-            uses_ai = condition == "ai" and rng.random() < 0.9
-            uses_ai = uses_ai or (condition == "no_ai" and rng.random() < 0.04)  # non-compliance
-            if uses_ai and record.status != "planned":
+            uses_ai = condition == Task.Condition.AI and rng.random() < 0.9
+            # Non-compliance: a few No AI tasks use AI all the same.
+            uses_ai = uses_ai or (condition == Task.Condition.NO_AI and rng.random() < 0.04)
+            if uses_ai and record.status != Task.Status.PLANNED:
                 count = rng.choice([1, 1, 2])
                 record.tools = sorted(
                     favourite_tools[:count] if rng.random() < 0.8 else [rng.choice(TOOLS)[0]]

@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterable
 
 from uplift.worklog.bounds import minutes_problem
+from uplift.worklog.models import Task
 from uplift.worklog.worklog_csv import Problem, TaskRecord, WorklogFileError
 
 SOURCE = "metr-early-2025"
@@ -104,11 +105,13 @@ def read_metr(stream: Iterable[str]) -> list[TaskRecord]:
                 team=TEAM,
                 task_type=TASK_TYPE,
                 title=f"Issue {issue_id}",
-                assignment="randomized",
-                condition="ai" if n["ai_treatment"] == 1.0 else "no_ai",
+                assignment=Task.Assignment.RANDOMIZED.value,
+                condition=Task.Condition.AI.value
+                if n["ai_treatment"] == 1.0
+                else Task.Condition.NO_AI.value,
                 forecast_no_ai_minutes=n["predicted_time_no_ai"],
                 forecast_ai_minutes=n["predicted_time_ai_allowed"],
-                status="completed",
+                status=Task.Status.COMPLETED.value,
                 actual_minutes=actual,
                 actual_imputed=imputed,
             )

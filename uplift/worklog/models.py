@@ -51,20 +51,31 @@ class Tool(models.Model):
         return self.name
 
 
+# A task's vocabularies, defined here once: the model's choices and CHECK constraints, the API's
+# serializers and filters, the worklog CSV and the estimates' input all take them from these.
+# Read them as ``Task.Assignment``, ``Task.Condition``, ``Task.Status`` (templates too:
+# ``task.Status.COMPLETED``); they sit outside the class so that its Meta can use them.
+class TaskAssignment(models.TextChoices):
+    RANDOMIZED = "randomized", "Randomized"
+    SELF_SELECTED = "self_selected", "Self-selected"
+
+
+class TaskCondition(models.TextChoices):
+    AI = "ai", "AI allowed"
+    NO_AI = "no_ai", "No AI"
+
+
+class TaskStatus(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    ABANDONED = "abandoned", "Abandoned"
+
+
 class Task(models.Model):
-    class Assignment(models.TextChoices):
-        RANDOMIZED = "randomized", "Randomized"
-        SELF_SELECTED = "self_selected", "Self-selected"
-
-    class Condition(models.TextChoices):
-        AI = "ai", "AI allowed"
-        NO_AI = "no_ai", "No AI"
-
-    class Status(models.TextChoices):
-        PLANNED = "planned", "Planned"
-        IN_PROGRESS = "in_progress", "In progress"
-        COMPLETED = "completed", "Completed"
-        ABANDONED = "abandoned", "Abandoned"
+    Assignment = TaskAssignment
+    Condition = TaskCondition
+    Status = TaskStatus
 
     # Fields that may not change once the task has been assigned its condition.
     LOCKED_FIELDS = ("forecast_no_ai_minutes", "forecast_ai_minutes", "assignment", "condition")
@@ -151,18 +162,18 @@ class Task(models.Model):
                 for field in ("randomized_at", "started_at", "completed_at")
             ),
             models.CheckConstraint(
-                condition=Q(assignment__in=["randomized", "self_selected"]),
+                condition=Q(assignment__in=TaskAssignment.values),
                 name="task_assignment_valid",
             ),
             models.CheckConstraint(
-                condition=Q(condition__in=["ai", "no_ai"]), name="task_condition_valid"
+                condition=Q(condition__in=TaskCondition.values), name="task_condition_valid"
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["planned", "in_progress", "completed", "abandoned"]),
+                condition=Q(status__in=TaskStatus.values),
                 name="task_status_valid",
             ),
             models.CheckConstraint(
-                condition=~Q(status="completed") | Q(actual_minutes__isnull=False),
+                condition=~Q(status=TaskStatus.COMPLETED) | Q(actual_minutes__isnull=False),
                 name="task_completed_has_actual",
             ),
             models.CheckConstraint(
@@ -172,7 +183,7 @@ class Task(models.Model):
                 name="task_completed_not_before_started",
             ),
             models.CheckConstraint(
-                condition=~Q(assignment="randomized")
+                condition=~Q(assignment=TaskAssignment.RANDOMIZED)
                 | (
                     Q(randomized_at__isnull=False) & Q(allocation_ai__gt=0) & Q(allocation_ai__lt=1)
                 ),
@@ -247,12 +258,15 @@ class WorkSession(models.Model):
         return (self.ended_at - self.started_at).total_seconds() / 60
 
 
+class ToolUseMode(models.TextChoices):
+    CHAT = "chat", "Chat"
+    AUTOCOMPLETE = "autocomplete", "Autocomplete"
+    AGENT = "agent", "Agent"
+    OTHER = "other", "Other"
+
+
 class ToolUse(models.Model):
-    class Mode(models.TextChoices):
-        CHAT = "chat", "Chat"
-        AUTOCOMPLETE = "autocomplete", "Autocomplete"
-        AGENT = "agent", "Agent"
-        OTHER = "other", "Other"
+    Mode = ToolUseMode
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="tool_uses")
     tool = models.ForeignKey(Tool, on_delete=models.PROTECT, related_name="uses")
@@ -268,7 +282,7 @@ class ToolUse(models.Model):
                 name="tool_use_minutes_in_range",
             ),
             models.CheckConstraint(
-                condition=Q(mode__in=["chat", "autocomplete", "agent", "other"]),
+                condition=Q(mode__in=ToolUseMode.values),
                 name="tool_use_mode_valid",
             ),
         ]

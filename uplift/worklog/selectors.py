@@ -155,10 +155,6 @@ class Calibration:
     ratio: float | None  # geometric mean of actual / forecast
     within_forecast: int
 
-    @property
-    def percent_off(self) -> float | None:
-        return None if self.ratio is None else (self.ratio - 1) * 100
-
 
 def researcher_calibration(*, owner: User) -> list[Calibration]:
     """How the owner's forecasts compare with their actual time, per condition.

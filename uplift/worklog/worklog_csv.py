@@ -1,81 +1,251 @@
-"""The worklog CSV: one row per task, read by the importer and written by the export.
+"""The worklog CSV (docs/worklog-csv.md): its columns, the importer, and the export's writer.
 
-Its format is docs/worklog-csv.md, whose column table lists `COLUMNS` (a test holds them
-equal). Rows in problems are numbered as a spreadsheet shows them: the header is row 1, the
-first task row 2, a line break inside a quoted value starts no new row, and a blank line is a
-row (skipped, but counted).
+``COLUMN_SPECS`` defines the columns once, in the export's order; everything else follows from
+it: the names (``COLUMNS``, ``REQUIRED_COLUMNS``), the header check and the reading of each row
+into a ``TaskRecord`` (``read_worklog``), the Python export (``worklog_row`` and
+``write_worklog``), and the PostgreSQL COPY of the API's export (uplift/api/export.py), whose
+SQL each column's ``Kind`` gives beside its Python formatter. Tests hold the docs' column table
+and the two export paths to it.
+
+Rows in problems are numbered as a spreadsheet shows them: the header is row 1, the first task
+row 2, a line break inside a quoted value starts no new row, and a blank line is a row
+(skipped, but counted).
 """
 
 import csv
 import io
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from operator import attrgetter
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 
-from uplift.spreadsheet import escape_values, unescape_cell
+from uplift.spreadsheet import escape_values, sql_escaped, unescape_cell
 from uplift.worklog.bounds import (
     NAME_MAX_LENGTH,
     minutes_problem,
     moment_problem,
     normalize_name,
 )
-from uplift.worklog.models import TITLE_MAX_LENGTH
+from uplift.worklog.models import TITLE_MAX_LENGTH, Task
 
-COLUMNS = (
-    "task_id",
-    "researcher",
-    "team",
-    "task_type",
-    "title",
-    "assignment",
-    "condition",
-    "allocation_ai",
-    "forecast_no_ai_minutes",
-    "forecast_ai_minutes",
-    "status",
-    "actual_minutes",
-    "started_at",
-    "completed_at",
-    "perceived_other_minutes",
-    "tools",
-)
-REQUIRED_COLUMNS = (
-    "task_id",
-    "researcher",
-    "team",
-    "task_type",
-    "assignment",
-    "condition",
-    "forecast_no_ai_minutes",
-    "forecast_ai_minutes",
-    "status",
-)
-ASSIGNMENTS = ("randomized", "self_selected")
-CONDITIONS = ("ai", "no_ai")
-STATUSES = ("planned", "in_progress", "completed", "abandoned")
 TOOL_SEPARATOR = ";"
 PROBABILITY_RULE = "must be a probability strictly between 0 and 1"
-
-# The longest value each text column holds (the database's column lengths).
-MAX_LENGTHS = {
-    "task_id": 120,
-    "researcher": 254,
-    "team": NAME_MAX_LENGTH,
-    "task_type": NAME_MAX_LENGTH,
-    "title": TITLE_MAX_LENGTH,
-}
-NAME_COLUMNS = ("team", "task_type")
 # A file holds at most this many task rows: larger ones are refused, to be split.
 MAX_ROWS = 200_000
 # A refused file lists this many problems, then says how many there are in all.
 MAX_PROBLEMS_LISTED = 100
 # The longest cell the reader accepts (Python's csv default): far above any column's length.
 MAX_CELL = csv.field_size_limit()
+
+
+# --- Writing a value: Python and PostgreSQL, the same text ---------------------------------------
+
+
+def format_minutes(value: float | None) -> str:
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def minutes_sql(column: str) -> str:
+    """``format_minutes`` in SQL: whole numbers without a decimal point, others shortest-exact.
+
+    PostgreSQL (12+) prints float8 as the shortest text that reads back exactly, as Python's
+    ``repr`` does; both switch to an exponent below 1e-4. Above 1e15 they differ, so whole
+    numbers are printed as integers there too (as ``format_minutes`` does).
+    """
+    return (
+        f"CASE WHEN {column} = trunc({column}) AND abs({column}) < 1e18 "
+        f"THEN {column}::bigint::text ELSE {column}::text END"
+    )
+
+
+def format_probability(value: float | None) -> str:
+    """An allocation as the shortest text that reads back exactly (empty when there is none)."""
+    return "" if value is None else repr(float(value))
+
+
+def probability_sql(column: str) -> str:
+    """``format_probability`` in SQL: float8's text is already the shortest that reads back."""
+    return f"{column}::text"
+
+
+def format_timestamp(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def timestamp_sql(column: str) -> str:
+    """``format_timestamp`` of a UTC timestamp in SQL: microseconds only when not zero.
+
+    PostgreSQL's own text of a timestamp (DateStyle ISO, which psycopg requires) already drops
+    zero microseconds; only the separator and the offset differ.
+    """
+    return (
+        f"replace(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US+00:00'), "
+        "'.000000+', '+')"
+    )
+
+
+def text_sql(column: str) -> str:
+    """A text cell as ``write_worklog`` writes it, in SQL: formulas escaped
+    (uplift/spreadsheet.py), and empty text NULL, since COPY writes NULL as an empty field and
+    an empty string as ``""`` while the csv module writes both as an empty field."""
+    return f"NULLIF({sql_escaped(column)}, '')"
+
+
+def _number_or_none(cell: str) -> float | None:
+    return float(cell) if cell else None
+
+
+# --- The columns ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a column holds: how a cell of it is read and how both exports write it.
+
+    ``write`` gives a task's value as the cell's text (``write_worklog`` then escapes formulas);
+    ``write_sql`` gives the same bytes in PostgreSQL's COPY, escape included. ``typed`` and
+    ``typed_sql`` give the value of the JSON lines export, from the cell and in SQL.
+    """
+
+    docs: str  # how the type column of docs/worklog-csv.md's table starts
+    read: Callable[["_RowReader", "Column"], Any]
+    write: Callable[[Any], str]
+    write_sql: Callable[[str], str]
+    typed: Callable[[str], Any]
+    typed_sql: Callable[[str], str]
+
+
+def _same(value):
+    return value
+
+
+TEXT = Kind(
+    docs="text",
+    read=lambda read, column: read.text(
+        column.name, required=column.required, limit=column.max_length
+    ),
+    write=_same,
+    write_sql=text_sql,
+    typed=_same,
+    typed_sql=_same,
+)
+# Text read in lower case.
+EMAIL = replace(TEXT, docs="email", read=lambda read, column: TEXT.read(read, column).lower())
+# A catalog name (team, task type): read as it is stored (uplift.worklog.bounds.normalize_name).
+NAME = replace(
+    TEXT,
+    docs="name",
+    read=lambda read, column: read.text(
+        column.name, required=column.required, limit=column.max_length, normalize=True
+    ),
+)
+# One of ``Column.choices``: a plain word, which needs no escape and is never empty.
+CHOICE = Kind(
+    docs="word",
+    read=lambda read, column: read.choice(column.name, column.choices, required=column.required),
+    write=_same,
+    write_sql=_same,
+    typed=_same,
+    typed_sql=_same,
+)
+PROBABILITY = Kind(
+    docs="number",
+    read=lambda read, column: read.probability(column.name),
+    write=format_probability,
+    write_sql=probability_sql,
+    typed=_number_or_none,
+    typed_sql=_same,
+)
+MINUTES = Kind(
+    docs="minutes",
+    read=lambda read, column: read.minutes(column.name, required=column.required),
+    write=format_minutes,
+    write_sql=minutes_sql,
+    typed=_number_or_none,
+    typed_sql=_same,
+)
+TIMESTAMP = Kind(
+    docs="date and time",
+    read=lambda read, column: read.timestamp(column.name),
+    write=format_timestamp,
+    write_sql=timestamp_sql,
+    typed=lambda cell: cell or None,
+    typed_sql=timestamp_sql,
+)
+# Names separated by ``TOOL_SEPARATOR``, in alphabetical order.
+TOOLS = Kind(
+    docs="names separated by",
+    read=lambda read, column: read.tools(column.name),
+    write=TOOL_SEPARATOR.join,
+    write_sql=text_sql,
+    typed=lambda cell: cell.split(TOOL_SEPARATOR) if cell else [],
+    typed_sql=lambda column: (
+        f"COALESCE(string_to_array({column}, '{TOOL_SEPARATOR}'), ARRAY[]::text[])"
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the worklog CSV."""
+
+    name: str
+    kind: Kind
+    # A required column must be in the header and hold a value on every row.
+    required: bool = False
+    # The task's attribute that the export writes ("team.name"); empty for the two values the
+    # caller of ``worklog_row`` gives (the task's id in the file, and its tools).
+    source: str = ""
+    # The same value in the export's SELECT (uplift/api/export.py), over its tables: t the task,
+    # u its researcher, tm its team, tt its task type, tu its tools (joined by task).
+    sql: str = ""
+    # The longest text the column holds (the database's column length).
+    max_length: int | None = None
+    choices: tuple[str, ...] = ()
+
+
+ASSIGNMENTS = tuple(Task.Assignment.values)
+CONDITIONS = tuple(Task.Condition.values)
+STATUSES = tuple(Task.Status.values)
+
+
+def _field(name: str, kind: Kind, **options) -> Column:
+    """A column that is the task's own field of the same name."""
+    return Column(name, kind, source=name, sql=f"t.{name}", **options)
+
+
+COLUMN_SPECS = (
+    Column("task_id", TEXT, required=True, max_length=120,
+           sql="COALESCE(NULLIF(t.external_id, ''), t.id::text)"),
+    Column("researcher", EMAIL, required=True, max_length=254,
+           source="owner.email", sql="u.email"),
+    Column("team", NAME, required=True, max_length=NAME_MAX_LENGTH,
+           source="team.name", sql="tm.name"),
+    Column("task_type", NAME, required=True, max_length=NAME_MAX_LENGTH,
+           source="task_type.name", sql="tt.name"),
+    _field("title", TEXT, max_length=TITLE_MAX_LENGTH),
+    _field("assignment", CHOICE, required=True, choices=ASSIGNMENTS),
+    _field("condition", CHOICE, required=True, choices=CONDITIONS),
+    _field("allocation_ai", PROBABILITY),
+    _field("forecast_no_ai_minutes", MINUTES, required=True),
+    _field("forecast_ai_minutes", MINUTES, required=True),
+    _field("status", CHOICE, required=True, choices=STATUSES),
+    _field("actual_minutes", MINUTES),
+    _field("started_at", TIMESTAMP),
+    _field("completed_at", TIMESTAMP),
+    _field("perceived_other_minutes", MINUTES),
+    Column("tools", TOOLS, sql="tu.tools"),
+)  # fmt: skip
+COLUMNS = tuple(column.name for column in COLUMN_SPECS)
+REQUIRED_COLUMNS = tuple(column.name for column in COLUMN_SPECS if column.required)
 
 
 @dataclass(frozen=True)
@@ -160,14 +330,20 @@ class _RowReader:
     def problem(self, column: str, message: str) -> None:
         self.problems.append(Problem(self.row, column, message))
 
-    def text(self, column: str, *, required: bool = False) -> str:
+    def text(
+        self,
+        column: str,
+        *,
+        required: bool = False,
+        limit: int | None = None,
+        normalize: bool = False,
+    ) -> str:
         value = unescape_cell((self.values.get(column) or "").strip())
         if "\x00" in value:
             self.problem(column, "contains a NUL character")
             return ""
-        if column in NAME_COLUMNS:
+        if normalize:
             value = normalize_name(value)
-        limit = MAX_LENGTHS.get(column)
         if limit and len(value) > limit:
             self.problem(column, f"must be at most {limit} characters, not {len(value)}")
             return ""
@@ -175,8 +351,8 @@ class _RowReader:
             self.problem(column, "is required")
         return value
 
-    def choice(self, column: str, choices: tuple[str, ...]) -> str:
-        value = self.text(column, required=True)
+    def choice(self, column: str, choices: tuple[str, ...], *, required: bool) -> str:
+        value = self.text(column, required=required)
         if value and value not in choices:
             self.problem(column, f"must be one of {', '.join(choices)}, not {value!r}")
         return value
@@ -235,11 +411,11 @@ class _RowReader:
             return None
         return moment
 
-    def tools(self) -> list[str]:
-        names = _split_tools(self.text("tools"))
+    def tools(self, column: str) -> list[str]:
+        names = _split_tools(self.text(column))
         for name in names:
             if len(name) > NAME_MAX_LENGTH:
-                self.problem("tools", f"a tool's name must be at most {NAME_MAX_LENGTH} characters")
+                self.problem(column, f"a tool's name must be at most {NAME_MAX_LENGTH} characters")
                 return []
         return names
 
@@ -253,30 +429,14 @@ def _record_from_row(
 ) -> tuple[TaskRecord | None, list]:
     read = _RowReader(row_number, values, now)
     record = TaskRecord(
-        row=row_number,
-        task_id=read.text("task_id", required=True),
-        researcher=read.text("researcher", required=True).lower(),
-        team=read.text("team", required=True),
-        task_type=read.text("task_type", required=True),
-        title=read.text("title"),
-        assignment=read.choice("assignment", ASSIGNMENTS),
-        condition=read.choice("condition", CONDITIONS),
-        allocation_ai=read.probability("allocation_ai"),
-        forecast_no_ai_minutes=read.minutes("forecast_no_ai_minutes", required=True),
-        forecast_ai_minutes=read.minutes("forecast_ai_minutes", required=True),
-        status=read.choice("status", STATUSES),
-        actual_minutes=read.minutes("actual_minutes"),
-        started_at=read.timestamp("started_at"),
-        completed_at=read.timestamp("completed_at"),
-        perceived_other_minutes=read.minutes("perceived_other_minutes"),
-        tools=read.tools(),
+        row=row_number, **{column.name: column.kind.read(read, column) for column in COLUMN_SPECS}
     )
     if record.researcher:
         try:
             validate_email(record.researcher)
         except ValidationError:
             read.problem("researcher", f"must be an email address, not {record.researcher!r}")
-    if record.assignment == "self_selected" and record.allocation_ai is not None:
+    if record.assignment == Task.Assignment.SELF_SELECTED and record.allocation_ai is not None:
         read.problem("allocation_ai", "must be empty: only randomized tasks have an allocation")
     if "\n" in record.title or "\r" in record.title:
         read.problem("title", "must be one line (it contains a line break)")
@@ -293,15 +453,15 @@ def _given(values: dict[str, str], column: str) -> bool:
 def _check_status(read: _RowReader, record: TaskRecord) -> None:
     """The values a row may hold follow from its status."""
     status, values = record.status, read.values
-    if status == "completed":
+    if status == Task.Status.COMPLETED:
         for column in ("actual_minutes", "completed_at"):
             if not _given(values, column):
-                read.problem(column, "is required when status is completed")
+                read.problem(column, f"is required when status is {status}")
         return
     if not status:
         return
     refused = ["completed_at", "perceived_other_minutes"]
-    if status == "planned":
+    if status == Task.Status.PLANNED:
         refused += ["actual_minutes", "started_at"]
     reported = {problem.column for problem in read.problems}
     for column in refused:
@@ -424,19 +584,25 @@ def _header_problems(header: list[str]) -> list[Problem]:
     return problems
 
 
-def format_minutes(value: float | None) -> str:
-    if value is None:
-        return ""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+def worklog_row(task: Task, *, task_id: str, tools: list[str]) -> dict[str, str]:
+    """A task's row of the worklog CSV, each cell as its column's kind writes it.
+
+    The caller gives the ``task_id`` cell (the export gives analysts a pseudonym) and the tool
+    names (read for many tasks at once); the other cells are the task's own values.
+    """
+    given = {"task_id": task_id, "tools": tools}
+    return {
+        name: write(given[name] if value_of is None else value_of(task))
+        for name, value_of, write in _ROW_WRITERS
+    }
 
 
-def format_probability(value: float | None) -> str:
-    """An allocation as the shortest text that reads back exactly (empty when there is none)."""
-    return "" if value is None else repr(float(value))
-
-
-def format_timestamp(value: datetime | None) -> str:
-    return value.isoformat() if value is not None else ""
+# (name, how to read the value from a task or None when given, how to write it), per column:
+# worklog_row runs once per exported task.
+_ROW_WRITERS = tuple(
+    (column.name, attrgetter(column.source) if column.source else None, column.kind.write)
+    for column in COLUMN_SPECS
+)
 
 
 def write_worklog(rows: Iterable[dict[str, str]]) -> Iterator[str]:
