@@ -2,16 +2,19 @@
 "Who may see what": one ``Access`` per user, read once per request as ``request.access``."""
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
 
 from tests.factories import MembershipFactory, TaskFactory, TeamFactory, UserFactory
 from uplift.accounts.access import NOBODY, Access, access_for
 from uplift.accounts.models import Membership
 from uplift.accounts.pseudonyms import researcher_pseudonym, task_pseudonym
+from uplift.api.models import ApiToken
 from uplift.worklog.models import Task
 
 pytestmark = pytest.mark.django_db
@@ -174,3 +177,21 @@ def test_an_access_is_read_in_one_query_and_cannot_change(org):
     )
     with pytest.raises(dataclasses.FrozenInstanceError):
         access.is_admin = True
+
+
+def test_an_api_request_is_answered_with_its_tokens_access(org):
+    # Signed in as ada in the browser, calling with root's token: the token decides, as DRF
+    # authenticates it before anything reads request.access.
+    _, secret = ApiToken.objects.create(
+        user=org["people"]["root"], expiry=timedelta(days=1), name="tests"
+    )
+    client = APIClient()
+    client.force_login(org["people"]["ada"])
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    response = client.get("/api/v1/tasks/")
+    assert response.status_code == 200
+    assert {row["researcher"] for row in response.json()["results"]} == {
+        "ada@example.org",
+        "lin@example.org",
+        "bo@example.org",
+    }
