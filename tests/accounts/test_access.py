@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from tests.factories import MembershipFactory, TaskFactory, TeamFactory, UserFactory
@@ -177,6 +178,22 @@ def test_an_access_is_read_in_one_query_and_cannot_change(org):
     )
     with pytest.raises(dataclasses.FrozenInstanceError):
         access.is_admin = True
+
+
+def _membership_queries(queries) -> int:
+    return sum('"accounts_membership"' in query["sql"] for query in queries)
+
+
+@pytest.mark.parametrize("url", [reverse("home"), reverse("dashboards:team")])
+def test_a_page_reads_the_users_roles_once(client, org, url):
+    # The page itself (planning, the dashboard's teams) and its navigation ask the same
+    # request.access: the memberships are read once.
+    client.force_login(org["people"]["lin"])
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    assert 'href="/dashboards/"' in response.content.decode()
+    assert _membership_queries(queries) == 1
 
 
 def test_an_api_request_is_answered_with_its_tokens_access(org):
