@@ -47,7 +47,7 @@ from tests.site_crawl import (
     site_url,
 )
 from uplift.accounts.models import Membership, Team, User
-from uplift.api.access import researcher_pseudonym
+from uplift.accounts.pseudonyms import researcher_pseudonym
 from uplift.api.models import ApiToken
 from uplift.estimates.compute import estimates_refresh
 from uplift.estimates.models import Snapshot

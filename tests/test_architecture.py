@@ -27,7 +27,6 @@ ALLOWED = {
     "dashboards": {
         "accounts",
         "worklog",
-        "api.access",
         "estimates.models",
         "estimates.selectors",
         "estimates.services",

@@ -143,7 +143,7 @@ def test_every_docs_path_named_in_the_repository_exists():
         named |= {(where, m.group("path").rstrip(".-")) for m in REFERENCE.finditer(text)}
     assert problems == []
     # The scan reads what it should: the contract's pages, named where the rules live.
-    assert ("uplift/api/access.py", "product.md") in named
+    assert ("uplift/accounts/access.py", "product.md") in named
     assert ("uplift/worklog/worklog_csv.py", "worklog-csv.md") in named
     assert ("uplift/api/views.py", "worklog-csv.md") in named
     assert ("uplift/estimates/stats.py", "estimation.md") in named

@@ -1,11 +1,17 @@
 """Bad input is refused in our words; a fault of ours is a logged 500, never its text."""
 
 import base64
+import json
 import logging
 
 import pytest
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
+from uplift.api.errors import api_exception_handler
 from uplift.worklog import services
 
 
@@ -99,3 +105,52 @@ def test_unreadable_json_is_a_400_on_every_write(world, body, content_type, mess
         response = getattr(client, method)(url, body, content_type=content_type)
         assert response.status_code == 400, (method, url)
         assert response.json() == {"detail": message}
+
+
+def test_a_services_refusal_is_a_400_with_its_messages_by_field_or_under_detail(world):
+    client = world.client("researcher")
+    task = world.own_task
+    # A refusal about fields: each field's messages.
+    started = world.session.started_at
+    response = client.post(
+        "/api/v1/work-sessions/",
+        {"task": task.pk, "started_at": started, "ended_at": started},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json() == {"ended_at": ["The end must be after the start."]}
+    # A refusal about the whole: its messages under "detail", a list as for fields.
+    assert client.post(f"/api/v1/tasks/{task.pk}/abandon/", {"reason": "Moot"}).status_code == 200
+    response = client.post(f"/api/v1/tasks/{task.pk}/complete/", {}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"detail": ["An abandoned task cannot be completed."]}
+
+
+@pytest.mark.parametrize(
+    ("error", "body"),
+    [
+        (
+            DjangoValidationError({"title": ["Too long.", "Two lines."], "team": "No team."}),
+            {"title": ["Too long.", "Two lines."], "team": ["No team."]},
+        ),
+        (
+            DjangoValidationError("At most %(n)s sessions.", params={"n": 3}),
+            {"detail": ["At most 3 sessions."]},
+        ),
+        (
+            DjangoValidationError(
+                ["First.", DjangoValidationError("%(what)s.", params={"what": "Then"})]
+            ),
+            {"detail": ["First.", "Then."]},
+        ),
+        (
+            DjangoValidationError({NON_FIELD_ERRORS: "Overlaps.", "ended_at": ["Too late."]}),
+            {NON_FIELD_ERRORS: ["Overlaps."], "ended_at": ["Too late."]},
+        ),
+        (IntegrityError("duplicate key"), {"detail": ["The database refused this change."]}),
+    ],
+)
+def test_django_and_database_errors_answer_in_drfs_shape(error, body):
+    response = api_exception_handler(error, {})
+    assert response.status_code == 400
+    assert json.loads(JSONRenderer().render(response.data)) == body

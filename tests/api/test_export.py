@@ -15,18 +15,19 @@ from tests.factories import (
     ToolUseFactory,
     UserFactory,
 )
+from uplift.accounts.access import Access
 from uplift.accounts.models import Team, User
-from uplift.api.access import ApiAccess, researcher_pseudonym, task_pseudonym
+from uplift.accounts.pseudonyms import researcher_pseudonym, task_pseudonym
 from uplift.api.export import export_csv, export_rows
 from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
 from uplift.worklog.selectors import tool_names_by_task
 from uplift.worklog.services import worklog_rows
 from uplift.worklog.worklog_csv import COLUMNS, worklog_row, write_worklog
 
-ADMIN = ApiAccess(user_id=0, is_admin=True, is_analyst=False, team_ids=frozenset(),
-                  lead_team_ids=frozenset())  # fmt: skip
-ANALYST = ApiAccess(user_id=0, is_admin=False, is_analyst=True, team_ids=frozenset(),
-                    lead_team_ids=frozenset())  # fmt: skip
+ADMIN = Access(user_id=0, is_admin=True, is_analyst=False, team_ids=frozenset(),
+               lead_team_ids=frozenset())  # fmt: skip
+ANALYST = Access(user_id=0, is_admin=False, is_analyst=True, team_ids=frozenset(),
+                 lead_team_ids=frozenset())  # fmt: skip
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from django.utils import timezone
 from tests.api.conftest import ROLES
 from tests.conftest import shared_copy
 from uplift.accounts.models import Membership, Team, User
-from uplift.api.access import researcher_pseudonym
+from uplift.accounts.pseudonyms import researcher_pseudonym
 from uplift.worklog.models import AuditEntry, Task, TaskType, Tool
 
 # Columns: anonymous, expired token, researcher, lead (same team), analyst, admin, outsider

@@ -20,13 +20,9 @@ from collections.abc import Iterable, Iterator
 from django.db import connection
 from django.db.models import QuerySet
 
+from uplift.accounts.access import Access
 from uplift.accounts.models import User
-from uplift.api.access import (
-    ApiAccess,
-    researcher_pseudonym,
-    task_pseudonym,
-    task_pseudonym_sql,
-)
+from uplift.accounts.pseudonyms import researcher_pseudonym, task_pseudonym, task_pseudonym_sql
 from uplift.worklog.models import Task
 from uplift.worklog.services import worklog_rows
 from uplift.worklog.worklog_csv import COLUMN_SPECS, COLUMNS, TOOL_SEPARATOR, write_worklog
@@ -35,14 +31,14 @@ from uplift.worklog.worklog_csv import COLUMN_SPECS, COLUMNS, TOOL_SEPARATOR, wr
 BLOCK_BYTES = 256 * 1024
 
 
-def export_csv(*, tasks: QuerySet[Task], access: ApiAccess) -> Iterator[bytes]:
+def export_csv(*, tasks: QuerySet[Task], access: Access) -> Iterator[bytes]:
     """The worklog CSV of ``tasks`` (id order), researchers pseudonymized for analysts."""
     if connection.vendor == "postgresql":
         return _copy_blocks(_copy_sql(tasks, access, jsonl=False), header=_CSV_HEADER)
     return (text.encode() for text in write_worklog(export_rows(tasks=tasks, access=access)))
 
 
-def export_jsonl(*, tasks: QuerySet[Task], access: ApiAccess) -> Iterator[bytes]:
+def export_jsonl(*, tasks: QuerySet[Task], access: Access) -> Iterator[bytes]:
     """One JSON object per task and line: the worklog columns, typed (numbers, null, list)."""
     if connection.vendor == "postgresql":
         return _copy_blocks(_copy_sql(tasks, access, jsonl=True), header=b"")
@@ -52,7 +48,7 @@ def export_jsonl(*, tasks: QuerySet[Task], access: ApiAccess) -> Iterator[bytes]
     )
 
 
-def export_rows(*, tasks: QuerySet[Task], access: ApiAccess) -> Iterator[dict[str, str]]:
+def export_rows(*, tasks: QuerySet[Task], access: Access) -> Iterator[dict[str, str]]:
     """``worklog_rows`` with the researcher and the task id replaced by pseudonyms when
     ``access`` needs it (an external id such as ``demo-ada-000`` can name the researcher)."""
     if not access.pseudonymized:
@@ -92,7 +88,7 @@ def _blocks(pieces: Iterable[bytes]) -> Iterator[bytes]:
 _CSV_HEADER = (",".join(COLUMNS) + "\n").encode()
 
 
-def _copy_sql(tasks: QuerySet[Task], access: ApiAccess, *, jsonl: bool) -> tuple[str, list]:
+def _copy_sql(tasks: QuerySet[Task], access: Access, *, jsonl: bool) -> tuple[str, list]:
     """One SELECT giving each task's export line, for the filtered, visible ``tasks``."""
     ids_sql, ids_params = tasks.order_by().values("id").query.sql_with_params()
     params: list = []

@@ -1,21 +1,21 @@
-"""Role checks shared by the API views (the rules themselves are in ``access``)."""
+"""Role checks shared by the API views (the rules themselves are in ``uplift.accounts.access``)."""
 
 from rest_framework.permissions import BasePermission
 
-from uplift.api.access import ApiAccess, access_of
+from uplift.accounts.access import Access
 
 
 class _RolePermission(BasePermission):
-    """A signed-in user whose API access ``allows`` the endpoint."""
+    """A signed-in user whose access (``request.access``) ``allows`` the endpoint."""
 
-    def allows(self, access: ApiAccess) -> bool:
+    def allows(self, access: Access) -> bool:
         raise NotImplementedError
 
     def has_permission(self, request, view):
         user = request.user
         if not (user and user.is_authenticated):
             return False
-        return self.allows(access_of(user))
+        return self.allows(request.access)
 
 
 class IsAnalystOrAdmin(_RolePermission):
@@ -23,8 +23,8 @@ class IsAnalystOrAdmin(_RolePermission):
 
     message = "Only analysts and admins may use this endpoint."
 
-    def allows(self, access: ApiAccess) -> bool:
-        return access.sees_everything
+    def allows(self, access: Access) -> bool:
+        return access.reads_estimates
 
 
 class IsAdmin(_RolePermission):
@@ -36,5 +36,5 @@ class IsAdmin(_RolePermission):
 
     message = "Only admins may import worklog files: ask an admin to import this file."
 
-    def allows(self, access: ApiAccess) -> bool:
-        return access.is_admin
+    def allows(self, access: Access) -> bool:
+        return access.may_import

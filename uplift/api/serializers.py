@@ -11,7 +11,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from uplift.accounts.models import Team
-from uplift.api.access import access_of, researcher_label, task_label, tasks_visible
 from uplift.estimates.models import Snapshot
 from uplift.worklog.bounds import (
     MAX_MINUTES,
@@ -94,7 +93,7 @@ class TaskField(serializers.PrimaryKeyRelatedField):
         super().__init__(queryset=Task.objects.all(), **kwargs)
 
     def get_queryset(self):
-        return tasks_visible(access_of(self.context["request"].user))
+        return self.context["request"].access.visible_tasks(Task.objects.all())
 
 
 class ResearcherField(serializers.Field):
@@ -104,12 +103,11 @@ class ResearcherField(serializers.Field):
         super().__init__(source="*", read_only=True, **kwargs)
 
     def to_representation(self, obj):
-        access = access_of(self.context["request"].user)
         # The views annotate the email (possibly blank); a task from elsewhere reads its owner.
         email = getattr(obj, "researcher_email", None)
         if email is None:
             email = obj.owner.email
-        return researcher_label(access, user_id=obj.owner_id, email=email)
+        return self.context["request"].access.researcher_label(user_id=obj.owner_id, email=email)
 
 
 extend_schema_field(OpenApiTypes.STR)(ResearcherField)
@@ -131,8 +129,8 @@ class ExternalIdField(serializers.Field):
         super().__init__(source="*", read_only=True, **kwargs)
 
     def to_representation(self, obj):
-        access = access_of(self.context["request"].user)
-        return task_label(access, task_id=obj.pk, external_id=obj.external_id)
+        access = self.context["request"].access
+        return access.task_label(task_id=obj.pk, external_id=obj.external_id)
 
 
 extend_schema_field(OpenApiTypes.STR)(ExternalIdField)

@@ -1,6 +1,7 @@
 """The REST API under /api/v1/: viewsets narrow every query to what the user may see.
 
-Rows a user may not see answer 404 (their existence is not revealed); rows they may see but not
+What a user may see and do is ``request.access`` (``uplift.accounts.access``). Rows a user
+may not see answer 404 (their existence is not revealed); rows they may see but not
 change, and endpoints their role may not use, answer 403. Writes go through the worklog
 services, which enforce the lock rules and record refused attempts.
 """
@@ -24,7 +25,6 @@ from rest_framework.views import APIView
 
 from uplift.accounts.models import Team
 from uplift.api import serializers as s
-from uplift.api.access import access_of, task_editable, tasks_visible, teams_visible
 from uplift.api.export import export_csv, export_jsonl
 from uplift.api.filters import TaskFilter, ToolUseFilter, WorkSessionFilter
 from uplift.api.permissions import IsAdmin, IsAnalystOrAdmin
@@ -34,7 +34,7 @@ from uplift.estimates.selectors import snapshot_as_json, snapshot_latest
 from uplift.worklog import services
 from uplift.worklog.bounds import MINUTES_RANGE_TEXT, MOMENT_WINDOW_TEXT
 from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
-from uplift.worklog.selectors import team_list_for_planning, tool_names_by_task
+from uplift.worklog.selectors import tool_names_by_task
 from uplift.worklog.worklog_csv import (
     MAX_PROBLEMS_LISTED,
     MAX_ROWS,
@@ -58,8 +58,7 @@ def _valid(request, serializer_class) -> dict:
 
 
 def _refuse_analyst_writes(request) -> None:
-    access = access_of(request.user)
-    if access.pseudonymized:
+    if request.access.read_only:
         raise PermissionDenied("Analysts have read-only access.")
 
 
@@ -78,7 +77,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     def get_queryset(self):
         # Names joined in as columns: no User, Team and TaskType objects per row.
-        return tasks_visible(access_of(self.request.user)).annotate(
+        return self.request.access.visible_tasks(Task.objects.all()).annotate(
             researcher_email=F("owner__email"),
             team_name=F("team__name"),
             task_type_name=F("task_type__name"),
@@ -94,7 +93,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     def _task_to_change(self) -> Task:
         task = self.get_object()
-        if not task_editable(access_of(self.request.user), task):
+        if not self.request.access.may_change_task(task):
             raise PermissionDenied("Only the task's researcher may change it.")
         return task
 
@@ -109,7 +108,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     )
     def create(self, request):
         _refuse_analyst_writes(request)
-        if not team_list_for_planning(owner=request.user).exists():
+        if not request.access.may_plan:
             raise PermissionDenied("Only researchers and leads plan tasks.")
         data = _valid(request, s.TaskPlanSerializer)
         task = services.task_plan(owner=request.user, **data)
@@ -184,8 +183,8 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         if name not in EXPORT_FORMATS:
             raise ValidationError({"format": [f"Must be one of: {', '.join(EXPORT_FORMATS)}."]})
         content_type, write = EXPORT_FORMATS[name]
-        access = access_of(request.user)
-        tasks = self.filter_queryset(tasks_visible(access))
+        access = request.access
+        tasks = self.filter_queryset(access.visible_tasks(Task.objects.all()))
         response = StreamingHttpResponse(write(tasks=tasks, access=access), content_type)
         response["Content-Disposition"] = f'attachment; filename="tasks.{name}"'
         return response
@@ -206,13 +205,13 @@ class WorkSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     http_method_names = ["get", "post", "put", "head", "options"]  # corrections replace whole
 
     def get_queryset(self):
-        visible = tasks_visible(access_of(self.request.user))
+        visible = self.request.access.visible_tasks(Task.objects.all())
         return WorkSession.objects.filter(task__in=visible)
 
     def _own_task(self, task: Task) -> Task:
         # The serializers' task field only finds tasks the user may see (others read as
         # missing): a task seen but not editable is a lead's or an analyst's.
-        if not task_editable(access_of(self.request.user), task):
+        if not self.request.access.may_change_task(task):
             raise PermissionDenied("Only the task's researcher may log time on it.")
         return task
 
@@ -279,7 +278,7 @@ class ToolUseViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["id"]
 
     def get_queryset(self):
-        visible = tasks_visible(access_of(self.request.user))
+        visible = self.request.access.visible_tasks(Task.objects.all())
         return ToolUse.objects.filter(task__in=visible).select_related("tool")
 
 
@@ -293,7 +292,7 @@ class TeamViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["id", "name"]
 
     def get_queryset(self):
-        return teams_visible(access_of(self.request.user))
+        return self.request.access.visible_teams()
 
 
 @extend_schema_view(

@@ -17,8 +17,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from uplift.accounts.models import Membership, Team
-from uplift.api.access import access_of, researcher_label
+from uplift.accounts.models import Team
 from uplift.dashboards import charts
 from uplift.estimates.models import Snapshot, SnapshotScope
 from uplift.estimates.selectors import (
@@ -36,23 +35,16 @@ from uplift.worklog.selectors import task_list_for_team
 SCOPE_VIEW_SECONDS = 60 * 60
 
 
-def teams_visible(user) -> list[Team]:
-    """Teams whose dashboards the user may see: all for admins, the teams they lead otherwise."""
-    if user.is_staff:
-        return list(Team.objects.order_by("name"))
-    return list(
-        Team.objects.filter(
-            memberships__user=user, memberships__role=Membership.Role.LEAD
-        ).order_by("name")
-    )
-
-
-def _require_dashboard_user(user) -> list[Team]:
-    teams = teams_visible(user)
-    if not user.is_staff and not teams:
+def _require_dashboard_user(request: HttpRequest) -> None:
+    """Dashboards are for leads and admins (``request.access``): 403 for anyone else."""
+    if not request.access.sees_dashboards:
         raise PermissionDenied("Dashboards are for team leads and admins.")
-    user.sees_dashboards = True  # the navigation need not ask the database again
-    return teams
+
+
+def _dashboard_teams(request: HttpRequest) -> list[Team]:
+    """The teams whose dashboards the user may see, by name (403 if they may see none)."""
+    _require_dashboard_user(request)
+    return request.access.dashboard_teams()
 
 
 def _team_requested(request: HttpRequest, teams: list[Team]) -> Team | None:
@@ -83,8 +75,8 @@ def _window_scope(candidates: list[SnapshotScope], window: str) -> SnapshotScope
 
 def _dashboard(request: HttpRequest, *, org: bool) -> dict:
     """Everything one dashboard page shows, for the filters in the request's query string."""
-    teams = _require_dashboard_user(request.user)
-    if org and not request.user.is_staff:
+    teams = _dashboard_teams(request)
+    if org and not request.access.sees_org_dashboard:
         raise PermissionDenied("The organisation view is for admins.")
     team = None if org else _team_requested(request, teams)
 
@@ -288,7 +280,7 @@ def flagged_tasks(request: HttpRequest) -> HttpResponse:
     admin every team): the row is the team's overall row of the latest snapshot, or its
     task type's row with `type`. Only tasks still in the team are listed.
     """
-    teams = _require_dashboard_user(request.user)
+    teams = _dashboard_teams(request)
     team = _team_requested(request, teams)
     snapshot = snapshot_latest()
     context = {"teams": teams, "team": team, "snapshot": snapshot, "row": None, "tasks": []}
@@ -309,7 +301,7 @@ def flagged_tasks(request: HttpRequest) -> HttpResponse:
         return render(request, "dashboards/flagged.html", context)
     context.update(charts.flagged_summary(estimate.data))
     ids = [i for i in context["flagged_ids"] if isinstance(i, int)]
-    access = access_of(request.user)
+    access = request.access
     tasks = []
     for task in task_list_for_team(team=team, ids=ids).order_by("completed_at", "pk"):
         ratio = None
@@ -317,11 +309,11 @@ def flagged_tasks(request: HttpRequest) -> HttpResponse:
             ratio = task.actual_minutes / task.forecast_no_ai_minutes
         task.ratio = charts.ratio_words(ratio)
         task.researcher = (
-            researcher_label(access, user_id=task.owner_id, email=task.owner.email)
+            access.researcher_label(user_id=task.owner_id, email=task.owner.email)
             or task.owner.display_name
         )
         # Task pages are their researcher's alone: a lead opens only their own.
-        task.openable = task.owner_id == request.user.pk
+        task.openable = access.opens_task_page(task)
         tasks.append(task)
     context["tasks"] = tasks
     context["missing"] = len(context["flagged_ids"]) - len(tasks)
@@ -343,7 +335,7 @@ def org_chart_csv(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def recompute(request: HttpRequest) -> HttpResponse:
-    _require_dashboard_user(request.user)
+    _require_dashboard_user(request)
     snapshot = estimates_refresh_queue(trigger=Snapshot.Trigger.MANUAL)
     messages.success(request, f"Recompute requested (run {snapshot.pk}).")
     target = request.POST.get("next", "")
@@ -357,7 +349,7 @@ def recompute(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def job_status(request: HttpRequest, pk: int) -> JsonResponse:
-    _require_dashboard_user(request.user)
+    _require_dashboard_user(request)
     snapshot = get_object_or_404(
         Snapshot.objects.only("id", "status", "progress_done", "progress_total", "message"),
         pk=pk,

@@ -1,10 +1,12 @@
 """The researcher's forms. They only parse input; the services decide what is allowed."""
 
 from django import forms
+from django.db.models import QuerySet
 
+from uplift.accounts.models import Team
 from uplift.worklog.bounds import MAX_MINUTES, MIN_MINUTES, validate_minutes, validate_moment
 from uplift.worklog.models import TITLE_MAX_LENGTH, Task, TaskType, ToolUse, title_is_one_line
-from uplift.worklog.selectors import task_type_list, team_list_for_planning
+from uplift.worklog.selectors import task_type_list
 
 
 class MinutesField(forms.FloatField):
@@ -68,21 +70,21 @@ class TaskPlanForm(WorklogForm):
         required=False,
     )
 
-    def __init__(self, *args, owner, **kwargs):
+    def __init__(self, *args, teams: QuerySet[Team], **kwargs):
+        """``teams``: those the user may plan in (``request.access.planning_teams()``)."""
         super().__init__(*args, **kwargs)
         self.fields["task_type"].queryset = task_type_list()
         self.fields["task_type"].label_from_instance = lambda t: (
             f"{t.name} (observational)" if t.observational else t.name
         )
-        teams = list(team_list_for_planning(owner=owner))
-        self.teams = teams
-        self.fields["team"].queryset = team_list_for_planning(owner=owner)
-        if len(teams) > 1:
+        self.teams = list(teams)
+        self.fields["team"].queryset = teams
+        if len(self.teams) > 1:
             self.fields["team"].required = True
         else:
             # One team (or none, which the service refuses): nothing to choose.
             self.fields["team"].widget = forms.HiddenInput()
-        self.observational_possible = any(t.observational for t in teams) or any(
+        self.observational_possible = any(t.observational for t in self.teams) or any(
             t.observational for t in self.fields["task_type"].queryset
         )
         if not self.observational_possible:

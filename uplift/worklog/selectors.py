@@ -21,10 +21,9 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Ln, TruncWeek
 
-from uplift.accounts.models import Membership, Team, User
+from uplift.accounts.models import Team, User
 from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
 
-PLANNING_ROLES = (Membership.Role.RESEARCHER, Membership.Role.LEAD)
 OPEN_STATUSES = (Task.Status.PLANNED, Task.Status.IN_PROGRESS)
 CLOSED_STATUSES = (Task.Status.COMPLETED, Task.Status.ABANDONED)
 
@@ -104,13 +103,6 @@ def tool_list() -> QuerySet[Tool]:
 
 def task_type_list() -> QuerySet[TaskType]:
     return TaskType.objects.order_by("name")
-
-
-def team_list_for_planning(*, owner: User) -> QuerySet[Team]:
-    """The teams the owner may plan tasks in: those where they are a researcher or lead."""
-    return Team.objects.filter(
-        memberships__user=owner, memberships__role__in=PLANNING_ROLES
-    ).order_by("name")
 
 
 def task_history(

@@ -13,13 +13,13 @@ from django.db.models import F, Q, QuerySet, Sum
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from uplift.accounts.access import PLANNING_ROLES
 from uplift.accounts.models import Membership, Team, User
 from uplift.worklog.bounds import MAX_MINUTES, MIN_MINUTES, minutes_problem, moment_problem
 from uplift.worklog.models import AuditEntry, Task, TaskType, Tool, ToolUse, WorkSession
 from uplift.worklog.selectors import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
-    PLANNING_ROLES,
     tool_names_by_task,
 )
 from uplift.worklog.signals import tasks_changed

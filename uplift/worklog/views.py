@@ -77,7 +77,7 @@ def _add_errors(form, error: ValidationError) -> None:
 @researcher_view
 def today(request: HttpRequest) -> HttpResponse:
     """Open tasks, the running timer and the form to plan a new task."""
-    form = TaskPlanForm(request.POST or None, owner=request.user)
+    form = TaskPlanForm(request.POST or None, teams=request.access.planning_teams())
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
