@@ -7,9 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from tests.factories import MembershipFactory, TaskTypeFactory, TeamFactory, UserFactory
-from uplift.worklog import services
 from uplift.worklog.models import AuditEntry, Task
-from uplift.worklog.services import TaskLocked, task_plan, task_update
+from uplift.worklog.services import TaskLocked, planning, task_plan, task_update
 from uplift.worklog.signals import tasks_changed
 
 pytestmark = pytest.mark.django_db
@@ -100,7 +99,7 @@ def test_an_allocation_needing_blocks_over_20_falls_back_to_a_recorded_coin(
 
 
 def test_a_changed_allocation_starts_a_new_block(researcher, team, task_type, monkeypatch):
-    monkeypatch.setattr(services._random, "choice", lambda sizes: max(sizes))
+    monkeypatch.setattr(planning._random, "choice", lambda sizes: max(sizes))
     first = plan(researcher, team, task_type)
     team.allocation_ai = 0.25
     team.save()
@@ -113,7 +112,7 @@ def test_a_changed_allocation_starts_a_new_block(researcher, team, task_type, mo
 def test_the_draw_uses_the_systems_random_source():
     import secrets
 
-    assert isinstance(services._random, secrets.SystemRandom)
+    assert isinstance(planning._random, secrets.SystemRandom)
 
 
 @pytest.mark.parametrize("uses_ai", [True, False])

@@ -27,7 +27,7 @@ from uplift.api.access import (
 )
 from uplift.spreadsheet import sql_escaped
 from uplift.worklog.models import Task
-from uplift.worklog.services import worklog_rows
+from uplift.worklog.selectors import worklog_rows
 from uplift.worklog.worklog_csv import COLUMNS, write_worklog
 
 # Bytes handed to the server per write: large enough to amortise the per-chunk cost.
