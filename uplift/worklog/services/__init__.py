@@ -22,7 +22,7 @@ from uplift.worklog.services.importing import (
     worklog_import,
 )
 from uplift.worklog.services.planning import MAX_BLOCK_SIZE, block_base_size, task_plan
-from uplift.worklog.services.refusals import audit_record_refusals
+from uplift.worklog.services.refusals import LockedFieldRefusal, audit_record_refusals
 from uplift.worklog.services.sessions import (
     LONG_SESSION,
     LongSession,
@@ -34,7 +34,6 @@ from uplift.worklog.services.sessions import (
 )
 from uplift.worklog.services.tasks import (
     EDITABLE_FIELDS,
-    LockedFieldRefusal,
     TaskLocked,
     task_abandon,
     task_complete,

@@ -12,9 +12,9 @@ from uplift.accounts.models import Membership, Team, User
 from uplift.worklog.batches import BATCH, chunks
 from uplift.worklog.models import AuditEntry, Task, TaskType, Tool, ToolUse
 from uplift.worklog.services._common import shown
-from uplift.worklog.services.refusals import audit_record_refusals
+from uplift.worklog.services.refusals import LockedFieldRefusal, audit_record_refusals
 from uplift.worklog.signals import tasks_changed
-from uplift.worklog.worklog_csv import Problem, TaskRecord, WorklogFileError
+from uplift.worklog.worklog_csv import TaskRecord, WorklogFileError
 
 IMPORT_SOURCE = "worklog"
 # Planned allocation assumed for a new imported randomized task whose row gives none.
@@ -51,11 +51,11 @@ def worklog_import(
             return result
     except _LockedFieldsChanged as refused:
         audit_record_refusals(refusals=refused.refusals, actor=actor, via="import")
-        raise WorklogFileError([problem for _, problem, _, _ in refused.refusals]) from None
+        raise WorklogFileError([refusal.problem() for refusal in refused.refusals]) from None
 
 
 class _LockedFieldsChanged(Exception):
-    def __init__(self, refusals):
+    def __init__(self, refusals: list[LockedFieldRefusal]):
         self.refusals = refusals
 
 
@@ -105,13 +105,15 @@ def _import_records(*, records: list[TaskRecord], source: str, actor: User | Non
         for name in _locked_on_import(task, record):
             old, new = getattr(task, name), getattr(record, name)
             if old != new:
-                problem = Problem(
-                    record.row,
-                    name,
+                message = (
                     f"cannot change after assignment (task {record.task_id} has "
-                    f"{shown(old)}, the file has {shown(new)})",
+                    f"{shown(old)}, the file has {shown(new)})"
                 )
-                refusals.append((task, problem, old, new))
+                refusals.append(
+                    LockedFieldRefusal(
+                        task=task, field=name, old=old, new=new, message=message, row=record.row
+                    )
+                )
         values = values_of(record)
         changed = [name for name, value in values.items() if getattr(task, name) != value]
         same_tools = tools_of.get(task.pk, set()) == {tools[n.lower()].pk for n in record.tools}

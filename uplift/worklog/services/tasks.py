@@ -1,7 +1,5 @@
 """Changing, completing and abandoning a task."""
 
-from dataclasses import dataclass
-
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -11,7 +9,7 @@ from uplift.worklog.bounds import minutes_problem
 from uplift.worklog.models import Task
 from uplift.worklog.selectors import CLOSED_STATUSES
 from uplift.worklog.services._common import check_minutes
-from uplift.worklog.services.refusals import audit_record_refusals
+from uplift.worklog.services.refusals import LockedFieldRefusal, audit_record_refusals
 from uplift.worklog.services.sessions import (
     sessions_close_running,
     sessions_first_start,
@@ -22,17 +20,6 @@ from uplift.worklog.signals import tasks_changed
 
 class TaskLocked(ValidationError):
     """A change to a field that is locked after assignment was refused (and audited)."""
-
-
-@dataclass(frozen=True)
-class LockedFieldRefusal:
-    """Why one change was refused, in the shape ``audit_record_refusals`` records."""
-
-    column: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.column}: {self.message}"
 
 
 EDITABLE_FIELDS = ("title", "perceived_other_minutes", "abandoned_reason")
@@ -47,19 +34,14 @@ def task_update(
     transaction) and ``TaskLocked`` is raised: nothing of the change is applied.
     """
     refusals = [
-        (
-            task,
-            LockedFieldRefusal(field, "cannot change after assignment"),
-            getattr(task, field),
-            value,
-        )
+        LockedFieldRefusal(task=task, field=field, old=getattr(task, field), new=value)
         for field, value in changes.items()
         if field in Task.LOCKED_FIELDS and value != getattr(task, field)
     ]
     if refusals:
         audit_record_refusals(refusals=refusals, actor=actor, via=via)
         raise TaskLocked(
-            {r[1].column: "Locked after assignment: this cannot change." for r in refusals}
+            {r.field: "Locked after assignment: this cannot change." for r in refusals}
         )
     unknown = set(changes) - set(EDITABLE_FIELDS) - set(Task.LOCKED_FIELDS)
     if unknown:
