@@ -174,7 +174,7 @@ def _new_task(record: TaskRecord, values: dict, *, source: str, now) -> Task:
         external_id=record.task_id,
         randomized_at=(record.started_at or record.completed_at or now) if randomized else None,
         allocation_ai=allocation_ai,
-        block="imported" if randomized else "",
+        draw=Task.Draw.IMPORTED if randomized else "",
         forecast_no_ai_minutes=record.forecast_no_ai_minutes,
         forecast_ai_minutes=record.forecast_ai_minutes,
         assignment=record.assignment,

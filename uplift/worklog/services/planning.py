@@ -1,6 +1,5 @@
 """Planning a task: its condition drawn in permuted blocks, or stated when observational."""
 
-import re
 import secrets
 
 from django.core.exceptions import ValidationError
@@ -16,7 +15,6 @@ from uplift.worklog.selectors import PLANNING_ROLES
 _random = secrets.SystemRandom()
 # Largest permuted block; allocations that need more fall back to a biased coin.
 MAX_BLOCK_SIZE = 20
-_BLOCK_RE = re.compile(r"^(?P<key>r\d+-t\d+-b(?P<n>\d+)):(?P<pos>\d+)/(?P<size>\d+)$")
 
 
 def block_base_size(*, allocation_ai: float) -> int | None:
@@ -78,49 +76,46 @@ def task_plan(
             User.objects.select_for_update().filter(pk=owner.pk).first()
             task.assignment = Task.Assignment.RANDOMIZED
             task.allocation_ai = team.allocation_ai
-            task.condition, task.block = _draw(
-                owner=owner, task_type=task_type, allocation_ai=team.allocation_ai
-            )
+            _draw(task=task, allocation_ai=team.allocation_ai)
             task.randomized_at = timezone.now()
         task.save()
     return task
 
 
-def _draw(*, owner: User, task_type: TaskType, allocation_ai: float) -> tuple[str, str]:
-    """The next condition of the (researcher, task type) stratum and its block label."""
+def _draw(*, task: Task, allocation_ai: float) -> None:
+    """Draw the task's condition in its (researcher, task type) stratum; record the draw on it."""
+    task.stratum_owner_id, task.stratum_task_type_id = task.owner_id, task.task_type_id
     base = block_base_size(allocation_ai=allocation_ai)
-    stratum = f"r{owner.pk}-t{task_type.pk}"
     if base is None:
+        task.draw = Task.Draw.COIN
         ai = _random.random() < allocation_ai
-        return (Task.Condition.AI if ai else Task.Condition.NO_AI), f"{stratum}-coin"
+        task.condition = Task.Condition.AI if ai else Task.Condition.NO_AI
+        return
 
+    stratum = Task.objects.filter(
+        owner_id=task.owner_id,
+        task_type_id=task.task_type_id,
+        stratum_owner_id=task.owner_id,
+        stratum_task_type_id=task.task_type_id,
+        draw=Task.Draw.BLOCK,
+    )
     last = (
-        Task.objects.filter(
-            owner=owner,
-            task_type=task_type,
-            assignment=Task.Assignment.RANDOMIZED,
-            block__startswith=f"{stratum}-b",
-        )
-        .order_by("-randomized_at", "-id")
-        .values_list("block", "allocation_ai")
+        stratum.order_by("-randomized_at", "-id")
+        .values_list("block_number", "block_position", "block_size", "allocation_ai")
         .first()
     )
-    match = _BLOCK_RE.match(last[0]) if last else None
-    if match and int(match["pos"]) < int(match["size"]) and last[1] == allocation_ai:
-        key, pos, size = match["key"], int(match["pos"]) + 1, int(match["size"])
-        drawn_ai = Task.objects.filter(
-            owner=owner,
-            task_type=task_type,
-            block__startswith=f"{key}:",
-            condition=Task.Condition.AI,
-        ).count()
+    number, position, size, last_allocation = last or (0, 0, 0, None)
+    if last and position < size and last_allocation == allocation_ai:
+        position += 1
+        drawn_ai = stratum.filter(block_number=number, condition=Task.Condition.AI).count()
     else:
         # A new block (also when the team's allocation changed); its size varies so that the
         # end of a block, where the last draw is forced, cannot be foreseen.
-        n = int(match["n"]) + 1 if match else 1
         sizes = [s for s in (base, 2 * base) if s <= MAX_BLOCK_SIZE]
-        key, pos, size, drawn_ai = f"{stratum}-b{n}", 1, _random.choice(sizes), 0
+        number, position, size, drawn_ai = number + 1, 1, _random.choice(sizes), 0
     # Drawing without replacement from what is left of the block: a uniform random permutation.
     remaining_ai = round(allocation_ai * size) - drawn_ai
-    ai = _random.randrange(size - pos + 1) < remaining_ai
-    return (Task.Condition.AI if ai else Task.Condition.NO_AI), f"{key}:{pos}/{size}"
+    ai = _random.randrange(size - position + 1) < remaining_ai
+    task.draw = Task.Draw.BLOCK
+    task.block_number, task.block_position, task.block_size = number, position, size
+    task.condition = Task.Condition.AI if ai else Task.Condition.NO_AI
