@@ -404,7 +404,7 @@ def _load_catalog(cursor, data: dict) -> None:
 _TASK_INSERT = f"""
 INSERT INTO worklog_task (
     id, owner_id, team_id, task_type_id, title, forecast_no_ai_minutes, forecast_ai_minutes,
-    assignment, condition, randomized_at, allocation_ai, block, status, abandoned_reason,
+    assignment, condition, randomized_at, allocation_ai, draw, status, abandoned_reason,
     started_at, completed_at, actual_minutes, actual_imputed, perceived_other_minutes,
     source, external_id, created_at, updated_at
 )
@@ -412,7 +412,7 @@ SELECT id, owner_id, team_id, task_type_id, 'Task ' || id, forecast_no_ai, forec
        CASE WHEN randomized = 1 THEN 'randomized' ELSE 'self_selected' END,
        CASE WHEN ai = 1 THEN 'ai' ELSE 'no_ai' END,
        {_ts("randomized_at")}, NULLIF(allocation, 'NaN'::float8),
-       CASE WHEN randomized = 1 THEN 'r' || owner_id || '-t' || task_type_id ELSE '' END,
+       CASE WHEN randomized = 1 THEN 'imported' ELSE '' END,
        {_choice("status", STATUSES)},
        CASE WHEN status = 1 THEN 'Seeded: no longer needed' ELSE '' END,
        {_ts("started_at")}, {_ts("completed_at")}, NULLIF(actual, 'NaN'::float8), false,

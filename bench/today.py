@@ -96,7 +96,7 @@ def seed(n_tasks: int):
                     condition="ai" if ai else "no_ai",
                     randomized_at=start - timedelta(minutes=5),
                     allocation_ai=0.5,
-                    block=f"r{owner.pk}-bench",
+                    draw=Task.Draw.IMPORTED,
                     status=status,
                     started_at=start,
                     completed_at=start + length if status == "completed" else None,

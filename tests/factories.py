@@ -74,7 +74,10 @@ class TaskFactory(factory.django.DjangoModelFactory):
     condition = Task.Condition.AI
     randomized_at = factory.LazyFunction(timezone.now)
     allocation_ai = 0.5
-    block = "test"
+    # Randomized outside planning, as an imported task is; a self-selected task has no draw.
+    draw = factory.LazyAttribute(
+        lambda task: Task.Draw.IMPORTED if task.assignment == Task.Assignment.RANDOMIZED else ""
+    )
 
 
 class WorkSessionFactory(factory.django.DjangoModelFactory):

@@ -276,7 +276,7 @@ def build_world() -> World:
                     condition=Task.Condition.AI if ai else Task.Condition.NO_AI,
                     randomized_at=now - timedelta(days=days_ago + 2),
                     allocation_ai=0.5,
-                    block=f"{person.short}-{task_type.pk}",  # noqa: B023
+                    draw=Task.Draw.IMPORTED,
                     status=status,
                     **fields,
                 )

@@ -186,3 +186,18 @@ def test_an_overlapping_session_in_admin_is_a_form_error_not_a_500(admin_client,
     formset = response.context["inline_admin_formsets"][0].formset
     assert any("Overlaps" in str(error) for error in formset.errors)
     assert WorkSession.objects.count() == 1
+
+
+def test_a_tasks_draw_is_shown_read_only_as_its_label(admin_client):
+    owner, task_type = UserFactory(), TaskTypeFactory()
+    task = TaskFactory(
+        owner=owner,
+        task_type=task_type,
+        draw="coin",
+        stratum_owner=owner,
+        stratum_task_type=task_type,
+    )
+    response = admin_client.get(reverse("admin:worklog_task_change", args=[task.pk]), secure=True)
+    assert f"r{task.owner_id}-t{task.task_type_id}-coin" in response.content.decode()
+    fields = set(response.context["adminform"].form.fields)
+    assert fields.isdisjoint({"draw", "stratum_owner", "block_number", "block_position"})

@@ -48,7 +48,6 @@ def varied_tasks(world):
             "assignment": Task.Assignment.SELF_SELECTED,
             "randomized_at": None,
             "allocation_ai": None,
-            "block": "",
         },
         # The ends of the accepted range, and floats whose shortest text is long.
         {

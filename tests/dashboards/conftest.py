@@ -48,7 +48,7 @@ def _tasks_for(team, researchers, types, *, months: int, per_cell: int, rng) -> 
                                 condition=Task.Condition.AI if ai else Task.Condition.NO_AI,
                                 randomized_at=completed - timedelta(days=2),
                                 allocation_ai=0.5,
-                                block=f"{researcher.pk}-{task_type.pk}",
+                                draw=Task.Draw.IMPORTED,
                                 status=Task.Status.COMPLETED,
                                 started_at=completed - timedelta(days=1),
                                 completed_at=completed,

@@ -84,7 +84,7 @@ def test_killing_the_worker_mid_refresh_keeps_the_old_snapshot_and_the_next_run_
         Task(
             owner=t.owner, team=t.team, task_type=t.task_type, forecast_no_ai_minutes=60,
             forecast_ai_minutes=45, assignment="randomized", condition=t.condition,
-            randomized_at=timezone.now(), allocation_ai=0.5, status="completed",
+            randomized_at=timezone.now(), allocation_ai=0.5, draw="imported", status="completed",
             actual_minutes=20 + (n % 97), completed_at=timezone.now(),
         )
         for n in range(60_000)

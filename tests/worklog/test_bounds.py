@@ -344,7 +344,7 @@ def test_a_year_one_session_is_a_form_error_not_a_server_error(client):
 def test_lookups_go_in_chunks_and_a_file_over_the_row_limit_is_refused(monkeypatch):
     """SQLite refuses a query with more than 250,000 values: lookups by id, email and name go
     in chunks, and a file holds at most MAX_ROWS rows (shrunk here to keep the test small)."""
-    monkeypatch.setattr("uplift.worklog.services._LOOKUP_CHUNK", 7)
+    monkeypatch.setattr("uplift.worklog.services.importing._LOOKUP_CHUNK", 7)
     rows = [row(f"T{i}", researcher=f"r{i}@example.org", tools=f"tool {i}") for i in range(30)]
     with CaptureQueriesContext(connection) as queries:
         import_text(HEADER + "".join(rows))

@@ -39,8 +39,8 @@ def test_rows_outside_the_bounds_are_repaired_and_audited(tmp_path):
             " abandoned_reason, started_at, completed_at, actual_minutes, actual_imputed,"
             " perceived_other_minutes, source, external_id, created_at, updated_at, owner_id,"
             " team_id, task_type_id)"
-            " VALUES (?, '', ?, 45, 'randomized', 'ai', ?, 0.5, 'b', 'completed', '', NULL, ?,"
-            " ?, 0, NULL, 'worklog', ?, ?, ?, 1, 1, 1)"
+            " VALUES (?, '', ?, 45, 'randomized', 'ai', ?, 0.5, 'imported', 'completed', '',"
+            " NULL, ?, ?, 0, NULL, 'worklog', ?, ?, ?, 1, 1, 1)"
         )
         database.execute(task, [1, 1e308, NOW, "9999-12-31 23:59:59", 1e-20, "T1", NOW, NOW])
         database.execute(task, [2, 60, "0001-01-01 00:00:00", NOW, 50, "T2", NOW, NOW])

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from tests.factories import TaskFactory, WorkSessionFactory
+from tests.factories import TaskFactory, TaskTypeFactory, UserFactory, WorkSessionFactory
 from uplift.worklog.models import AuditEntry, Task, WorkSession
 from uplift.worklog.worklog_csv import COLUMN_SPECS
 
@@ -46,6 +46,52 @@ def test_completion_cannot_precede_start():
 def test_randomized_task_needs_its_randomization_record():
     with refused(match="task_randomized_has_record"):
         TaskFactory(randomized_at=None)
+
+
+def block_draw(**columns) -> dict:
+    task_type = TaskTypeFactory()
+    owner = UserFactory()
+    return {
+        "owner": owner,
+        "task_type": task_type,
+        "draw": Task.Draw.BLOCK,
+        "stratum_owner": owner,
+        "stratum_task_type": task_type,
+        "block_number": 1,
+        "block_position": 1,
+        "block_size": 2,
+        **columns,
+    }
+
+
+NO_BLOCK = {"block_number": None, "block_position": None, "block_size": None}
+NO_STRATUM = {"stratum_owner": None, "stratum_task_type": None}
+
+
+def test_a_block_draw_with_its_columns_is_accepted():
+    task = TaskFactory(**block_draw(block_position=2))
+    assert task.block == f"r{task.owner_id}-t{task.task_type_id}-b1:2/2"
+
+
+@pytest.mark.parametrize(
+    ("columns", "constraint"),
+    [
+        ({"draw": "", **NO_STRATUM, **NO_BLOCK}, "task_draw_when_randomized"),
+        ({"draw": "dice", **NO_STRATUM, **NO_BLOCK}, "task_draw_valid"),
+        ({"assignment": "self_selected", "randomized_at": None}, "task_draw_when_randomized"),
+        ({"block_position": 3}, "task_draw_block_position"),
+        ({"block_position": 0}, "task_draw_block_position"),
+        ({"block_number": 0}, "task_draw_block_position"),
+        ({"block_size": None}, "task_draw_block_position"),
+        ({"block_number": None}, "task_draw_block_position"),
+        ({"draw": Task.Draw.COIN}, "task_draw_block_position"),
+        ({"stratum_owner": None}, "task_draw_stratum"),
+        ({"draw": Task.Draw.IMPORTED, **NO_BLOCK}, "task_draw_stratum"),
+    ],
+)
+def test_the_draw_columns_hold_together(columns, constraint):
+    with refused(match=constraint):
+        TaskFactory(**block_draw(**columns))
 
 
 def test_external_id_is_unique_per_source():

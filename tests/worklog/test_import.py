@@ -10,7 +10,8 @@ from django.core.management.base import CommandError
 
 from uplift.worklog import metr
 from uplift.worklog.models import AuditEntry, Task, Tool, ToolUse
-from uplift.worklog.services import worklog_import, worklog_rows
+from uplift.worklog.selectors import worklog_rows
+from uplift.worklog.services import worklog_import
 from uplift.worklog.worklog_csv import WorklogFileError, read_worklog, write_worklog
 
 pytestmark = pytest.mark.django_db

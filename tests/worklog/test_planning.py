@@ -6,10 +6,15 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from tests.factories import MembershipFactory, TaskTypeFactory, TeamFactory, UserFactory
-from uplift.worklog import services
+from tests.factories import (
+    MembershipFactory,
+    TaskFactory,
+    TaskTypeFactory,
+    TeamFactory,
+    UserFactory,
+)
 from uplift.worklog.models import AuditEntry, Task
-from uplift.worklog.services import TaskLocked, task_plan, task_update
+from uplift.worklog.services import TaskLocked, planning, task_plan, task_update
 from uplift.worklog.signals import tasks_changed
 
 pytestmark = pytest.mark.django_db
@@ -100,7 +105,7 @@ def test_an_allocation_needing_blocks_over_20_falls_back_to_a_recorded_coin(
 
 
 def test_a_changed_allocation_starts_a_new_block(researcher, team, task_type, monkeypatch):
-    monkeypatch.setattr(services._random, "choice", lambda sizes: max(sizes))
+    monkeypatch.setattr(planning._random, "choice", lambda sizes: max(sizes))
     first = plan(researcher, team, task_type)
     team.allocation_ai = 0.25
     team.save()
@@ -110,10 +115,53 @@ def test_a_changed_allocation_starts_a_new_block(researcher, team, task_type, mo
     assert second.allocation_ai == 0.25
 
 
+def test_the_draw_is_recorded_in_columns(researcher, team, task_type):
+    task = plan(researcher, team, task_type)
+    task.refresh_from_db()
+    assert (task.draw, task.stratum_owner, task.stratum_task_type) == (
+        Task.Draw.BLOCK,
+        researcher,
+        task_type,
+    )
+    assert (task.block_number, task.block_position) == (1, 1)
+    assert task.block_size in (2, 4)
+
+
+def test_a_block_continues_from_the_columns_of_its_drawn_tasks(researcher, team, task_type):
+    # Three of a block of four drawn, two of them "AI allowed": the last draw is "No AI".
+    for position, condition in enumerate(["ai", "no_ai", "ai"], start=1):
+        TaskFactory(
+            owner=researcher,
+            team=team,
+            task_type=task_type,
+            condition=condition,
+            draw=Task.Draw.BLOCK,
+            stratum_owner=researcher,
+            stratum_task_type=task_type,
+            block_number=7,
+            block_position=position,
+            block_size=4,
+        )
+    task = plan(researcher, team, task_type)
+    assert (task.block, task.condition) == (f"r{researcher.pk}-t{task_type.pk}-b7:4/4", "no_ai")
+    assert plan(researcher, team, task_type).block_number == 8
+
+
+def test_a_task_given_to_another_researcher_stays_out_of_both_strata(researcher, team, task_type):
+    first = plan(researcher, team, task_type)
+    other = UserFactory(username="bo")
+    MembershipFactory(user=other, team=team)
+    Task.objects.filter(pk=first.pk).update(owner=other)  # as the admin may
+    # Each starts a block of its own: the task is neither's to continue.
+    for owner in (other, researcher):
+        task = plan(owner, team, task_type)
+        assert (task.stratum_owner, task.block_number, task.block_position) == (owner, 1, 1)
+
+
 def test_the_draw_uses_the_systems_random_source():
     import secrets
 
-    assert isinstance(services._random, secrets.SystemRandom)
+    assert isinstance(planning._random, secrets.SystemRandom)
 
 
 @pytest.mark.parametrize("uses_ai", [True, False])

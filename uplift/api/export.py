@@ -24,7 +24,7 @@ from uplift.accounts.access import Access
 from uplift.accounts.models import User
 from uplift.accounts.pseudonyms import researcher_pseudonym, task_pseudonym, task_pseudonym_sql
 from uplift.worklog.models import Task
-from uplift.worklog.services import worklog_rows
+from uplift.worklog.selectors import worklog_rows
 from uplift.worklog.worklog_csv import COLUMN_SPECS, COLUMNS, TOOL_SEPARATOR, write_worklog
 
 # Bytes handed to the server per write: large enough to amortise the per-chunk cost.

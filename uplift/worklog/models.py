@@ -72,10 +72,19 @@ class TaskStatus(models.TextChoices):
     ABANDONED = "abandoned", "Abandoned"
 
 
+class TaskDraw(models.TextChoices):
+    """Where a randomized task's condition was drawn ("" for a self-selected task)."""
+
+    BLOCK = "block", "Permuted block"
+    COIN = "coin", "Biased coin"
+    IMPORTED = "imported", "Imported"
+
+
 class Task(models.Model):
     Assignment = TaskAssignment
     Condition = TaskCondition
     Status = TaskStatus
+    Draw = TaskDraw
 
     # Fields that may not change once the task has been assigned its condition.
     LOCKED_FIELDS = ("forecast_no_ai_minutes", "forecast_ai_minutes", "assignment", "condition")
@@ -103,8 +112,42 @@ class Task(models.Model):
     allocation_ai = models.FloatField(
         null=True, blank=True, help_text="Planned probability of AI allowed when randomized."
     )
-    block = models.CharField(
-        max_length=120, blank=True, help_text="Randomization block (researcher, task type, round)."
+    # Where a randomized task's condition was drawn, set by planning (or the import) only.
+    draw = models.CharField(
+        max_length=10,
+        choices=Draw.choices,
+        blank=True,
+        editable=False,
+        help_text="How the condition was drawn: in a permuted block, by a biased coin when the "
+        "allocation needs blocks over 20, or elsewhere (imported). Empty when self-selected.",
+    )
+    # The (researcher, task type) stratum of a block or coin draw: the task's owner and type
+    # when it was drawn. Planning reads a stratum's tasks by both, so a task reassigned in the
+    # admin later counts in neither stratum.
+    stratum_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
+    stratum_task_type = models.ForeignKey(
+        TaskType,
+        null=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
+    block_number = models.PositiveIntegerField(
+        null=True, editable=False, help_text="The block's number in its stratum, from 1."
+    )
+    block_position = models.PositiveSmallIntegerField(
+        null=True, editable=False, help_text="The draw's position in its block, from 1."
+    )
+    block_size = models.PositiveSmallIntegerField(
+        null=True, editable=False, help_text="How many draws the block holds."
     )
 
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLANNED)
@@ -189,6 +232,46 @@ class Task(models.Model):
                 ),
                 name="task_randomized_has_record",
             ),
+            models.CheckConstraint(
+                condition=Q(draw__in=["", *TaskDraw.values]), name="task_draw_valid"
+            ),
+            models.CheckConstraint(
+                condition=(Q(assignment=TaskAssignment.RANDOMIZED) & ~Q(draw=""))
+                | Q(assignment=TaskAssignment.SELF_SELECTED, draw=""),
+                name="task_draw_when_randomized",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    draw__in=[TaskDraw.BLOCK, TaskDraw.COIN],
+                    stratum_owner__isnull=False,
+                    stratum_task_type__isnull=False,
+                )
+                | (
+                    ~Q(draw__in=[TaskDraw.BLOCK, TaskDraw.COIN])
+                    & Q(stratum_owner__isnull=True, stratum_task_type__isnull=True)
+                ),
+                name="task_draw_stratum",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    draw=TaskDraw.BLOCK,
+                    block_number__isnull=False,
+                    block_position__isnull=False,
+                    block_size__isnull=False,
+                    block_number__gte=1,
+                    block_position__gte=1,
+                    block_position__lte=F("block_size"),
+                )
+                | (
+                    ~Q(draw=TaskDraw.BLOCK)
+                    & Q(
+                        block_number__isnull=True,
+                        block_position__isnull=True,
+                        block_size__isnull=True,
+                    )
+                ),
+                name="task_draw_block_position",
+            ),
             models.UniqueConstraint(
                 fields=["source", "external_id"],
                 condition=~Q(external_id=""),
@@ -214,6 +297,17 @@ class Task(models.Model):
     @property
     def ai_allowed(self) -> bool:
         return self.condition == self.Condition.AI
+
+    @property
+    def block(self) -> str:
+        """The draw in one label, as the admin shows it: "r12-t3-b2:1/4" (researcher 12, task
+        type 3, block 2, first draw of 4), "r12-t3-coin", "imported"; "" when self-selected."""
+        stratum = f"r{self.stratum_owner_id}-t{self.stratum_task_type_id}"
+        if self.draw == self.Draw.BLOCK:
+            return f"{stratum}-b{self.block_number}:{self.block_position}/{self.block_size}"
+        if self.draw == self.Draw.COIN:
+            return f"{stratum}-coin"
+        return self.draw
 
 
 class WorkSession(models.Model):

@@ -1,6 +1,7 @@
 """Reads of the worklog, narrowed to what the caller may see."""
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from django.db.models import (
@@ -22,7 +23,9 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Ln, TruncWeek
 
 from uplift.accounts.models import Team, User
+from uplift.worklog.batches import BATCH, chunks
 from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
+from uplift.worklog.worklog_csv import worklog_row
 
 OPEN_STATUSES = (Task.Status.PLANNED, Task.Status.IN_PROGRESS)
 CLOSED_STATUSES = (Task.Status.COMPLETED, Task.Status.ABANDONED)
@@ -95,6 +98,25 @@ def tool_names_by_task(*, task_ids: list[int]) -> dict[int, list[str]]:
     ):
         names.setdefault(task_id, []).append(name)
     return names
+
+
+def worklog_task_id(task: Task) -> str:
+    """A task's ``task_id`` in the worklog CSV: its external id, or its id here."""
+    return task.external_id or str(task.pk)
+
+
+def worklog_rows(
+    *, tasks: QuerySet[Task], task_id: Callable[[Task], str] = worklog_task_id
+) -> Iterator[dict[str, str]]:
+    """The worklog CSV row of each task, in id order, reading the database in chunks.
+
+    ``task_id`` gives the ``task_id`` cell (the export gives analysts a pseudonym instead).
+    """
+    tasks = tasks.select_related("owner", "team", "task_type").order_by("id")
+    for chunk in chunks(tasks.iterator(chunk_size=BATCH), BATCH):
+        tools_of = tool_names_by_task(task_ids=[task.pk for task in chunk])
+        for task in chunk:
+            yield worklog_row(task, task_id=task_id(task), tools=tools_of.get(task.pk, []))
 
 
 def tool_list() -> QuerySet[Tool]:

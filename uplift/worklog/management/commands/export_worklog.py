@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 
 from uplift.worklog.models import Task
-from uplift.worklog.services import worklog_rows
+from uplift.worklog.selectors import worklog_rows
 from uplift.worklog.worklog_csv import write_worklog
 
 
