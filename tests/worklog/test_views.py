@@ -386,7 +386,7 @@ def test_the_pages_word_each_task_by_its_status_condition_and_assignment(client_
         assignment=Task.Assignment.SELF_SELECTED,
         randomized_at=None,
         allocation_ai=None,
-        block="",
+        draw="",
     )
     today = client.get("/").content.decode()
     assert 'aria-label="Start timer on Planned one">Start<' in today
