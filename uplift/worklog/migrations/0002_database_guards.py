@@ -4,14 +4,13 @@
 - A task's forecasts, assignment and condition never change once written.
 - The audit log is append-only.
 
-PostgreSQL uses an exclusion constraint and triggers; SQLite (local mode) uses triggers.
+PostgreSQL uses an exclusion constraint and triggers; SQLite (local mode) uses triggers. The
+lock's and the overlap's SQL is in ``_guards``, which later migrations install again.
 """
 
 from django.db import migrations
 
-LOCKED_MESSAGE = (
-    "task is locked after assignment: forecasts, assignment and condition cannot change"
-)
+from uplift.worklog.migrations import _guards
 
 POSTGRES_FORWARD = [
     "CREATE EXTENSION IF NOT EXISTS btree_gist",
@@ -22,21 +21,7 @@ POSTGRES_FORWARD = [
         tstzrange(started_at, COALESCE(ended_at, 'infinity'::timestamptz), '[)') WITH &&
     )
     """,
-    f"""
-    CREATE FUNCTION worklog_task_refuse_locked_change() RETURNS trigger AS $$
-    BEGIN
-        IF NEW.forecast_no_ai_minutes IS DISTINCT FROM OLD.forecast_no_ai_minutes
-           OR NEW.forecast_ai_minutes IS DISTINCT FROM OLD.forecast_ai_minutes
-           OR NEW.assignment IS DISTINCT FROM OLD.assignment
-           OR NEW.condition IS DISTINCT FROM OLD.condition
-           OR NEW.randomized_at IS DISTINCT FROM OLD.randomized_at
-           OR NEW.allocation_ai IS DISTINCT FROM OLD.allocation_ai THEN
-            RAISE EXCEPTION '{LOCKED_MESSAGE}' USING ERRCODE = 'integrity_constraint_violation';
-        END IF;
-        RETURN NEW;
-    END;
-    $$ LANGUAGE plpgsql
-    """,
+    *_guards.postgres_statements(_guards.LOCKED_COLUMNS),
     """
     CREATE TRIGGER worklog_task_locked BEFORE UPDATE ON worklog_task
     FOR EACH ROW EXECUTE FUNCTION worklog_task_refuse_locked_change()
@@ -63,35 +48,8 @@ POSTGRES_BACKWARD = [
     "ALTER TABLE worklog_worksession DROP CONSTRAINT IF EXISTS work_session_no_overlap",
 ]
 
-SQLITE_OVERLAP_CHECK = """
-    SELECT RAISE(ABORT, 'work sessions of one researcher cannot overlap')
-    WHERE EXISTS (
-        SELECT 1 FROM worklog_worksession s
-        WHERE s.owner_id = NEW.owner_id AND s.id IS NOT NEW.id
-          AND s.started_at < COALESCE(NEW.ended_at, '9999-12-31')
-          AND COALESCE(s.ended_at, '9999-12-31') > NEW.started_at
-    );
-"""
-
 SQLITE_FORWARD = [
-    f"""
-    CREATE TRIGGER work_session_no_overlap_insert BEFORE INSERT ON worklog_worksession
-    BEGIN {SQLITE_OVERLAP_CHECK} END
-    """,
-    f"""
-    CREATE TRIGGER work_session_no_overlap_update BEFORE UPDATE ON worklog_worksession
-    BEGIN {SQLITE_OVERLAP_CHECK} END
-    """,
-    f"""
-    CREATE TRIGGER worklog_task_locked BEFORE UPDATE ON worklog_task
-    WHEN NEW.forecast_no_ai_minutes IS NOT OLD.forecast_no_ai_minutes
-      OR NEW.forecast_ai_minutes IS NOT OLD.forecast_ai_minutes
-      OR NEW.assignment IS NOT OLD.assignment
-      OR NEW.condition IS NOT OLD.condition
-      OR NEW.randomized_at IS NOT OLD.randomized_at
-      OR NEW.allocation_ai IS NOT OLD.allocation_ai
-    BEGIN SELECT RAISE(ABORT, '{LOCKED_MESSAGE}'); END
-    """,
+    *_guards.sqlite_statements(_guards.LOCKED_COLUMNS),
     """
     CREATE TRIGGER worklog_audit_no_update BEFORE UPDATE ON worklog_auditentry
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END

@@ -8,8 +8,6 @@ audit log with its old value (via "migration").
   is outside it is removed (its times stay in the audit log).
 """
 
-import importlib
-
 from django.db.models import F, Q, TextField
 from django.db.models.functions import Cast
 
@@ -20,6 +18,7 @@ from uplift.worklog.bounds import (
     MIN_MINUTES,
     normalize_name,
 )
+from uplift.worklog.migrations import _guards
 
 DETAIL = "Brought inside the accepted values when the bounds were introduced."
 
@@ -70,7 +69,6 @@ def _clamp(value: float) -> float:
 def _without_lock_trigger(schema_editor, change) -> None:
     """Run ``change`` with the trigger that locks forecasts off: a forecast out of range
     cannot be kept, and the audit log records the change."""
-    guards = importlib.import_module("uplift.worklog.migrations.0002_database_guards")
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
         schema_editor.execute("ALTER TABLE worklog_task DISABLE TRIGGER worklog_task_locked")
@@ -79,8 +77,8 @@ def _without_lock_trigger(schema_editor, change) -> None:
     else:
         schema_editor.execute("DROP TRIGGER IF EXISTS worklog_task_locked")
         change()
-        trigger = next(sql for sql in guards.SQLITE_FORWARD if "worklog_task_locked" in sql)
-        schema_editor.execute(trigger)
+        for statement in _guards.sqlite_statements(_guards.LOCKED_COLUMNS):
+            schema_editor.execute(statement)
 
 
 def repair_worklog(apps, schema_editor) -> None:
