@@ -1,14 +1,14 @@
 """Statistics core of Uplift: every figure of docs/estimation.md, from one table of tasks.
 
 `estimate_all` is the entry point used by the refresh job. The building blocks live in
-`stats_fit` (regressions, Benjamini-Hochberg, DerSimonian-Laird), `stats_checks` (sample rules,
-diagnostics, power, perception, paired estimate) and `stats_lab` (lab view) and are re-exported
-here. Nothing in these modules imports Django.
+`stats_table` (the table of tasks as arrays), `stats_fit` (regressions, Benjamini-Hochberg,
+DerSimonian-Laird), `stats_checks` (sample rules, diagnostics, power, perception, paired
+estimate) and `stats_lab` (lab view) and are re-exported here. Nothing in these modules imports
+Django.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import zlib
 from collections.abc import Callable
@@ -63,6 +63,7 @@ from uplift.estimates.stats_outliers import (
     outlier_threshold,
     outliers_change_result,
 )
+from uplift.estimates.stats_table import COLUMNS, Analysed, Tasks, groups, prepare
 
 __all__ = [
     "COLUMNS",
@@ -97,250 +98,12 @@ __all__ = [
 ]
 
 METHOD_VERSION = "2025.3"
-COLUMNS = (
-    "task_id",
-    "researcher",
-    "team",
-    "task_type",
-    "assignment",
-    "ai_allowed",
-    "allocation",
-    "forecast_no_ai",
-    "forecast_ai",
-    "status",
-    "actual_minutes",
-    "perceived_other_minutes",
-    "month",
-    "tools",
-)
 SUBGROUP_DIMENSIONS = ("team", "task_type", "month", "tool")
 
 
 def ratio_interval(beta: float, se: float, crit: float) -> tuple[float, float]:
     """A CI on the ratio scale: exp(b -/+ crit * se) - 1."""
     return expm1_safe(beta - crit * se), expm1_safe(beta + crit * se)
-
-
-@dataclass
-class _Tasks:
-    """The input table as aligned numpy arrays, rows ordered by task_id."""
-
-    n: int
-    researcher: np.ndarray
-    n_researchers: int
-    team: np.ndarray
-    team_labels: list
-    task_type: np.ndarray
-    task_type_labels: list
-    month: np.ndarray
-    month_labels: list
-    randomized: np.ndarray
-    self_selected: np.ndarray
-    ai: np.ndarray
-    allocation: np.ndarray
-    # Randomization stratum of each task: its allocation's code among the distinct ones.
-    stratum: np.ndarray
-    n_strata: int
-    completed: np.ndarray
-    analysable: np.ndarray
-    abandoned: np.ndarray
-    actual: np.ndarray
-    log_actual: np.ndarray
-    log_forecast: np.ndarray
-    forecast_ai: np.ndarray
-    forecast_no_ai: np.ndarray
-    perceived_other: np.ndarray
-    any_tool: np.ndarray
-    tool_used: dict
-    # Derived once per refresh in _prepare: per-task masks and log ratios that every
-    # scope would otherwise recompute on its gathered rows.
-    resolved: np.ndarray | None = None
-    pooled: np.ndarray | None = None
-    log_forecast_ratio: np.ndarray | None = None
-    has_perceived: np.ndarray | None = None
-    log_posthoc_ratio: np.ndarray | None = None
-    # The input's task_id column, sorted (the rows' order): what a flagged task is named by.
-    task_id: np.ndarray | None = None
-
-
-def _factorize_sorted(values) -> tuple[np.ndarray, pd.Index]:
-    # Sorted labels make group order independent of row order; missing values get code -1.
-    try:
-        codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
-    except TypeError:  # mixed int / str ids cannot be sorted
-        codes, uniques = pd.factorize(values.astype(str), sort=True, use_na_sentinel=True)
-    return codes.astype(np.int64), uniques
-
-
-def _sorted_codes(
-    values: pd.Series, valid: np.ndarray | None = None, *, as_object: bool = True
-) -> tuple[np.ndarray, list]:
-    """Codes 0..k-1 of the distinct values present, in sorted order (-1: missing or not `valid`).
-
-    Returns the codes and the labels as str. A categorical column gives the same codes and
-    labels as its values would: only the (few) categories are factorised, not the rows, and
-    unused categories are dropped. Rows are in the table's order. `as_object` converts plain
-    columns to Python objects first, as labels of team, task type and month always were; the
-    researcher column skips it (integer ids factorise much faster as integers).
-    """
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        categories = values.cat.categories
-        raw = values.cat.codes.to_numpy().astype(np.int64)
-        if valid is not None:
-            raw = np.where(valid, raw, -1)
-        used = np.flatnonzero(np.bincount(raw[raw >= 0], minlength=len(categories)))
-        rank, uniques = _factorize_sorted(pd.Series(categories.take(used), dtype=object))
-        # remap[-1] (the extra last slot) keeps missing rows at -1.
-        remap = np.full(len(categories) + 1, -1, dtype=np.int64)
-        remap[used] = rank
-        return remap[raw], [str(u) for u in uniques]
-    if as_object:
-        values = values.astype(object)
-    if valid is not None:
-        values = values.where(valid)
-    codes, uniques = _factorize_sorted(values)
-    return codes, [str(u) for u in uniques]
-
-
-def _equals(values: pd.Series) -> Callable[[str], np.ndarray]:
-    # Compare factorised codes: much cheaper than string equality over a million rows.
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        codes, uniques = values.cat.codes.to_numpy(), values.cat.categories
-    else:
-        codes, uniques = pd.factorize(values)
-    lookup = {str(u): i for i, u in enumerate(uniques)}
-    return lambda label: codes == lookup.get(label, -2)
-
-
-def _tool_usage(tools: pd.Series, order: np.ndarray) -> tuple[np.ndarray, dict]:
-    # Factorise the (few distinct) tool tuples once instead of looping over a million rows.
-    def as_tuple(value) -> tuple:
-        if isinstance(value, tuple):
-            return value
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return ()
-        return tuple(value)
-
-    try:
-        codes, combos = pd.factorize(tools, use_na_sentinel=False)
-    except TypeError:  # lists are unhashable
-        codes, combos = pd.factorize(tools.map(as_tuple), use_na_sentinel=False)
-    codes = codes[order]
-    combos = [as_tuple(c) for c in combos]
-    any_tool = np.array([len(c) > 0 for c in combos], dtype=bool)[codes]
-    names = sorted({str(name) for combo in combos for name in combo})
-    used = {
-        name: np.array([name in {str(x) for x in c} for c in combos], dtype=bool)[codes]
-        for name in names
-    }
-    return any_tool, used
-
-
-def _task_id_order(tasks: pd.DataFrame) -> np.ndarray:
-    """The row permutation that sorts the table by task_id (stable, as `sort_values`)."""
-    ids = tasks["task_id"].to_numpy()
-    if ids.dtype.kind in "iu":
-        # Unique ids have one sorting permutation, so the (5x faster) unstable sort gives the
-        # stable sort's answer; repeated ids fall back to the stable sort.
-        order = np.argsort(ids)
-        ordered = ids[order]
-        if ordered.size < 2 or np.all(ordered[1:] != ordered[:-1]):
-            return order
-        return np.argsort(ids, kind="stable")
-    by_id = tasks["task_id"].reset_index(drop=True).sort_values(kind="stable")
-    return by_id.index.to_numpy()
-
-
-def _prepare(tasks: pd.DataFrame) -> _Tasks:
-    """Columns of `tasks` as numpy arrays ordered by task_id.
-
-    Only the resulting integer codes and float columns are reordered: factorising (whose sorted
-    codes do not depend on row order) before reordering saves shuffling object columns.
-    """
-    missing = [c for c in COLUMNS if c not in tasks.columns]
-    if missing:
-        raise ValueError(f"tasks table lacks columns: {missing}")
-    order = _task_id_order(tasks)
-
-    def floats(name: str) -> np.ndarray:
-        return tasks[name].to_numpy(dtype=float, na_value=np.nan)[order]
-
-    # Sorted codes keep each scope's researcher order (and so its bootstrap) independent of
-    # which other researchers exist.
-    researcher, researcher_labels = _sorted_codes(tasks["researcher"], as_object=False)
-    team, team_labels = _sorted_codes(tasks["team"])
-    task_type, task_type_labels = _sorted_codes(tasks["task_type"])
-    status = _equals(tasks["status"])
-    assignment = _equals(tasks["assignment"])
-    completed_unsorted = status("completed")
-    # A month holds completed tasks only.
-    month, month_labels = _sorted_codes(tasks["month"], valid=completed_unsorted)
-    completed = completed_unsorted[order]
-    actual = floats("actual_minutes")
-    forecast_no_ai = floats("forecast_no_ai")
-    forecast_ai = floats("forecast_ai")
-    # A completed task enters a regression only with positive minutes and forecast.
-    analysable = completed & (actual > 0) & (forecast_no_ai > 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        log_actual = np.where(analysable, np.log(np.where(analysable, actual, 1.0)), np.nan)
-        log_forecast = np.log(np.where(forecast_no_ai > 0, forecast_no_ai, np.nan))
-    allocation = floats("allocation")
-    allocation = np.where(np.isfinite(allocation), allocation, 0.5)
-    strata, stratum = np.unique(np.round(allocation, 9), return_inverse=True)
-    any_tool, tool_used = _tool_usage(tasks["tools"], order)
-    perceived_other = floats("perceived_other_minutes")
-    # The perception's terms once per task; each scope averages its own (stats_checks.perception).
-    log_forecast_ratio = forecast_log_ratios(forecast_ai, forecast_no_ai)
-    log_posthoc_ratio = posthoc_log_ratios(actual, perceived_other)
-    randomized = assignment("randomized")[order]
-    self_selected = assignment("self_selected")[order]
-    abandoned = status("abandoned")[order]
-    return _Tasks(
-        n=len(order),
-        researcher=researcher[order],
-        n_researchers=len(researcher_labels),
-        team=team[order],
-        team_labels=team_labels,
-        task_type=task_type[order],
-        task_type_labels=task_type_labels,
-        month=month[order],
-        month_labels=month_labels,
-        randomized=randomized,
-        self_selected=self_selected,
-        ai=tasks["ai_allowed"].to_numpy(dtype=bool, na_value=False)[order],
-        allocation=allocation,
-        stratum=stratum.ravel(),
-        n_strata=int(strata.size),
-        completed=completed,
-        analysable=analysable,
-        abandoned=abandoned,
-        actual=actual,
-        log_actual=log_actual,
-        log_forecast=log_forecast,
-        forecast_ai=forecast_ai,
-        forecast_no_ai=forecast_no_ai,
-        perceived_other=perceived_other,
-        any_tool=any_tool,
-        tool_used=tool_used,
-        resolved=completed | abandoned,
-        pooled=analysable & (randomized | self_selected),
-        log_forecast_ratio=log_forecast_ratio,
-        has_perceived=np.isfinite(perceived_other),
-        log_posthoc_ratio=log_posthoc_ratio,
-        task_id=tasks["task_id"].to_numpy()[order],
-    )
-
-
-def _groups(codes: np.ndarray, labels: list) -> list[tuple[str, np.ndarray]]:
-    # One stable sort per dimension; each group's rows stay in task_id order.
-    valid = np.flatnonzero(codes >= 0)
-    keys = codes[valid]
-    if len(labels) <= np.iinfo(np.int16).max:
-        # numpy's stable sort is a radix sort for 16-bit keys: ~7x faster than on int64.
-        keys = keys.astype(np.int16)
-    order = valid[np.argsort(keys, kind="stable")]
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes[valid], minlength=len(labels)))])
-    return [(labels[i], order[bounds[i] : bounds[i + 1]]) for i in range(len(labels))]
 
 
 def _scope_seed(seed: int, dimension: str, group) -> list[int]:
@@ -385,41 +148,12 @@ class _Options:
     pooled_no_ai_rows: np.ndarray | None = None
 
 
-@dataclass
-class _Analysed:
-    """A scope's analysed tasks, each column gathered once and shared by every figure."""
-
-    rows: np.ndarray
-    y: np.ndarray
-    ai: np.ndarray
-    log_forecast: np.ndarray
-    researcher: np.ndarray
-    # Stratum codes, None when the refresh has a single stratum (the common case).
-    stratum: np.ndarray | None = None
-
-    @classmethod
-    def gather(cls, t: _Tasks, rows: np.ndarray) -> _Analysed:
-        stratum = t.stratum[rows] if t.n_strata > 1 else None
-        return cls(
-            rows, t.log_actual[rows], t.ai[rows], t.log_forecast[rows], t.researcher[rows], stratum
-        )
-
-    @functools.cached_property
-    def ai_part(self) -> _Analysed:
-        """The AI-allowed tasks alone (compressed once, used by each of a tool row's fits)."""
-        ai = self.ai
-        stratum = None if self.stratum is None else self.stratum[ai]
-        return _Analysed(
-            self.rows[ai], self.y[ai], ai[ai], self.log_forecast[ai], self.researcher[ai], stratum
-        )
-
-
 def _fit_tool(
     shared: NoAIRows,
-    own: _Analysed,
+    own: Analysed,
     *,
     covariate: bool = True,
-    t: _Tasks | None = None,
+    t: Tasks | None = None,
     shared_rows: np.ndarray | None = None,
 ) -> dict | None:
     """A tool row's fit: its AI-allowed tasks beside the shared AI-not-allowed ones.
@@ -431,7 +165,7 @@ def _fit_tool(
     """
     own = own.ai_part
     if own.stratum is not None and t is not None and shared_rows is not None:
-        both = _Analysed.gather(t, np.concatenate([shared_rows, own.rows]))
+        both = Analysed.gather(t, np.concatenate([shared_rows, own.rows]))
         if covariate:
             return _try(
                 fit_primary, both.y, both.ai, both.log_forecast, both.researcher, both.stratum
@@ -447,12 +181,12 @@ def _fit_tool(
     )
 
 
-def _sensitivity(t: _Tasks, idx: np.ndarray, done: _Analysed, dimension: str, opts) -> dict:
+def _sensitivity(t: Tasks, idx: np.ndarray, done: Analysed, dimension: str, opts) -> dict:
     y, ai, lf, res, strata = done.y, done.ai, done.log_forecast, done.researcher, done.stratum
     mixed = fit_mixed_model(y, ai, lf, res, strata)
     # Self-selected tasks of the same scope join the randomized ones, for contrast only.
     if dimension == "tool":
-        pooled_ai = _Analysed.gather(t, idx[t.pooled[idx] & t.ai[idx]])
+        pooled_ai = Analysed.gather(t, idx[t.pooled[idx] & t.ai[idx]])
         no_covariate = _fit_tool(
             opts.no_ai, done, covariate=False, t=t, shared_rows=opts.no_ai_rows
         )
@@ -460,7 +194,7 @@ def _sensitivity(t: _Tasks, idx: np.ndarray, done: _Analysed, dimension: str, op
             opts.pooled_no_ai, pooled_ai, t=t, shared_rows=opts.pooled_no_ai_rows
         )
     else:
-        pooled = _Analysed.gather(t, idx[t.pooled[idx]])
+        pooled = Analysed.gather(t, idx[t.pooled[idx]])
         no_covariate = _try(fit_no_covariate, y, ai, res, strata)
         self_selected_included = _try(
             fit_primary, pooled.y, pooled.ai, pooled.log_forecast, pooled.researcher, pooled.stratum
@@ -481,7 +215,7 @@ def _sensitivity(t: _Tasks, idx: np.ndarray, done: _Analysed, dimension: str, op
     }
 
 
-def _outliers(t: _Tasks, done: _Analysed) -> tuple[dict, dict | None]:
+def _outliers(t: Tasks, done: Analysed) -> tuple[dict, dict | None]:
     """The scope's flagged tasks (`outlier_mask`) and the primary fit without them.
 
     The fit is `fit_primary` on the other analysed tasks (a tool row's too: its AI-allowed
@@ -552,7 +286,7 @@ NUMERIC_ERRORS = (ArithmeticError, ValueError, np.linalg.LinAlgError)
 
 
 def _estimate_scope(
-    t: _Tasks,
+    t: Tasks,
     idx: np.ndarray,
     dimension: str,
     group,
@@ -570,7 +304,7 @@ def _estimate_scope(
     # fancy indexing the same rows again for every figure cost ~30 gathers per scope.
     design_ai = t.ai[design]
     is_done = t.analysable[design]
-    done = _Analysed.gather(t, design[is_done])
+    done = Analysed.gather(t, design[is_done])
     ai_done = done.ai
     n_ai = int(ai_done.sum())
     n_no_ai = int(done.rows.size - n_ai)
@@ -795,7 +529,7 @@ def estimate_all(
       labels in the output are the category labels as str. `allocation` is each task's
       probability of AI allowed (0.5 when missing); its distinct values are the strata.
     """
-    t = _prepare(tasks)
+    t = prepare(tasks)
     opts = _Options(
         target_mde=float(target_mde),
         seed=int(seed),
@@ -818,9 +552,9 @@ def estimate_all(
         opts.pooled_no_ai = no_ai_rows(opts.pooled_no_ai_rows)
     plan = [
         ("overall", [(None, everything)]),
-        ("team", _groups(t.team, t.team_labels)),
-        ("task_type", _groups(t.task_type, t.task_type_labels)),
-        ("month", _groups(t.month, t.month_labels)),
+        ("team", groups(t.team, t.team_labels)),
+        ("task_type", groups(t.task_type, t.task_type_labels)),
+        ("month", groups(t.month, t.month_labels)),
         ("tool", tool_scopes),
         ("observational", [(None, everything)]),
     ]
