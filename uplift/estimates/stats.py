@@ -148,6 +148,48 @@ class _Options:
     pooled_no_ai_rows: np.ndarray | None = None
 
 
+@dataclass
+class _Scope:
+    """One row's tasks: each column gathered once and shared by every figure of the row.
+
+    `design` holds the scope's randomized tasks (its self-selected ones for the observational
+    row) and `done` the analysed ones among them: completed, with positive minutes and forecast.
+    """
+
+    dimension: str
+    group: str | None
+    # Every task of the scope, whatever its assignment (the self-selected-included fit's).
+    tasks: np.ndarray
+    design: np.ndarray
+    done: Analysed
+    n_ai: int
+    n_no_ai: int
+    n_researchers: int
+
+    @classmethod
+    def gather(cls, t: Tasks, dimension: str, group: str | None, idx: np.ndarray) -> _Scope:
+        # Columns are gathered once per scope (design rows, then analysed rows) and reused:
+        # fancy indexing the same rows again for every figure cost ~30 gathers per scope.
+        assigned = t.self_selected if dimension == "observational" else t.randomized
+        design = idx[assigned[idx]]
+        done = Analysed.gather(t, design[t.analysable[design]])
+        n_ai = int(done.ai.sum())
+        return cls(
+            dimension=dimension,
+            group=group,
+            tasks=idx,
+            design=design,
+            done=done,
+            n_ai=n_ai,
+            n_no_ai=int(done.rows.size - n_ai),
+            n_researchers=int(np.count_nonzero(np.bincount(done.researcher, minlength=1))),
+        )
+
+    @property
+    def observational(self) -> bool:
+        return self.dimension == "observational"
+
+
 def _fit_tool(
     shared: NoAIRows,
     own: Analysed,
@@ -181,11 +223,13 @@ def _fit_tool(
     )
 
 
-def _sensitivity(t: Tasks, idx: np.ndarray, done: Analysed, dimension: str, opts) -> dict:
+def _sensitivity(t: Tasks, scope: _Scope, opts: _Options) -> dict:
+    """The sensitivity fits of a row (docs/estimation.md, "Sensitivity fits"), outliers aside."""
+    done, idx = scope.done, scope.tasks
     y, ai, lf, res, strata = done.y, done.ai, done.log_forecast, done.researcher, done.stratum
     mixed = fit_mixed_model(y, ai, lf, res, strata)
     # Self-selected tasks of the same scope join the randomized ones, for contrast only.
-    if dimension == "tool":
+    if scope.dimension == "tool":
         pooled_ai = Analysed.gather(t, idx[t.pooled[idx] & t.ai[idx]])
         no_covariate = _fit_tool(
             opts.no_ai, done, covariate=False, t=t, shared_rows=opts.no_ai_rows
@@ -285,48 +329,31 @@ NO_ESTIMATE = {
 NUMERIC_ERRORS = (ArithmeticError, ValueError, np.linalg.LinAlgError)
 
 
-def _estimate_scope(
-    t: Tasks,
-    idx: np.ndarray,
-    dimension: str,
-    group,
-    opts: _Options,
-    failure: str | None = None,
-) -> dict:
-    """One estimate row: counts, diagnostics and, when the sample rules pass, all figures.
-
-    With `failure` (the reason an earlier attempt failed) no fit is tried: the row is
-    `not_estimable` with that reason.
-    """
-    observational = dimension == "observational"
-    design = idx[t.self_selected[idx]] if observational else idx[t.randomized[idx]]
-    # Columns are gathered once per scope (design rows, then analysed rows) and reused below:
-    # fancy indexing the same rows again for every figure cost ~30 gathers per scope.
+def _diagnostics(t: Tasks, scope: _Scope) -> dict:
+    """The design checks of a row, computed whether or not it gets an estimate."""
+    design, done = scope.design, scope.done
     design_ai = t.ai[design]
-    is_done = t.analysable[design]
-    done = Analysed.gather(t, design[is_done])
-    ai_done = done.ai
-    n_ai = int(ai_done.sum())
-    n_no_ai = int(done.rows.size - n_ai)
-    n_researchers = int(np.count_nonzero(np.bincount(done.researcher, minlength=1)))
-
     resolved = t.resolved[design]
-    diagnostics = {
+    return {
         # Tool rows select AI tasks by a post-treatment choice, and self-selection has no plan.
         "sample_ratio": None
-        if dimension in ("tool", "observational")
+        if scope.dimension in ("tool", "observational")
         else sample_ratio_mismatch(design_ai, t.allocation[design]),
-        "balance": balance(ai_done, done.log_forecast),
-        "compliance": compliance(ai_done, t.any_tool[done.rows]),
+        "balance": balance(done.ai, done.log_forecast),
+        "compliance": compliance(done.ai, t.any_tool[done.rows]),
         # A month holds only completed tasks, so abandonment is not defined for it.
         "attrition": None
-        if dimension == "month"
+        if scope.dimension == "month"
         else attrition_by_arm(design_ai[resolved], t.abandoned[design][resolved]),
     }
+
+
+def _design_warnings(scope: _Scope, diagnostics: dict) -> list[str]:
+    """The warnings a row carries whatever its figures: what its tasks are, failed checks."""
     warnings = []
-    if observational:
+    if scope.observational:
         warnings.append("observational")
-    if dimension == "tool":
+    if scope.dimension == "tool":
         warnings.append("descriptive")
     if diagnostics["sample_ratio"] and diagnostics["sample_ratio"]["warn"]:
         warnings.append("sample_ratio_mismatch")
@@ -334,30 +361,134 @@ def _estimate_scope(
         warnings.append("differential_attrition")
     if diagnostics["compliance"]["warn"]:
         warnings.append("non_compliance")
+    return warnings
 
-    row = {
-        "dimension": dimension,
-        "group": group,
+
+def _row_without_figures(scope: _Scope, diagnostics: dict) -> dict:
+    """A row with its counts, diagnostics and design warnings, every figure null."""
+    return {
+        "dimension": scope.dimension,
+        "group": scope.group,
         "status": "ok",
-        "n_tasks": int(done.rows.size),
-        "n_ai": n_ai,
-        "n_no_ai": n_no_ai,
-        "n_researchers": n_researchers,
-        "n_scope_tasks": int(design.size),
+        "n_tasks": int(scope.done.rows.size),
+        "n_ai": scope.n_ai,
+        "n_no_ai": scope.n_no_ai,
+        "n_researchers": scope.n_researchers,
+        "n_scope_tasks": int(scope.design.size),
         **_null_figures(),
-        "warnings": warnings,
+        "warnings": _design_warnings(scope, diagnostics),
         "tasks_more_needed": None,
         "reason": None,
         "diagnostics": diagnostics,
     }
+
+
+def _primary_fit(t: Tasks, scope: _Scope, opts: _Options) -> dict | None:
+    """The row's primary fit (a tool row's beside the shared AI-not-allowed tasks).
+
+    None when the design cannot identify the AI coefficient.
+    """
+    done = scope.done
+    if scope.dimension == "tool":
+        return _fit_tool(opts.no_ai, done, t=t, shared_rows=opts.no_ai_rows)
+    return _try(fit_primary, done.y, done.ai, done.log_forecast, done.researcher, done.stratum)
+
+
+def _headline(fit: dict) -> dict:
+    """The effect of AI allowed from the primary fit: ratio, change, intervals, p-value."""
+    beta, se = fit["beta"], fit["se"]
+    ci_low, ci_high = (expm1_safe(v) for v in fit["ci_log"])
+    return {
+        "beta": beta,
+        "time_ratio": exp_safe(beta),
+        "time_change": expm1_safe(beta),
+        "speedup": exp_safe(-beta),
+        "ci_low": ci_low,
+        "ci_high": ci_high,
+        "se": dict(se),
+        # METR's published z intervals of the three classic SEs (the replication view).
+        "ci_z": {
+            key: list(ratio_interval(beta, se[key], Z_975))
+            for key in ("nonrobust", "hc3", "cluster")
+        },
+        "df": fit["df"],
+        "effective_researchers": fit["df"] + 1.0,
+        "p_value": fit["p_value"],
+    }
+
+
+def _power(fit: dict, scope: _Scope, opts: _Options) -> dict:
+    """Minimum detectable effects, and the tasks or researchers that would reach the target."""
+    se, df = fit["se"]["cr2"], fit["df"]
+    return {
+        "mde": minimum_detectable_effect(se, df),
+        "mde_faster": minimum_detectable_speedup(se, df),
+        "tasks_needed": tasks_needed(scope.done.rows.size, se, opts.target_mde, df),
+        "researchers_needed": researchers_needed(scope.n_researchers, se, opts.target_mde),
+    }
+
+
+def _perception(t: Tasks, scope: _Scope, time_change: float) -> dict:
+    """The time changes researchers forecast and perceived, and their gaps to the measured one.
+
+    `perception` on the scope's terms, computed once per task in `prepare`.
+    """
+    done = scope.done
+    # Completed AI-allowed tasks that give a perceived time enter the post-hoc perception.
+    asked = done.ai & t.has_perceived[done.rows]
+    return perception(
+        t.log_forecast_ratio[scope.design], t.log_posthoc_ratio[done.rows[asked]], time_change
+    )
+
+
+def _paired(t: Tasks, scope: _Scope) -> dict | None:
+    """The within-block estimate of the row (`paired_estimate`)."""
+    done = scope.done
+    return paired_estimate(
+        done.y - done.log_forecast, done.ai, done.researcher, t.task_type[done.rows]
+    )
+
+
+def _add_figures(row: dict, t: Tasks, scope: _Scope, fit: dict, opts: _Options) -> None:
+    """Every figure of a row whose primary fit is reportable, and the warnings they raise."""
+    warnings = row["warnings"]
+    if fit["covariate_dropped"]:
+        warnings.append("constant_forecast")
+    row.update(_headline(fit))
+    row.update(_perception(t, scope, row["time_change"]))
+    row["paired"] = _paired(t, scope)
+    row.update(_power(fit, scope, opts))
+    row["sensitivity"] = None if scope.observational else _sensitivity(t, scope, opts)
+    # Effective researchers: the headline's degrees of freedom plus one, which is about G for
+    # equal researchers and falls towards 2 as one researcher carries more of the tasks;
+    # fewer than 10 (to the nearest whole researcher) warns.
+    if row["effective_researchers"] < FEW_CLUSTERS - 0.5:
+        warnings.append("few_clusters")
+    if paired_disagrees(row["paired"], row["ci_low"], row["ci_high"]):
+        warnings.append("paired_disagrees")
+    if not scope.observational:
+        row["outliers"], without = _outliers(t, scope.done)
+        row["sensitivity"]["without_outliers"] = without
+        if without and outliers_change_result(
+            fit["beta"], fit["p_value"], without["beta"], without["p_value"]
+        ):
+            warnings.append("outliers_change_result")
+    if scope.dimension == "task_type":
+        # For the lab view's covariance between task types; removed before the row is stored.
+        row[_CONTRIBUTIONS] = fit["cr2_contributions"]
+
+
+def _estimate_scope(t: Tasks, scope: _Scope, opts: _Options, failure: str | None = None) -> dict:
+    """One estimate row: counts, diagnostics and, when the sample rules pass, all figures.
+
+    With `failure` (the reason an earlier attempt failed) no fit is tried: the row is
+    `not_estimable` with that reason.
+    """
+    row = _row_without_figures(scope, _diagnostics(t, scope))
+    warnings = row["warnings"]
     fit = None
-    if failure is None and has_enough_data(n_ai, n_no_ai, n_researchers):
-        if dimension == "tool":
-            fit = _fit_tool(opts.no_ai, done, t=t, shared_rows=opts.no_ai_rows)
-        else:
-            fit = _try(
-                fit_primary, done.y, ai_done, done.log_forecast, done.researcher, done.stratum
-            )
+    if failure is None and has_enough_data(scope.n_ai, scope.n_no_ai, scope.n_researchers):
+        fit = _primary_fit(t, scope, opts)
         if fit is None:
             warnings.append("degenerate_design")
     problem = failure or (None if fit is None else fit_problem(fit))
@@ -365,74 +496,24 @@ def _estimate_scope(
         row["status"] = "not_estimable"
         row["reason"] = NOT_ESTIMABLE.get(problem, problem)
         warnings.insert(0, "not_estimable")
-        return row
-    if fit is None:
+    elif fit is None:
         row["status"] = "insufficient_data"
-        row["tasks_more_needed"] = tasks_more_needed(n_ai, n_no_ai, n_researchers)
+        row["tasks_more_needed"] = tasks_more_needed(scope.n_ai, scope.n_no_ai, scope.n_researchers)
         degenerate = "degenerate_design" in warnings
         row["reason"] = NO_ESTIMATE["degenerate_design" if degenerate else "insufficient_data"]
         warnings.insert(0, "insufficient_data")
-        return row
-
-    if fit["covariate_dropped"]:
-        warnings.append("constant_forecast")
-    beta, se = fit["beta"], fit["se"]
-    ci_low, ci_high = (expm1_safe(v) for v in fit["ci_log"])
-    time_change = expm1_safe(beta)
-    # Completed AI-allowed tasks that give a perceived time enter the post-hoc perception.
-    asked = ai_done & t.has_perceived[done.rows]
-    paired = paired_estimate(
-        done.y - done.log_forecast,
-        ai_done,
-        done.researcher,
-        t.task_type[done.rows],
-    )
-    row.update(
-        {
-            "beta": beta,
-            "time_ratio": exp_safe(beta),
-            "time_change": time_change,
-            "speedup": exp_safe(-beta),
-            "ci_low": ci_low,
-            "ci_high": ci_high,
-            "se": dict(se),
-            # METR's published z intervals of the three classic SEs (the replication view).
-            "ci_z": {
-                key: list(ratio_interval(beta, se[key], Z_975))
-                for key in ("nonrobust", "hc3", "cluster")
-            },
-            "df": fit["df"],
-            "effective_researchers": fit["df"] + 1.0,
-            "p_value": fit["p_value"],
-            "mde": minimum_detectable_effect(se["cr2"], fit["df"]),
-            "mde_faster": minimum_detectable_speedup(se["cr2"], fit["df"]),
-            "tasks_needed": tasks_needed(done.rows.size, se["cr2"], opts.target_mde, fit["df"]),
-            "researchers_needed": researchers_needed(n_researchers, se["cr2"], opts.target_mde),
-            **perception(
-                t.log_forecast_ratio[design], t.log_posthoc_ratio[done.rows[asked]], time_change
-            ),
-            "paired": paired,
-            "sensitivity": None if observational else _sensitivity(t, idx, done, dimension, opts),
-        }
-    )
-    # Effective researchers: the headline's degrees of freedom plus one, which is about G for
-    # equal researchers and falls towards 2 as one researcher carries more of the tasks;
-    # fewer than 10 (to the nearest whole researcher) warns.
-    if row["effective_researchers"] < FEW_CLUSTERS - 0.5:
-        warnings.append("few_clusters")
-    if paired_disagrees(paired, ci_low, ci_high):
-        warnings.append("paired_disagrees")
-    if not observational:
-        row["outliers"], row["sensitivity"]["without_outliers"] = _outliers(t, done)
-        without = row["sensitivity"]["without_outliers"]
-        if without and outliers_change_result(
-            beta, fit["p_value"], without["beta"], without["p_value"]
-        ):
-            warnings.append("outliers_change_result")
-    if dimension == "task_type":
-        # For the lab view's covariance between task types; removed before the row is stored.
-        row[_CONTRIBUTIONS] = fit["cr2_contributions"]
+    else:
+        _add_figures(row, t, scope, fit, opts)
     return row
+
+
+def _estimate_scope_or_failure(t: Tasks, scope: _Scope, opts: _Options) -> dict:
+    """`_estimate_scope`, or its not-estimable row when its arithmetic fails."""
+    try:
+        return _estimate_scope(t, scope, opts)
+    except NUMERIC_ERRORS as error:
+        failure = f"The estimate failed on a numeric error: {type(error).__name__}: {error}"
+        return _estimate_scope(t, scope, opts, failure=failure)
 
 
 def paired_disagrees(paired: dict | None, ci_low: float, ci_high: float) -> bool:
@@ -446,6 +527,10 @@ def paired_disagrees(paired: dict | None, ci_low: float, ci_high: float) -> bool
 
 
 def _add_q_values_and_pooling(rows: list[dict], dimension: str) -> None:
+    """The figures that compare one dimension's rows: q-values, and pooling for subgroups.
+
+    A dimension of a single row (overall, observational) has its p-value as q-value.
+    """
     ok = [r for r in rows if r["status"] == "ok"]
     if dimension in ("overall", "observational"):
         for r in ok:
@@ -453,6 +538,11 @@ def _add_q_values_and_pooling(rows: list[dict], dimension: str) -> None:
         return
     for r, q in zip(ok, benjamini_hochberg([r["p_value"] for r in ok]), strict=True):
         r["q_value"] = q
+    _add_pooling(ok)
+
+
+def _add_pooling(ok: list[dict]) -> None:
+    """Each estimated subgroup partially pooled toward its dimension's mean (`pooled`)."""
     pooled = partial_pooling(
         [r["beta"] for r in ok], [r["se"]["cr2"] for r in ok], [r["df"] for r in ok]
     )
@@ -490,6 +580,79 @@ def _json_safe(value):
         f = float(value)
         return f if math.isfinite(f) else None
     return value
+
+
+def _options(t: Tasks, *, target_mde: float, seed: int) -> _Options:
+    """The refresh's settings, and the AI-not-allowed tasks every tool row shares, if any."""
+    opts = _Options(target_mde=float(target_mde), seed=int(seed))
+    if t.tool_used:
+
+        def no_ai_rows(rows: np.ndarray) -> NoAIRows:
+            return NoAIRows(
+                t.log_actual[rows], t.log_forecast[rows], t.researcher[rows], t.n_researchers
+            )
+
+        opts.no_ai_rows = np.flatnonzero(t.randomized & t.analysable & ~t.ai)
+        opts.pooled_no_ai_rows = np.flatnonzero(t.pooled & ~t.ai)
+        opts.no_ai = no_ai_rows(opts.no_ai_rows)
+        opts.pooled_no_ai = no_ai_rows(opts.pooled_no_ai_rows)
+    return opts
+
+
+def _scope_plan(t: Tasks) -> list[tuple[str, list[tuple[str | None, np.ndarray]]]]:
+    """Each dimension and its scopes (group label, task rows), in the order of the rows."""
+    everything = np.arange(t.n)
+    # Tool rows: AI-allowed tasks that used the tool, plus every AI-not-allowed task.
+    tool_scopes = [
+        (name, np.flatnonzero(used | ~t.ai)) for name, used in sorted(t.tool_used.items())
+    ]
+    return [
+        ("overall", [(None, everything)]),
+        ("team", groups(t.team, t.team_labels)),
+        ("task_type", groups(t.task_type, t.task_type_labels)),
+        ("month", groups(t.month, t.month_labels)),
+        ("tool", tool_scopes),
+        ("observational", [(None, everything)]),
+    ]
+
+
+def _lab(t: Tasks, type_rows: list[dict], seed: int) -> dict:
+    """`lab_view` over the task-type rows, weighted by each type's completed minutes.
+
+    Takes the rows' per-researcher CR2 contributions out of them (they are not stored).
+    """
+    type_estimates = {
+        r["group"]: (r["beta"], r["se"]["cr2"], r["df"]) if r["status"] == "ok" else None
+        for r in type_rows
+    }
+    contributions = {r["group"]: r.pop(_CONTRIBUTIONS) for r in type_rows if _CONTRIBUTIONS in r}
+    completed_minutes = t.completed & np.isfinite(t.actual) & (t.task_type >= 0)
+    minutes = np.bincount(
+        t.task_type[completed_minutes],
+        weights=t.actual[completed_minutes],
+        minlength=len(t.task_type_labels),
+    )
+    return lab_view(
+        {label: float(minutes[i]) for i, label in enumerate(t.task_type_labels) if minutes[i] > 0},
+        type_estimates,
+        contributions=contributions,
+        seed=_scope_seed(seed, "lab", None),
+    )
+
+
+def _method(opts: _Options) -> dict:
+    """The method's version and the constants of its rules, stored with the snapshot."""
+    return {
+        "version": METHOD_VERSION,
+        "target_mde": opts.target_mde,
+        "paired_min_researchers": PAIRED_MIN_RESEARCHERS,
+        "seed": opts.seed,
+        "min_tasks_per_arm": MIN_TASKS_PER_ARM,
+        "min_researchers": MIN_RESEARCHERS,
+        "few_clusters": FEW_CLUSTERS,
+        "non_compliance_share": NON_COMPLIANCE_SHARE,
+        "mixed_model": "all_scopes",
+    }
 
 
 def estimate_all(
@@ -530,87 +693,21 @@ def estimate_all(
       probability of AI allowed (0.5 when missing); its distinct values are the strata.
     """
     t = prepare(tasks)
-    opts = _Options(
-        target_mde=float(target_mde),
-        seed=int(seed),
-    )
-    everything = np.arange(t.n)
-    # Tool rows: AI-allowed tasks that used the tool, plus every AI-not-allowed task.
-    tool_scopes = [
-        (name, np.flatnonzero(used | ~t.ai)) for name, used in sorted(t.tool_used.items())
-    ]
-    if tool_scopes:
-
-        def no_ai_rows(rows: np.ndarray) -> NoAIRows:
-            return NoAIRows(
-                t.log_actual[rows], t.log_forecast[rows], t.researcher[rows], t.n_researchers
-            )
-
-        opts.no_ai_rows = np.flatnonzero(t.randomized & t.analysable & ~t.ai)
-        opts.pooled_no_ai_rows = np.flatnonzero(t.pooled & ~t.ai)
-        opts.no_ai = no_ai_rows(opts.no_ai_rows)
-        opts.pooled_no_ai = no_ai_rows(opts.pooled_no_ai_rows)
-    plan = [
-        ("overall", [(None, everything)]),
-        ("team", groups(t.team, t.team_labels)),
-        ("task_type", groups(t.task_type, t.task_type_labels)),
-        ("month", groups(t.month, t.month_labels)),
-        ("tool", tool_scopes),
-        ("observational", [(None, everything)]),
-    ]
+    opts = _options(t, target_mde=target_mde, seed=seed)
+    plan = _scope_plan(t)
     total = sum(len(scopes) for _, scopes in plan) + 1
-    done_count = 0
-    estimates = []
-    type_estimates, contributions = {}, {}
+    estimates, finished = [], 0
     for dimension, scopes in plan:
         rows = []
         for group, idx in scopes:
-            try:
-                row = _estimate_scope(t, idx, dimension, group, opts)
-            except NUMERIC_ERRORS as error:
-                failure = f"The estimate failed on a numeric error: {type(error).__name__}: {error}"
-                row = _estimate_scope(t, idx, dimension, group, opts, failure=failure)
-            rows.append(row)
-            done_count += 1
+            scope = _Scope.gather(t, dimension, group, idx)
+            rows.append(_estimate_scope_or_failure(t, scope, opts))
+            finished += 1
             if progress is not None:
-                progress(done_count, total)
+                progress(finished, total)
         _add_q_values_and_pooling(rows, dimension)
-        if dimension == "task_type":
-            type_estimates = {
-                r["group"]: (r["beta"], r["se"]["cr2"], r["df"]) if r["status"] == "ok" else None
-                for r in rows
-            }
-            contributions = {r["group"]: r.pop(_CONTRIBUTIONS) for r in rows if _CONTRIBUTIONS in r}
         estimates.extend(rows)
-
-    completed_minutes = t.completed & np.isfinite(t.actual) & (t.task_type >= 0)
-    minutes = np.bincount(
-        t.task_type[completed_minutes],
-        weights=t.actual[completed_minutes],
-        minlength=len(t.task_type_labels),
-    )
-    lab = lab_view(
-        {label: float(minutes[i]) for i, label in enumerate(t.task_type_labels) if minutes[i] > 0},
-        type_estimates,
-        contributions=contributions,
-        seed=_scope_seed(seed, "lab", None),
-    )
+    lab = _lab(t, [r for r in estimates if r["dimension"] == "task_type"], seed)
     if progress is not None:
         progress(total, total)
-    return _json_safe(
-        {
-            "estimates": estimates,
-            "lab": lab,
-            "method": {
-                "version": METHOD_VERSION,
-                "target_mde": opts.target_mde,
-                "paired_min_researchers": PAIRED_MIN_RESEARCHERS,
-                "seed": opts.seed,
-                "min_tasks_per_arm": MIN_TASKS_PER_ARM,
-                "min_researchers": MIN_RESEARCHERS,
-                "few_clusters": FEW_CLUSTERS,
-                "non_compliance_share": NON_COMPLIANCE_SHARE,
-                "mixed_model": "all_scopes",
-            },
-        }
-    )
+    return _json_safe({"estimates": estimates, "lab": lab, "method": _method(opts)})
