@@ -13,6 +13,7 @@ import math
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 import pandas as pd
@@ -64,6 +65,7 @@ from uplift.estimates.stats_outliers import (
     outliers_change_result,
 )
 from uplift.estimates.stats_table import COLUMNS, Analysed, Tasks, groups, prepare
+from uplift.estimates.vocabulary import Dimension, EstimateRowData, RowStatus, WarningCode
 
 __all__ = [
     "COLUMNS",
@@ -98,7 +100,6 @@ __all__ = [
 ]
 
 METHOD_VERSION = "2025.3"
-SUBGROUP_DIMENSIONS = ("team", "task_type", "month", "tool")
 
 
 def ratio_interval(beta: float, se: float, crit: float) -> tuple[float, float]:
@@ -156,7 +157,7 @@ class _Scope:
     row) and `done` the analysed ones among them: completed, with positive minutes and forecast.
     """
 
-    dimension: str
+    dimension: Dimension
     group: str | None
     # Every task of the scope, whatever its assignment (the self-selected-included fit's).
     tasks: np.ndarray
@@ -167,10 +168,10 @@ class _Scope:
     n_researchers: int
 
     @classmethod
-    def gather(cls, t: Tasks, dimension: str, group: str | None, idx: np.ndarray) -> _Scope:
+    def gather(cls, t: Tasks, dimension: Dimension, group: str | None, idx: np.ndarray) -> _Scope:
         # Columns are gathered once per scope (design rows, then analysed rows) and reused:
         # fancy indexing the same rows again for every figure cost ~30 gathers per scope.
-        assigned = t.self_selected if dimension == "observational" else t.randomized
+        assigned = t.self_selected if dimension == Dimension.OBSERVATIONAL else t.randomized
         design = idx[assigned[idx]]
         done = Analysed.gather(t, design[t.analysable[design]])
         n_ai = int(done.ai.sum())
@@ -187,7 +188,7 @@ class _Scope:
 
     @property
     def observational(self) -> bool:
-        return self.dimension == "observational"
+        return self.dimension == Dimension.OBSERVATIONAL
 
 
 def _fit_tool(
@@ -229,7 +230,7 @@ def _sensitivity(t: Tasks, scope: _Scope, opts: _Options) -> dict:
     y, ai, lf, res, strata = done.y, done.ai, done.log_forecast, done.researcher, done.stratum
     mixed = fit_mixed_model(y, ai, lf, res, strata)
     # Self-selected tasks of the same scope join the randomized ones, for contrast only.
-    if scope.dimension == "tool":
+    if scope.dimension == Dimension.TOOL:
         pooled_ai = Analysed.gather(t, idx[t.pooled[idx] & t.ai[idx]])
         no_covariate = _fit_tool(
             opts.no_ai, done, covariate=False, t=t, shared_rows=opts.no_ai_rows
@@ -322,8 +323,12 @@ _CONTRIBUTIONS = "_cr2_contributions"
 
 # Why a row has no figures, by status (not_estimable rows say which NOT_ESTIMABLE key).
 NO_ESTIMATE = {
-    "insufficient_data": "Fewer than 5 completed tasks in an arm or fewer than 3 researchers.",
-    "degenerate_design": "The AI effect is not identified: the arm and the forecast coincide.",
+    WarningCode.INSUFFICIENT_DATA: (
+        "Fewer than 5 completed tasks in an arm or fewer than 3 researchers."
+    ),
+    WarningCode.DEGENERATE_DESIGN: (
+        "The AI effect is not identified: the arm and the forecast coincide."
+    ),
 }
 # Failures of one scope's arithmetic: that row is not estimable, the refresh goes on.
 NUMERIC_ERRORS = (ArithmeticError, ValueError, np.linalg.LinAlgError)
@@ -337,39 +342,39 @@ def _diagnostics(t: Tasks, scope: _Scope) -> dict:
     return {
         # Tool rows select AI tasks by a post-treatment choice, and self-selection has no plan.
         "sample_ratio": None
-        if scope.dimension in ("tool", "observational")
+        if scope.dimension in (Dimension.TOOL, Dimension.OBSERVATIONAL)
         else sample_ratio_mismatch(design_ai, t.allocation[design]),
         "balance": balance(done.ai, done.log_forecast),
         "compliance": compliance(done.ai, t.any_tool[done.rows]),
         # A month holds only completed tasks, so abandonment is not defined for it.
         "attrition": None
-        if scope.dimension == "month"
+        if scope.dimension == Dimension.MONTH
         else attrition_by_arm(design_ai[resolved], t.abandoned[design][resolved]),
     }
 
 
-def _design_warnings(scope: _Scope, diagnostics: dict) -> list[str]:
+def _design_warnings(scope: _Scope, diagnostics: dict) -> list[WarningCode]:
     """The warnings a row carries whatever its figures: what its tasks are, failed checks."""
     warnings = []
     if scope.observational:
-        warnings.append("observational")
-    if scope.dimension == "tool":
-        warnings.append("descriptive")
+        warnings.append(WarningCode.OBSERVATIONAL)
+    if scope.dimension == Dimension.TOOL:
+        warnings.append(WarningCode.DESCRIPTIVE)
     if diagnostics["sample_ratio"] and diagnostics["sample_ratio"]["warn"]:
-        warnings.append("sample_ratio_mismatch")
+        warnings.append(WarningCode.SAMPLE_RATIO_MISMATCH)
     if diagnostics["attrition"] and diagnostics["attrition"]["warn"]:
-        warnings.append("differential_attrition")
+        warnings.append(WarningCode.DIFFERENTIAL_ATTRITION)
     if diagnostics["compliance"]["warn"]:
-        warnings.append("non_compliance")
+        warnings.append(WarningCode.NON_COMPLIANCE)
     return warnings
 
 
-def _row_without_figures(scope: _Scope, diagnostics: dict) -> dict:
+def _row_without_figures(scope: _Scope, diagnostics: dict) -> EstimateRowData:
     """A row with its counts, diagnostics and design warnings, every figure null."""
     return {
         "dimension": scope.dimension,
         "group": scope.group,
-        "status": "ok",
+        "status": RowStatus.OK,
         "n_tasks": int(scope.done.rows.size),
         "n_ai": scope.n_ai,
         "n_no_ai": scope.n_no_ai,
@@ -389,7 +394,7 @@ def _primary_fit(t: Tasks, scope: _Scope, opts: _Options) -> dict | None:
     None when the design cannot identify the AI coefficient.
     """
     done = scope.done
-    if scope.dimension == "tool":
+    if scope.dimension == Dimension.TOOL:
         return _fit_tool(opts.no_ai, done, t=t, shared_rows=opts.no_ai_rows)
     return _try(fit_primary, done.y, done.ai, done.log_forecast, done.researcher, done.stratum)
 
@@ -449,11 +454,11 @@ def _paired(t: Tasks, scope: _Scope) -> dict | None:
     )
 
 
-def _add_figures(row: dict, t: Tasks, scope: _Scope, fit: dict, opts: _Options) -> None:
+def _add_figures(row: EstimateRowData, t: Tasks, scope: _Scope, fit: dict, opts: _Options) -> None:
     """Every figure of a row whose primary fit is reportable, and the warnings they raise."""
     warnings = row["warnings"]
     if fit["covariate_dropped"]:
-        warnings.append("constant_forecast")
+        warnings.append(WarningCode.CONSTANT_FORECAST)
     row.update(_headline(fit))
     row.update(_perception(t, scope, row["time_change"]))
     row["paired"] = _paired(t, scope)
@@ -463,22 +468,24 @@ def _add_figures(row: dict, t: Tasks, scope: _Scope, fit: dict, opts: _Options) 
     # equal researchers and falls towards 2 as one researcher carries more of the tasks;
     # fewer than 10 (to the nearest whole researcher) warns.
     if row["effective_researchers"] < FEW_CLUSTERS - 0.5:
-        warnings.append("few_clusters")
+        warnings.append(WarningCode.FEW_CLUSTERS)
     if paired_disagrees(row["paired"], row["ci_low"], row["ci_high"]):
-        warnings.append("paired_disagrees")
+        warnings.append(WarningCode.PAIRED_DISAGREES)
     if not scope.observational:
         row["outliers"], without = _outliers(t, scope.done)
         row["sensitivity"]["without_outliers"] = without
         if without and outliers_change_result(
             fit["beta"], fit["p_value"], without["beta"], without["p_value"]
         ):
-            warnings.append("outliers_change_result")
-    if scope.dimension == "task_type":
+            warnings.append(WarningCode.OUTLIERS_CHANGE_RESULT)
+    if scope.dimension == Dimension.TASK_TYPE:
         # For the lab view's covariance between task types; removed before the row is stored.
         row[_CONTRIBUTIONS] = fit["cr2_contributions"]
 
 
-def _estimate_scope(t: Tasks, scope: _Scope, opts: _Options, failure: str | None = None) -> dict:
+def _estimate_scope(
+    t: Tasks, scope: _Scope, opts: _Options, failure: str | None = None
+) -> EstimateRowData:
     """One estimate row: counts, diagnostics and, when the sample rules pass, all figures.
 
     With `failure` (the reason an earlier attempt failed) no fit is tried: the row is
@@ -490,24 +497,26 @@ def _estimate_scope(t: Tasks, scope: _Scope, opts: _Options, failure: str | None
     if failure is None and has_enough_data(scope.n_ai, scope.n_no_ai, scope.n_researchers):
         fit = _primary_fit(t, scope, opts)
         if fit is None:
-            warnings.append("degenerate_design")
+            warnings.append(WarningCode.DEGENERATE_DESIGN)
     problem = failure or (None if fit is None else fit_problem(fit))
     if problem is not None:
-        row["status"] = "not_estimable"
+        row["status"] = RowStatus.NOT_ESTIMABLE
         row["reason"] = NOT_ESTIMABLE.get(problem, problem)
-        warnings.insert(0, "not_estimable")
+        warnings.insert(0, WarningCode.NOT_ESTIMABLE)
     elif fit is None:
-        row["status"] = "insufficient_data"
+        row["status"] = RowStatus.INSUFFICIENT_DATA
         row["tasks_more_needed"] = tasks_more_needed(scope.n_ai, scope.n_no_ai, scope.n_researchers)
-        degenerate = "degenerate_design" in warnings
-        row["reason"] = NO_ESTIMATE["degenerate_design" if degenerate else "insufficient_data"]
-        warnings.insert(0, "insufficient_data")
+        degenerate = WarningCode.DEGENERATE_DESIGN in warnings
+        row["reason"] = NO_ESTIMATE[
+            WarningCode.DEGENERATE_DESIGN if degenerate else WarningCode.INSUFFICIENT_DATA
+        ]
+        warnings.insert(0, WarningCode.INSUFFICIENT_DATA)
     else:
         _add_figures(row, t, scope, fit, opts)
     return row
 
 
-def _estimate_scope_or_failure(t: Tasks, scope: _Scope, opts: _Options) -> dict:
+def _estimate_scope_or_failure(t: Tasks, scope: _Scope, opts: _Options) -> EstimateRowData:
     """`_estimate_scope`, or its not-estimable row when its arithmetic fails."""
     try:
         return _estimate_scope(t, scope, opts)
@@ -526,13 +535,13 @@ def paired_disagrees(paired: dict | None, ci_low: float, ci_high: float) -> bool
     return paired["ci_low"] > ci_high or paired["ci_high"] < ci_low
 
 
-def _add_q_values_and_pooling(rows: list[dict], dimension: str) -> None:
+def _add_q_values_and_pooling(rows: list[EstimateRowData], dimension: Dimension) -> None:
     """The figures that compare one dimension's rows: q-values, and pooling for subgroups.
 
     A dimension of a single row (overall, observational) has its p-value as q-value.
     """
-    ok = [r for r in rows if r["status"] == "ok"]
-    if dimension in ("overall", "observational"):
+    ok = [r for r in rows if r["status"] == RowStatus.OK]
+    if dimension not in Dimension.subgroups():
         for r in ok:
             r["q_value"] = r["p_value"]
         return
@@ -541,7 +550,7 @@ def _add_q_values_and_pooling(rows: list[dict], dimension: str) -> None:
     _add_pooling(ok)
 
 
-def _add_pooling(ok: list[dict]) -> None:
+def _add_pooling(ok: list[EstimateRowData]) -> None:
     """Each estimated subgroup partially pooled toward its dimension's mean (`pooled`)."""
     pooled = partial_pooling(
         [r["beta"] for r in ok], [r["se"]["cr2"] for r in ok], [r["df"] for r in ok]
@@ -579,6 +588,8 @@ def _json_safe(value):
     if isinstance(value, (float, np.floating)):
         f = float(value)
         return f if math.isfinite(f) else None
+    if isinstance(value, Enum):
+        return value.value  # a dimension, status or warning code as the plain string
     return value
 
 
@@ -599,7 +610,7 @@ def _options(t: Tasks, *, target_mde: float, seed: int) -> _Options:
     return opts
 
 
-def _scope_plan(t: Tasks) -> list[tuple[str, list[tuple[str | None, np.ndarray]]]]:
+def _scope_plan(t: Tasks) -> list[tuple[Dimension, list[tuple[str | None, np.ndarray]]]]:
     """Each dimension and its scopes (group label, task rows), in the order of the rows."""
     everything = np.arange(t.n)
     # Tool rows: AI-allowed tasks that used the tool, plus every AI-not-allowed task.
@@ -607,22 +618,22 @@ def _scope_plan(t: Tasks) -> list[tuple[str, list[tuple[str | None, np.ndarray]]
         (name, np.flatnonzero(used | ~t.ai)) for name, used in sorted(t.tool_used.items())
     ]
     return [
-        ("overall", [(None, everything)]),
-        ("team", groups(t.team, t.team_labels)),
-        ("task_type", groups(t.task_type, t.task_type_labels)),
-        ("month", groups(t.month, t.month_labels)),
-        ("tool", tool_scopes),
-        ("observational", [(None, everything)]),
+        (Dimension.OVERALL, [(None, everything)]),
+        (Dimension.TEAM, groups(t.team, t.team_labels)),
+        (Dimension.TASK_TYPE, groups(t.task_type, t.task_type_labels)),
+        (Dimension.MONTH, groups(t.month, t.month_labels)),
+        (Dimension.TOOL, tool_scopes),
+        (Dimension.OBSERVATIONAL, [(None, everything)]),
     ]
 
 
-def _lab(t: Tasks, type_rows: list[dict], seed: int) -> dict:
+def _lab(t: Tasks, type_rows: list[EstimateRowData], seed: int) -> dict:
     """`lab_view` over the task-type rows, weighted by each type's completed minutes.
 
     Takes the rows' per-researcher CR2 contributions out of them (they are not stored).
     """
     type_estimates = {
-        r["group"]: (r["beta"], r["se"]["cr2"], r["df"]) if r["status"] == "ok" else None
+        r["group"]: (r["beta"], r["se"]["cr2"], r["df"]) if r["status"] == RowStatus.OK else None
         for r in type_rows
     }
     contributions = {r["group"]: r.pop(_CONTRIBUTIONS) for r in type_rows if _CONTRIBUTIONS in r}
@@ -707,7 +718,7 @@ def estimate_all(
                 progress(finished, total)
         _add_q_values_and_pooling(rows, dimension)
         estimates.extend(rows)
-    lab = _lab(t, [r for r in estimates if r["dimension"] == "task_type"], seed)
+    lab = _lab(t, [r for r in estimates if r["dimension"] == Dimension.TASK_TYPE], seed)
     if progress is not None:
         progress(total, total)
     return _json_safe({"estimates": estimates, "lab": lab, "method": _method(opts)})
