@@ -291,7 +291,7 @@ def _ols_result(
     n_clusters: int,
     coef: int,
 ) -> dict:
-    # The figures of fit_ols from the fitted pieces (shared with fit_primary_with_shared).
+    # The figures of fit_ols from the fitted pieces (shared with fit_with_no_ai_rows).
     df_resid = n - k
     cov_nonrobust = scale * xtx_inv
     correction = n_clusters / (n_clusters - 1.0) * ((n - 1.0) / (n - k))
