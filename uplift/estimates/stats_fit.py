@@ -547,22 +547,18 @@ def fit_researcher_fixed_effects(log_actual, ai, log_forecast, clusters, strata=
 def benjamini_hochberg(p_values) -> list[float | None]:
     """Benjamini-Hochberg q-values (false discovery rate) for the subgroups of one dimension.
 
-    q_(i) = min over j >= i of p_(j) * m / j, capped at 1, in the input order; identical to
-    statsmodels `multipletests(method="fdr_bh")[1]`. A missing or NaN p-value is skipped: its
-    q is None and the others are computed among themselves (m counts them only).
+    q_(i) = min over j >= i of p_(j) * m / j, capped at 1, in the input order: scipy's
+    `false_discovery_control(method="bh")`, equal to statsmodels' `multipletests(method=
+    "fdr_bh")[1]`. A missing or NaN p-value is skipped: its q is None and the others are
+    computed among themselves (m counts them only), as scipy refuses NaN.
     """
     p = np.array([math.nan if v is None else float(v) for v in p_values], dtype=float)
     present = np.flatnonzero(np.isfinite(p))
-    m = present.size
-    q = [None] * p.size
-    if m == 0:
-        return q
-    order = np.argsort(p[present], kind="stable")
-    scaled = p[present][order] * m / np.arange(1, m + 1)
-    # Step-up: running minimum from the largest p downwards.
-    q_sorted = np.minimum.accumulate(scaled[::-1])[::-1]
-    for position, value in zip(present[order], np.minimum(q_sorted, 1.0), strict=True):
-        q[position] = float(value)
+    q: list[float | None] = [None] * p.size
+    if present.size:
+        q_present = sps.false_discovery_control(p[present], method="bh")
+        for position, value in zip(present, np.atleast_1d(q_present), strict=True):
+            q[position] = float(value)
     return q
 
 
