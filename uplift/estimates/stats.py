@@ -610,7 +610,7 @@ def _options(t: Tasks, *, target_mde: float, seed: int) -> _Options:
     return opts
 
 
-def _scope_plan(t: Tasks) -> list[tuple[Dimension, list[tuple[str | None, np.ndarray]]]]:
+def _scopes_by_dimension(t: Tasks) -> list[tuple[Dimension, list[tuple[str | None, np.ndarray]]]]:
     """Each dimension and its scopes (group label, task rows), in the order of the rows."""
     everything = np.arange(t.n)
     # Tool rows: AI-allowed tasks that used the tool, plus every AI-not-allowed task.
@@ -705,7 +705,7 @@ def estimate_all(
     """
     t = prepare(tasks)
     opts = _options(t, target_mde=target_mde, seed=seed)
-    plan = _scope_plan(t)
+    plan = _scopes_by_dimension(t)
     total = sum(len(scopes) for _, scopes in plan) + 1
     estimates, finished = [], 0
     for dimension, scopes in plan:
