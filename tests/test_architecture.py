@@ -22,14 +22,22 @@ ALLOWED = {
     "worklog": {"accounts"},
     # Reads the tasks and hears of their changes; never the worklog's pages or admin.
     "estimates": {"accounts.models", "worklog.models", "worklog.signals"},
-    # Requests read snapshots and queue refreshes: never the refresh itself (compute).
-    "api": {"accounts", "worklog", "estimates.models", "estimates.selectors"},
+    # Requests read snapshots and queue refreshes: never the refresh itself (compute). The
+    # vocabulary of estimate rows (dimensions, statuses, warning codes) is plain Python.
+    "api": {
+        "accounts",
+        "worklog",
+        "estimates.models",
+        "estimates.selectors",
+        "estimates.vocabulary",
+    },
     "dashboards": {
         "accounts",
         "worklog",
         "estimates.models",
         "estimates.selectors",
         "estimates.services",
+        "estimates.vocabulary",
     },
 }
 SCIENTIFIC = ("numpy", "pandas", "scipy", "statsmodels")

@@ -130,7 +130,7 @@ def world_build(team, researcher) -> World:
             time_change=-0.1,
             ci_low=-0.2,
             ci_high=0.0,
-            data={"dimension": dimension, "group": group or None, "status": "ok"},
+            data={"dimension": dimension, "group": group or None, "status": "ok", "warnings": []},
         )
     tokens = {role: _token(user) for role, user in users.items() if role != "expired_token"}
     tokens["expired_token"] = _token(users["expired_token"], expiry=-timedelta(minutes=1))

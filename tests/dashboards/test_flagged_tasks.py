@@ -13,6 +13,7 @@ from uplift.dashboards import charts
 from uplift.estimates import compute
 from uplift.estimates.models import ScopedEstimate
 from uplift.estimates.selectors import snapshot_latest
+from uplift.estimates.vocabulary import WarningCode
 from uplift.worklog.models import Task
 
 pytestmark = pytest.mark.django_db
@@ -200,9 +201,9 @@ def test_the_robustness_table_has_the_fit_without_flagged_tasks_and_links_them(
 
 def test_the_warning_and_rows_in_words():
     assert charts.warnings_in_words({"warnings": ["outliers_change_result"]}) == [
-        charts.WARNING_TEXT["outliers_change_result"]
+        WarningCode.OUTLIERS_CHANGE_RESULT.text
     ]
-    assert "flagged as extreme" in charts.WARNING_TEXT["outliers_change_result"]
+    assert "flagged as extreme" in WarningCode.OUTLIERS_CHANGE_RESULT.text
     ok = {"status": "ok", "time_change": 0.1, "ci_low": 0.0, "ci_high": 0.2, "n_tasks": 50}
     rows = {
         "none": {**ok, "outliers": {"n_flagged": 0}, "sensitivity": {}},

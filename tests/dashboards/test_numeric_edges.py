@@ -9,6 +9,7 @@ from uplift.accounts.models import Membership
 from uplift.dashboards import charts
 from uplift.dashboards.lead_views import _headline
 from uplift.estimates import compute
+from uplift.estimates.vocabulary import WarningCode
 
 
 def base_row(**figures) -> dict:
@@ -35,7 +36,7 @@ def test_a_not_estimable_row_says_why_on_the_headline_and_in_tables():
     assert headline["ok"] is False
     assert headline["sentence"] == f"No estimate: {reason}"
     assert headline["status"] == "not estimable"
-    assert headline["warnings"] == [charts.WARNING_TEXT["not_estimable"]]
+    assert headline["warnings"] == [WarningCode.NOT_ESTIMABLE.text]
     chart = charts.forest_chart([row], "team")
     assert chart.table.rows[0][-1] == "not estimable"
     assert chart.config["labels"] == ["core (not estimable)"]

@@ -11,6 +11,7 @@ from scipy import stats as sps
 
 from uplift.estimates import stats
 from uplift.estimates.stats import estimate_all
+from uplift.estimates.vocabulary import Dimension
 
 METR_CSV = (
     Path(__file__).resolve().parents[1] / "fixtures" / "metr-early-2025" / "data_complete.csv"
@@ -413,7 +414,7 @@ def test_mixed_model_is_fitted_on_every_scope_of_a_large_refresh():
     result = estimate_all(make_tasks(60, 100, seed=3))
     assert result["method"]["mixed_model"] == "all_scopes"
     rows = [e for e in result["estimates"] if e["status"] == "ok"]
-    assert {e["dimension"] for e in rows} == {*stats.SUBGROUP_DIMENSIONS, "overall"}
+    assert {e["dimension"] for e in rows} == {*Dimension.subgroups(), "overall"}
     for e in rows:
         shown = e["sensitivity"]
         assert "mixed_model_note" not in shown

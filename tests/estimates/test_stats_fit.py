@@ -270,6 +270,20 @@ def test_dersimonian_laird_on_a_hand_checkable_example():
     assert dersimonian_laird([0.0, 1.0], [1.0, 1.0])["tau2"] == 0.0  # Q = 0.5 < k - 1
 
 
+def test_dersimonian_laird_floors_tau2_at_zero_where_statsmodels_goes_negative():
+    # b = (0, 1), se 1: Q = 0.5 < k - 1, so tau^2 = 0 and the fixed-effect mean and variance;
+    # statsmodels' combine_effects says tau^2 = -0.5.
+    pooled = dersimonian_laird([0.0, 1.0], [1.0, 1.0])
+    assert combine_effects(np.array([0.0, 1.0]), np.ones(2), method_re="dl").tau2 < 0
+    assert (pooled["tau2"], pooled["mean"]) == (0.0, pytest.approx(0.5))
+    assert pooled["mean_se"] == pytest.approx(math.sqrt(0.5))
+    # One subgroup: no spread to estimate (0/0, which rounding makes statsmodels' 0.25 here),
+    # its own estimate and standard error.
+    single = dersimonian_laird([0.5], [0.1])
+    assert single["tau2"] == 0.0
+    assert (single["mean"], single["mean_se"]) == (pytest.approx(0.5), pytest.approx(0.1))
+
+
 def test_partial_pooling_applies_morris_correction_on_a_hand_checkable_example():
     # b = (-1, 1, -1, 1), se 1: Q = 4, tau^2 = (4 - 3) / (4 - 1) = 1/3, mean 0, var(mean) 1/3.
     # B = (k-3)/(k-1) * 1 / (1 + 1/3) = 1/4: shrunk +/-0.75, raw weight 3/4, variance

@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from uplift.accounts.models import Team
 from uplift.estimates.models import Snapshot
+from uplift.estimates.vocabulary import Dimension, RowStatus, WarningCode
 from uplift.worklog.bounds import (
     MAX_MINUTES,
     MIN_MINUTES,
@@ -336,12 +337,30 @@ class EstimatesSnapshotInfoSerializer(serializers.Serializer):
     duration_seconds = serializers.FloatField(allow_null=True)
 
 
+class EstimateRowSerializer(serializers.Serializer):
+    """What names an estimate row and says whether it has figures; the figures are beside them."""
+
+    dimension = serializers.ChoiceField(choices=Dimension.choices())
+    group = serializers.CharField(
+        allow_null=True,
+        help_text="The team, task type, month or tool; null in the overall and observational rows.",
+    )
+    status = serializers.ChoiceField(choices=RowStatus.choices())
+    warnings = serializers.ListField(
+        child=serializers.ChoiceField(choices=WarningCode.choices()),
+        help_text=(
+            'The codes of docs/estimation.md, "Warnings"; a row without figures starts with its '
+            "status."
+        ),
+    )
+
+
 class EstimatesSerializer(serializers.Serializer):
     """The latest snapshot, exactly as ``manage.py show_estimates --json`` prints it."""
 
     snapshot = EstimatesSnapshotInfoSerializer()
     estimates = serializers.ListField(
-        child=serializers.DictField(),
+        child=EstimateRowSerializer(),
         help_text=(
             "One row per scope, as docs/estimation.md describes. ci_low, ci_high and p_value "
             "use se.cr2 (CR2 by researcher) on t with df (Bell-McCaffrey) degrees of freedom; "

@@ -31,6 +31,7 @@ from uplift.api.permissions import IsAdmin, IsAnalystOrAdmin
 from uplift.api.throttling import WriteThrottle
 from uplift.estimates.models import Snapshot
 from uplift.estimates.selectors import snapshot_as_json, snapshot_latest
+from uplift.estimates.vocabulary import Dimension
 from uplift.worklog import services
 from uplift.worklog.bounds import MINUTES_RANGE_TEXT, MOMENT_WINDOW_TEXT
 from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
@@ -336,7 +337,7 @@ class EstimatesView(APIView):
     @extend_schema(
         summary="The latest snapshot's estimates",
         parameters=[
-            OpenApiParameter("dimension", OpenApiTypes.STR, description="e.g. team, task_type"),
+            OpenApiParameter("dimension", OpenApiTypes.STR, enum=[*Dimension]),
             OpenApiParameter("group", OpenApiTypes.STR, description="e.g. a team's name"),
         ],
         responses={200: s.EstimatesSerializer},

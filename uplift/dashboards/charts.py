@@ -12,36 +12,7 @@ from html import escape
 
 from django.utils.safestring import mark_safe
 
-# Plain words for the warnings estimate_all attaches to a row.
-WARNING_TEXT = {
-    "insufficient_data": "Not enough data for an estimate yet.",
-    "not_estimable": "No estimate could be computed for this scope from its data.",
-    "few_clusters": (
-        "Fewer than 10 effective researchers (few of them, or one doing most of the tasks): "
-        "the interval is wide and rests on few people."
-    ),
-    "sample_ratio_mismatch": (
-        "The AI-allowed share of tasks is far from the planned allocation: "
-        "randomization may be being bypassed."
-    ),
-    "differential_attrition": (
-        "Tasks are abandoned at different rates with and without AI, which can bias the result."
-    ),
-    "non_compliance": "Some tasks assigned no AI logged AI tool use.",
-    "degenerate_design": "The data cannot separate the AI effect from the forecast.",
-    "constant_forecast": (
-        "Every task here has the same forecast, so the estimate is fitted without the forecast."
-    ),
-    "paired_disagrees": "The paired estimate disagrees with the main one beyond their intervals.",
-    "descriptive": "Tool use was not randomized: this comparison is descriptive only.",
-    "observational": "Self-selected tasks: observational, not causal.",
-    "outliers_change_result": (
-        "Leaving out the tasks flagged as extreme against their forecast changes the direction "
-        "or the significance of this estimate: check those tasks' recorded times."
-    ),
-}
-# Rows of one dimension, by the dimension's name in estimate_all.
-DIMENSION_TITLES = {"task_type": "task type", "team": "team"}
+from uplift.estimates.vocabulary import Dimension, EstimateRowData, RowStatus, WarningCode
 
 
 def percent(value: float | None, digits: int = 1) -> str:
@@ -95,7 +66,7 @@ class Chart:
     note: str = ""
 
 
-def time_change_sentence(row: dict) -> str:
+def time_change_sentence(row: EstimateRowData) -> str:
     """The headline in words, e.g. "Tasks with AI allowed took 19% longer, 95% CI +2% to +39%"."""
     change = row["time_change"]
     direction = "longer" if change >= 0 else "less time"
@@ -106,7 +77,7 @@ def time_change_sentence(row: dict) -> str:
     )
 
 
-def needed_sentence(row: dict) -> str:
+def needed_sentence(row: EstimateRowData) -> str:
     more = row.get("tasks_more_needed") or {}
     parts = []
     if more.get("ai"):
@@ -120,8 +91,8 @@ def needed_sentence(row: dict) -> str:
     return "Not enough data for an estimate: it needs " + ", ".join(parts) + "."
 
 
-def warnings_in_words(row: dict) -> list[str]:
-    return [WARNING_TEXT.get(code, code.replace("_", " ")) for code in row.get("warnings", [])]
+def warnings_in_words(row: EstimateRowData) -> list[str]:
+    return [WarningCode.text_of(code) for code in row.get("warnings", [])]
 
 
 def _change_cells(row: dict) -> list[str]:
@@ -133,19 +104,19 @@ def _change_cells(row: dict) -> list[str]:
     ]
 
 
-def status_words(row: dict) -> str:
+def status_words(row: EstimateRowData) -> str:
     """A row's status in words: "ok", "insufficient data" or "not estimable"."""
-    return row["status"].replace("_data", " data").replace("_", " ")
+    return RowStatus(row["status"]).words
 
 
-def no_estimate_sentence(row: dict) -> str:
+def no_estimate_sentence(row: EstimateRowData) -> str:
     """Why a row has no estimate: what it still needs, or the reason it cannot be computed."""
-    if row["status"] == "insufficient_data":
+    if row["status"] == RowStatus.INSUFFICIENT_DATA:
         return needed_sentence(row)
     return f"No estimate: {row.get('reason') or status_words(row)}"
 
 
-def _status_cell(row: dict) -> str:
+def _status_cell(row: EstimateRowData) -> str:
     return status_words(row)
 
 
@@ -160,9 +131,9 @@ def _interval(row: dict | None) -> dict | None:
     }
 
 
-def forest_chart(rows: list[dict], dimension: str, *, selected: str = "") -> Chart:
+def forest_chart(rows: list[EstimateRowData], dimension: Dimension, *, selected: str = "") -> Chart:
     """Time change by subgroup with 95% CIs, raw and partially pooled."""
-    title = DIMENSION_TITLES.get(dimension, dimension)
+    title = Dimension(dimension).words
     table = Table(
         [
             title.capitalize(),
@@ -180,9 +151,9 @@ def forest_chart(rows: list[dict], dimension: str, *, selected: str = "") -> Cha
     )
     labels, raw, pooled = [], [], []
     # Pooling needs four subgroups with an estimate (stats_fit.MIN_POOLED_GROUPS).
-    unpooled = any(row["status"] == "ok" and not row.get("pooled") for row in rows)
+    unpooled = any(row["status"] == RowStatus.OK and not row.get("pooled") for row in rows)
     for row in rows:
-        ok = row["status"] == "ok"
+        ok = row["status"] == RowStatus.OK
         pool = row.get("pooled") or {}
         table.rows.append(
             [
@@ -219,7 +190,7 @@ def forest_chart(rows: list[dict], dimension: str, *, selected: str = "") -> Cha
     )
 
 
-def trend_chart(rows: list[dict]) -> Chart:
+def trend_chart(rows: list[EstimateRowData]) -> Chart:
     table = Table(["Month", "Tasks", "Time change %", "95% CI low %", "95% CI high %", "Status"])
     labels, points = [], []
     for row in rows:
@@ -242,7 +213,7 @@ def trend_chart(rows: list[dict]) -> Chart:
     )
 
 
-def perception_chart(row: dict) -> Chart:
+def perception_chart(row: EstimateRowData) -> Chart:
     table = Table(["Figure", "Time change %", "95% CI low %", "95% CI high %", "Based on"])
     measured = _interval(row)
     items = [
@@ -284,7 +255,7 @@ def perception_chart(row: dict) -> Chart:
     )
 
 
-def evidence_table(row: dict) -> Chart:
+def evidence_table(row: EstimateRowData) -> Chart:
     diagnostics = row.get("diagnostics") or {}
     attrition = diagnostics.get("attrition") or {}
     compliance = diagnostics.get("compliance") or {}
@@ -329,7 +300,7 @@ ROBUSTNESS_FITS = (
 )
 
 
-def robustness_table(row: dict) -> Chart:
+def robustness_table(row: EstimateRowData) -> Chart:
     """The headline beside the other estimates of the same scope: the paired within-block
     estimate and the sensitivity fits, with the mixed model's convergence."""
     table = Table(["Estimate", "Time change %", "95% CI low %", "95% CI high %", "Tasks", "Note"])
@@ -401,7 +372,7 @@ def ratio_words(value: float | None) -> str:
     return f"×{value:.2g}"
 
 
-def flagged_summary(row: dict) -> dict:
+def flagged_summary(row: EstimateRowData) -> dict:
     """What the flagged-tasks page says about one estimate row, in words.
 
     The rule's typical ratio and its bounds, the headline beside the fit without the flagged
@@ -410,15 +381,15 @@ def flagged_summary(row: dict) -> dict:
     outliers = row.get("outliers") or {}
     summary = {
         "row": row,
-        "ok": row["status"] == "ok",
+        "ok": row["status"] == RowStatus.OK,
         "checked": bool(outliers),
-        "reason": "" if row["status"] == "ok" else no_estimate_sentence(row),
+        "reason": "" if row["status"] == RowStatus.OK else no_estimate_sentence(row),
         "flagged_ids": list(outliers.get("task_ids") or []),
         "n_flagged": outliers.get("n_flagged", 0),
         "truncated": bool(outliers.get("truncated")),
         "warning": (
-            WARNING_TEXT["outliers_change_result"]
-            if "outliers_change_result" in row.get("warnings", [])
+            WarningCode.OUTLIERS_CHANGE_RESULT.text
+            if WarningCode.OUTLIERS_CHANGE_RESULT in row.get("warnings", [])
             else ""
         ),
     }
@@ -518,7 +489,7 @@ def lab_charts(lab: dict | None) -> tuple[Chart, Chart]:
     )
 
 
-def tool_chart(rows: list[dict], overall: dict) -> Chart:
+def tool_chart(rows: list[EstimateRowData], overall: EstimateRowData) -> Chart:
     """Share of completed AI-allowed tasks that logged each tool, and the descriptive rows."""
     table = Table(
         [

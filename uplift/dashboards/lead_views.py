@@ -28,6 +28,7 @@ from uplift.estimates.selectors import (
     snapshot_scope_windows,
 )
 from uplift.estimates.services import estimates_refresh_queue
+from uplift.estimates.vocabulary import Dimension, EstimateRowData, RowStatus
 from uplift.spreadsheet import escape_row
 from uplift.worklog.selectors import task_list_for_team
 
@@ -129,11 +130,11 @@ def _scope_view(*, scope, snapshot, org: bool, team, task_type: str) -> dict:
     if view is not None:
         return view
     rows = [estimate.data for estimate in scoped_estimate_list(scope=scope)]
-    by_dimension: dict[str, list[dict]] = {}
+    by_dimension: dict[str, list[EstimateRowData]] = {}
     for row in rows:
         by_dimension.setdefault(row["dimension"], []).append(row)
-    overall = by_dimension["overall"][0]
-    types = by_dimension.get("task_type", [])
+    overall = by_dimension[Dimension.OVERALL][0]
+    types = by_dimension.get(Dimension.TASK_TYPE, [])
     notices = []
     headline = overall
     if task_type:
@@ -145,15 +146,19 @@ def _scope_view(*, scope, snapshot, org: bool, team, task_type: str) -> dict:
             task_type, headline = "", overall
     time_share, bottlenecks = charts.lab_charts(scope.lab)
     chart_list = [
-        charts.forest_chart(types, "task_type", selected=task_type),
-        *([charts.forest_chart(by_dimension.get("team", []), "team")] if org else []),
-        charts.trend_chart(by_dimension.get("month", [])),
+        charts.forest_chart(types, Dimension.TASK_TYPE, selected=task_type),
+        *(
+            [charts.forest_chart(by_dimension.get(Dimension.TEAM, []), Dimension.TEAM)]
+            if org
+            else []
+        ),
+        charts.trend_chart(by_dimension.get(Dimension.MONTH, [])),
         charts.perception_chart(headline),
         charts.evidence_table(headline),
         charts.robustness_table(headline),
         time_share,
         bottlenecks,
-        charts.tool_chart(by_dimension.get("tool", []), overall),
+        charts.tool_chart(by_dimension.get(Dimension.TOOL, []), overall),
     ]
     query = urlencode(
         {
@@ -197,8 +202,8 @@ def _scope_view(*, scope, snapshot, org: bool, team, task_type: str) -> dict:
     return view
 
 
-def _headline(row: dict) -> dict:
-    ok = row["status"] == "ok"
+def _headline(row: EstimateRowData) -> dict:
+    ok = row["status"] == RowStatus.OK
     speedup_interval = None
     if ok:
         # speedup = 1 / time_ratio, so its interval is the time ratio's, inverted (a lower
@@ -294,7 +299,9 @@ def flagged_tasks(request: HttpRequest) -> HttpResponse:
     estimate = None
     if scope is not None:
         estimate = scoped_estimate_get(
-            scope=scope, dimension="task_type" if task_type else "overall", group=task_type
+            scope=scope,
+            dimension=Dimension.TASK_TYPE if task_type else Dimension.OVERALL,
+            group=task_type,
         )
     context.update({"scope": scope, "task_type": task_type, "requested_type": task_type})
     if estimate is None:

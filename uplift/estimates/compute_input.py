@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import Count, Max
 
 from uplift.accounts.models import Team
-from uplift.estimates.stats import COLUMNS
+from uplift.estimates.stats_table import COLUMNS
 from uplift.worklog.models import Task, TaskType, Tool
 
 # Status and assignment travel as small codes (a value's place in its vocabulary); labels are

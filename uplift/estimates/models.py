@@ -1,6 +1,8 @@
 from django.db import models
 from django.db.models import Q
 
+from uplift.estimates.vocabulary import Dimension, EstimateRowData, RowStatus
+
 
 class Snapshot(models.Model):
     """One run of the estimation job, and when it succeeded, every estimate it computed.
@@ -64,10 +66,10 @@ class EstimateRow(models.Model):
     beside it the few that pages and the admin query."""
 
     position = models.PositiveIntegerField()
-    dimension = models.CharField(max_length=20)
+    dimension = models.CharField(max_length=20, choices=Dimension.choices())
     # The team, task type, tool or month; empty for the overall and observational rows.
     group = models.CharField(max_length=200, blank=True, default="")
-    status = models.CharField(max_length=20)
+    status = models.CharField(max_length=20, choices=RowStatus.choices())
     n_tasks = models.PositiveIntegerField()
     time_change = models.FloatField(null=True, blank=True)
     ci_low = models.FloatField(null=True, blank=True)
@@ -78,7 +80,7 @@ class EstimateRow(models.Model):
         abstract = True
 
     @classmethod
-    def from_rows(cls, rows: list[dict], **owner) -> list:
+    def from_rows(cls, rows: list[EstimateRowData], **owner) -> list:
         """Unsaved instances for ``estimate_all`` rows, in their order, under ``owner``."""
         return [
             cls(

@@ -1,18 +1,19 @@
 """Statistics core of Uplift: every figure of docs/estimation.md, from one table of tasks.
 
 `estimate_all` is the entry point used by the refresh job. The building blocks live in
-`stats_fit` (regressions, Benjamini-Hochberg, DerSimonian-Laird), `stats_checks` (sample rules,
-diagnostics, power, perception, paired estimate) and `stats_lab` (lab view) and are re-exported
-here. Nothing in these modules imports Django.
+`stats_table` (the table of tasks as arrays), `stats_fit` (regressions, Benjamini-Hochberg,
+DerSimonian-Laird), `stats_checks` (sample rules, diagnostics, power, perception, paired
+estimate) and `stats_lab` (lab view) and are re-exported here. Nothing in these modules imports
+Django.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 import pandas as pd
@@ -63,6 +64,8 @@ from uplift.estimates.stats_outliers import (
     outlier_threshold,
     outliers_change_result,
 )
+from uplift.estimates.stats_table import COLUMNS, Analysed, Tasks, groups, prepare
+from uplift.estimates.vocabulary import Dimension, EstimateRowData, RowStatus, WarningCode
 
 __all__ = [
     "COLUMNS",
@@ -97,250 +100,11 @@ __all__ = [
 ]
 
 METHOD_VERSION = "2025.3"
-COLUMNS = (
-    "task_id",
-    "researcher",
-    "team",
-    "task_type",
-    "assignment",
-    "ai_allowed",
-    "allocation",
-    "forecast_no_ai",
-    "forecast_ai",
-    "status",
-    "actual_minutes",
-    "perceived_other_minutes",
-    "month",
-    "tools",
-)
-SUBGROUP_DIMENSIONS = ("team", "task_type", "month", "tool")
 
 
 def ratio_interval(beta: float, se: float, crit: float) -> tuple[float, float]:
     """A CI on the ratio scale: exp(b -/+ crit * se) - 1."""
     return expm1_safe(beta - crit * se), expm1_safe(beta + crit * se)
-
-
-@dataclass
-class _Tasks:
-    """The input table as aligned numpy arrays, rows ordered by task_id."""
-
-    n: int
-    researcher: np.ndarray
-    n_researchers: int
-    team: np.ndarray
-    team_labels: list
-    task_type: np.ndarray
-    task_type_labels: list
-    month: np.ndarray
-    month_labels: list
-    randomized: np.ndarray
-    self_selected: np.ndarray
-    ai: np.ndarray
-    allocation: np.ndarray
-    # Randomization stratum of each task: its allocation's code among the distinct ones.
-    stratum: np.ndarray
-    n_strata: int
-    completed: np.ndarray
-    analysable: np.ndarray
-    abandoned: np.ndarray
-    actual: np.ndarray
-    log_actual: np.ndarray
-    log_forecast: np.ndarray
-    forecast_ai: np.ndarray
-    forecast_no_ai: np.ndarray
-    perceived_other: np.ndarray
-    any_tool: np.ndarray
-    tool_used: dict
-    # Derived once per refresh in _prepare: per-task masks and log ratios that every
-    # scope would otherwise recompute on its gathered rows.
-    resolved: np.ndarray | None = None
-    pooled: np.ndarray | None = None
-    log_forecast_ratio: np.ndarray | None = None
-    has_perceived: np.ndarray | None = None
-    log_posthoc_ratio: np.ndarray | None = None
-    # The input's task_id column, sorted (the rows' order): what a flagged task is named by.
-    task_id: np.ndarray | None = None
-
-
-def _factorize_sorted(values) -> tuple[np.ndarray, pd.Index]:
-    # Sorted labels make group order independent of row order; missing values get code -1.
-    try:
-        codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
-    except TypeError:  # mixed int / str ids cannot be sorted
-        codes, uniques = pd.factorize(values.astype(str), sort=True, use_na_sentinel=True)
-    return codes.astype(np.int64), uniques
-
-
-def _sorted_codes(
-    values: pd.Series, valid: np.ndarray | None = None, *, as_object: bool = True
-) -> tuple[np.ndarray, list]:
-    """Codes 0..k-1 of the distinct values present, in sorted order (-1: missing or not `valid`).
-
-    Returns the codes and the labels as str. A categorical column gives the same codes and
-    labels as its values would: only the (few) categories are factorised, not the rows, and
-    unused categories are dropped. Rows are in the table's order. `as_object` converts plain
-    columns to Python objects first, as labels of team, task type and month always were; the
-    researcher column skips it (integer ids factorise much faster as integers).
-    """
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        categories = values.cat.categories
-        raw = values.cat.codes.to_numpy().astype(np.int64)
-        if valid is not None:
-            raw = np.where(valid, raw, -1)
-        used = np.flatnonzero(np.bincount(raw[raw >= 0], minlength=len(categories)))
-        rank, uniques = _factorize_sorted(pd.Series(categories.take(used), dtype=object))
-        # remap[-1] (the extra last slot) keeps missing rows at -1.
-        remap = np.full(len(categories) + 1, -1, dtype=np.int64)
-        remap[used] = rank
-        return remap[raw], [str(u) for u in uniques]
-    if as_object:
-        values = values.astype(object)
-    if valid is not None:
-        values = values.where(valid)
-    codes, uniques = _factorize_sorted(values)
-    return codes, [str(u) for u in uniques]
-
-
-def _equals(values: pd.Series) -> Callable[[str], np.ndarray]:
-    # Compare factorised codes: much cheaper than string equality over a million rows.
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        codes, uniques = values.cat.codes.to_numpy(), values.cat.categories
-    else:
-        codes, uniques = pd.factorize(values)
-    lookup = {str(u): i for i, u in enumerate(uniques)}
-    return lambda label: codes == lookup.get(label, -2)
-
-
-def _tool_usage(tools: pd.Series, order: np.ndarray) -> tuple[np.ndarray, dict]:
-    # Factorise the (few distinct) tool tuples once instead of looping over a million rows.
-    def as_tuple(value) -> tuple:
-        if isinstance(value, tuple):
-            return value
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return ()
-        return tuple(value)
-
-    try:
-        codes, combos = pd.factorize(tools, use_na_sentinel=False)
-    except TypeError:  # lists are unhashable
-        codes, combos = pd.factorize(tools.map(as_tuple), use_na_sentinel=False)
-    codes = codes[order]
-    combos = [as_tuple(c) for c in combos]
-    any_tool = np.array([len(c) > 0 for c in combos], dtype=bool)[codes]
-    names = sorted({str(name) for combo in combos for name in combo})
-    used = {
-        name: np.array([name in {str(x) for x in c} for c in combos], dtype=bool)[codes]
-        for name in names
-    }
-    return any_tool, used
-
-
-def _task_id_order(tasks: pd.DataFrame) -> np.ndarray:
-    """The row permutation that sorts the table by task_id (stable, as `sort_values`)."""
-    ids = tasks["task_id"].to_numpy()
-    if ids.dtype.kind in "iu":
-        # Unique ids have one sorting permutation, so the (5x faster) unstable sort gives the
-        # stable sort's answer; repeated ids fall back to the stable sort.
-        order = np.argsort(ids)
-        ordered = ids[order]
-        if ordered.size < 2 or np.all(ordered[1:] != ordered[:-1]):
-            return order
-        return np.argsort(ids, kind="stable")
-    by_id = tasks["task_id"].reset_index(drop=True).sort_values(kind="stable")
-    return by_id.index.to_numpy()
-
-
-def _prepare(tasks: pd.DataFrame) -> _Tasks:
-    """Columns of `tasks` as numpy arrays ordered by task_id.
-
-    Only the resulting integer codes and float columns are reordered: factorising (whose sorted
-    codes do not depend on row order) before reordering saves shuffling object columns.
-    """
-    missing = [c for c in COLUMNS if c not in tasks.columns]
-    if missing:
-        raise ValueError(f"tasks table lacks columns: {missing}")
-    order = _task_id_order(tasks)
-
-    def floats(name: str) -> np.ndarray:
-        return tasks[name].to_numpy(dtype=float, na_value=np.nan)[order]
-
-    # Sorted codes keep each scope's researcher order (and so its bootstrap) independent of
-    # which other researchers exist.
-    researcher, researcher_labels = _sorted_codes(tasks["researcher"], as_object=False)
-    team, team_labels = _sorted_codes(tasks["team"])
-    task_type, task_type_labels = _sorted_codes(tasks["task_type"])
-    status = _equals(tasks["status"])
-    assignment = _equals(tasks["assignment"])
-    completed_unsorted = status("completed")
-    # A month holds completed tasks only.
-    month, month_labels = _sorted_codes(tasks["month"], valid=completed_unsorted)
-    completed = completed_unsorted[order]
-    actual = floats("actual_minutes")
-    forecast_no_ai = floats("forecast_no_ai")
-    forecast_ai = floats("forecast_ai")
-    # A completed task enters a regression only with positive minutes and forecast.
-    analysable = completed & (actual > 0) & (forecast_no_ai > 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        log_actual = np.where(analysable, np.log(np.where(analysable, actual, 1.0)), np.nan)
-        log_forecast = np.log(np.where(forecast_no_ai > 0, forecast_no_ai, np.nan))
-    allocation = floats("allocation")
-    allocation = np.where(np.isfinite(allocation), allocation, 0.5)
-    strata, stratum = np.unique(np.round(allocation, 9), return_inverse=True)
-    any_tool, tool_used = _tool_usage(tasks["tools"], order)
-    perceived_other = floats("perceived_other_minutes")
-    # The perception's terms once per task; each scope averages its own (stats_checks.perception).
-    log_forecast_ratio = forecast_log_ratios(forecast_ai, forecast_no_ai)
-    log_posthoc_ratio = posthoc_log_ratios(actual, perceived_other)
-    randomized = assignment("randomized")[order]
-    self_selected = assignment("self_selected")[order]
-    abandoned = status("abandoned")[order]
-    return _Tasks(
-        n=len(order),
-        researcher=researcher[order],
-        n_researchers=len(researcher_labels),
-        team=team[order],
-        team_labels=team_labels,
-        task_type=task_type[order],
-        task_type_labels=task_type_labels,
-        month=month[order],
-        month_labels=month_labels,
-        randomized=randomized,
-        self_selected=self_selected,
-        ai=tasks["ai_allowed"].to_numpy(dtype=bool, na_value=False)[order],
-        allocation=allocation,
-        stratum=stratum.ravel(),
-        n_strata=int(strata.size),
-        completed=completed,
-        analysable=analysable,
-        abandoned=abandoned,
-        actual=actual,
-        log_actual=log_actual,
-        log_forecast=log_forecast,
-        forecast_ai=forecast_ai,
-        forecast_no_ai=forecast_no_ai,
-        perceived_other=perceived_other,
-        any_tool=any_tool,
-        tool_used=tool_used,
-        resolved=completed | abandoned,
-        pooled=analysable & (randomized | self_selected),
-        log_forecast_ratio=log_forecast_ratio,
-        has_perceived=np.isfinite(perceived_other),
-        log_posthoc_ratio=log_posthoc_ratio,
-        task_id=tasks["task_id"].to_numpy()[order],
-    )
-
-
-def _groups(codes: np.ndarray, labels: list) -> list[tuple[str, np.ndarray]]:
-    # One stable sort per dimension; each group's rows stay in task_id order.
-    valid = np.flatnonzero(codes >= 0)
-    keys = codes[valid]
-    if len(labels) <= np.iinfo(np.int16).max:
-        # numpy's stable sort is a radix sort for 16-bit keys: ~7x faster than on int64.
-        keys = keys.astype(np.int16)
-    order = valid[np.argsort(keys, kind="stable")]
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes[valid], minlength=len(labels)))])
-    return [(labels[i], order[bounds[i] : bounds[i + 1]]) for i in range(len(labels))]
 
 
 def _scope_seed(seed: int, dimension: str, group) -> list[int]:
@@ -386,40 +150,53 @@ class _Options:
 
 
 @dataclass
-class _Analysed:
-    """A scope's analysed tasks, each column gathered once and shared by every figure."""
+class _Scope:
+    """One row's tasks: each column gathered once and shared by every figure of the row.
 
-    rows: np.ndarray
-    y: np.ndarray
-    ai: np.ndarray
-    log_forecast: np.ndarray
-    researcher: np.ndarray
-    # Stratum codes, None when the refresh has a single stratum (the common case).
-    stratum: np.ndarray | None = None
+    `design` holds the scope's randomized tasks (its self-selected ones for the observational
+    row) and `done` the analysed ones among them: completed, with positive minutes and forecast.
+    """
+
+    dimension: Dimension
+    group: str | None
+    # Every task of the scope, whatever its assignment (the self-selected-included fit's).
+    tasks: np.ndarray
+    design: np.ndarray
+    done: Analysed
+    n_ai: int
+    n_no_ai: int
+    n_researchers: int
 
     @classmethod
-    def gather(cls, t: _Tasks, rows: np.ndarray) -> _Analysed:
-        stratum = t.stratum[rows] if t.n_strata > 1 else None
+    def gather(cls, t: Tasks, dimension: Dimension, group: str | None, idx: np.ndarray) -> _Scope:
+        # Columns are gathered once per scope (design rows, then analysed rows) and reused:
+        # fancy indexing the same rows again for every figure cost ~30 gathers per scope.
+        assigned = t.self_selected if dimension == Dimension.OBSERVATIONAL else t.randomized
+        design = idx[assigned[idx]]
+        done = Analysed.gather(t, design[t.analysable[design]])
+        n_ai = int(done.ai.sum())
         return cls(
-            rows, t.log_actual[rows], t.ai[rows], t.log_forecast[rows], t.researcher[rows], stratum
+            dimension=dimension,
+            group=group,
+            tasks=idx,
+            design=design,
+            done=done,
+            n_ai=n_ai,
+            n_no_ai=int(done.rows.size - n_ai),
+            n_researchers=int(np.count_nonzero(np.bincount(done.researcher, minlength=1))),
         )
 
-    @functools.cached_property
-    def ai_part(self) -> _Analysed:
-        """The AI-allowed tasks alone (compressed once, used by each of a tool row's fits)."""
-        ai = self.ai
-        stratum = None if self.stratum is None else self.stratum[ai]
-        return _Analysed(
-            self.rows[ai], self.y[ai], ai[ai], self.log_forecast[ai], self.researcher[ai], stratum
-        )
+    @property
+    def observational(self) -> bool:
+        return self.dimension == Dimension.OBSERVATIONAL
 
 
 def _fit_tool(
     shared: NoAIRows,
-    own: _Analysed,
+    own: Analysed,
     *,
     covariate: bool = True,
-    t: _Tasks | None = None,
+    t: Tasks | None = None,
     shared_rows: np.ndarray | None = None,
 ) -> dict | None:
     """A tool row's fit: its AI-allowed tasks beside the shared AI-not-allowed ones.
@@ -431,7 +208,7 @@ def _fit_tool(
     """
     own = own.ai_part
     if own.stratum is not None and t is not None and shared_rows is not None:
-        both = _Analysed.gather(t, np.concatenate([shared_rows, own.rows]))
+        both = Analysed.gather(t, np.concatenate([shared_rows, own.rows]))
         if covariate:
             return _try(
                 fit_primary, both.y, both.ai, both.log_forecast, both.researcher, both.stratum
@@ -447,12 +224,14 @@ def _fit_tool(
     )
 
 
-def _sensitivity(t: _Tasks, idx: np.ndarray, done: _Analysed, dimension: str, opts) -> dict:
+def _sensitivity(t: Tasks, scope: _Scope, opts: _Options) -> dict:
+    """The sensitivity fits of a row (docs/estimation.md, "Sensitivity fits"), outliers aside."""
+    done, idx = scope.done, scope.tasks
     y, ai, lf, res, strata = done.y, done.ai, done.log_forecast, done.researcher, done.stratum
     mixed = fit_mixed_model(y, ai, lf, res, strata)
     # Self-selected tasks of the same scope join the randomized ones, for contrast only.
-    if dimension == "tool":
-        pooled_ai = _Analysed.gather(t, idx[t.pooled[idx] & t.ai[idx]])
+    if scope.dimension == Dimension.TOOL:
+        pooled_ai = Analysed.gather(t, idx[t.pooled[idx] & t.ai[idx]])
         no_covariate = _fit_tool(
             opts.no_ai, done, covariate=False, t=t, shared_rows=opts.no_ai_rows
         )
@@ -460,7 +239,7 @@ def _sensitivity(t: _Tasks, idx: np.ndarray, done: _Analysed, dimension: str, op
             opts.pooled_no_ai, pooled_ai, t=t, shared_rows=opts.pooled_no_ai_rows
         )
     else:
-        pooled = _Analysed.gather(t, idx[t.pooled[idx]])
+        pooled = Analysed.gather(t, idx[t.pooled[idx]])
         no_covariate = _try(fit_no_covariate, y, ai, res, strata)
         self_selected_included = _try(
             fit_primary, pooled.y, pooled.ai, pooled.log_forecast, pooled.researcher, pooled.stratum
@@ -481,7 +260,7 @@ def _sensitivity(t: _Tasks, idx: np.ndarray, done: _Analysed, dimension: str, op
     }
 
 
-def _outliers(t: _Tasks, done: _Analysed) -> tuple[dict, dict | None]:
+def _outliers(t: Tasks, done: Analysed) -> tuple[dict, dict | None]:
     """The scope's flagged tasks (`outlier_mask`) and the primary fit without them.
 
     The fit is `fit_primary` on the other analysed tasks (a tool row's too: its AI-allowed
@@ -544,161 +323,206 @@ _CONTRIBUTIONS = "_cr2_contributions"
 
 # Why a row has no figures, by status (not_estimable rows say which NOT_ESTIMABLE key).
 NO_ESTIMATE = {
-    "insufficient_data": "Fewer than 5 completed tasks in an arm or fewer than 3 researchers.",
-    "degenerate_design": "The AI effect is not identified: the arm and the forecast coincide.",
+    WarningCode.INSUFFICIENT_DATA: (
+        "Fewer than 5 completed tasks in an arm or fewer than 3 researchers."
+    ),
+    WarningCode.DEGENERATE_DESIGN: (
+        "The AI effect is not identified: the arm and the forecast coincide."
+    ),
 }
 # Failures of one scope's arithmetic: that row is not estimable, the refresh goes on.
 NUMERIC_ERRORS = (ArithmeticError, ValueError, np.linalg.LinAlgError)
 
 
+def _diagnostics(t: Tasks, scope: _Scope) -> dict:
+    """The design checks of a row, computed whether or not it gets an estimate."""
+    design, done = scope.design, scope.done
+    design_ai = t.ai[design]
+    resolved = t.resolved[design]
+    return {
+        # Tool rows select AI tasks by a post-treatment choice, and self-selection has no plan.
+        "sample_ratio": None
+        if scope.dimension in (Dimension.TOOL, Dimension.OBSERVATIONAL)
+        else sample_ratio_mismatch(design_ai, t.allocation[design]),
+        "balance": balance(done.ai, done.log_forecast),
+        "compliance": compliance(done.ai, t.any_tool[done.rows]),
+        # A month holds only completed tasks, so abandonment is not defined for it.
+        "attrition": None
+        if scope.dimension == Dimension.MONTH
+        else attrition_by_arm(design_ai[resolved], t.abandoned[design][resolved]),
+    }
+
+
+def _design_warnings(scope: _Scope, diagnostics: dict) -> list[WarningCode]:
+    """The warnings a row carries whatever its figures: what its tasks are, failed checks."""
+    warnings = []
+    if scope.observational:
+        warnings.append(WarningCode.OBSERVATIONAL)
+    if scope.dimension == Dimension.TOOL:
+        warnings.append(WarningCode.DESCRIPTIVE)
+    if diagnostics["sample_ratio"] and diagnostics["sample_ratio"]["warn"]:
+        warnings.append(WarningCode.SAMPLE_RATIO_MISMATCH)
+    if diagnostics["attrition"] and diagnostics["attrition"]["warn"]:
+        warnings.append(WarningCode.DIFFERENTIAL_ATTRITION)
+    if diagnostics["compliance"]["warn"]:
+        warnings.append(WarningCode.NON_COMPLIANCE)
+    return warnings
+
+
+def _row_without_figures(scope: _Scope, diagnostics: dict) -> EstimateRowData:
+    """A row with its counts, diagnostics and design warnings, every figure null."""
+    return {
+        "dimension": scope.dimension,
+        "group": scope.group,
+        "status": RowStatus.OK,
+        "n_tasks": int(scope.done.rows.size),
+        "n_ai": scope.n_ai,
+        "n_no_ai": scope.n_no_ai,
+        "n_researchers": scope.n_researchers,
+        "n_scope_tasks": int(scope.design.size),
+        **_null_figures(),
+        "warnings": _design_warnings(scope, diagnostics),
+        "tasks_more_needed": None,
+        "reason": None,
+        "diagnostics": diagnostics,
+    }
+
+
+def _primary_fit(t: Tasks, scope: _Scope, opts: _Options) -> dict | None:
+    """The row's primary fit (a tool row's beside the shared AI-not-allowed tasks).
+
+    None when the design cannot identify the AI coefficient.
+    """
+    done = scope.done
+    if scope.dimension == Dimension.TOOL:
+        return _fit_tool(opts.no_ai, done, t=t, shared_rows=opts.no_ai_rows)
+    return _try(fit_primary, done.y, done.ai, done.log_forecast, done.researcher, done.stratum)
+
+
+def _headline(fit: dict) -> dict:
+    """The effect of AI allowed from the primary fit: ratio, change, intervals, p-value."""
+    beta, se = fit["beta"], fit["se"]
+    ci_low, ci_high = (expm1_safe(v) for v in fit["ci_log"])
+    return {
+        "beta": beta,
+        "time_ratio": exp_safe(beta),
+        "time_change": expm1_safe(beta),
+        "speedup": exp_safe(-beta),
+        "ci_low": ci_low,
+        "ci_high": ci_high,
+        "se": dict(se),
+        # METR's published z intervals of the three classic SEs (the replication view).
+        "ci_z": {
+            key: list(ratio_interval(beta, se[key], Z_975))
+            for key in ("nonrobust", "hc3", "cluster")
+        },
+        "df": fit["df"],
+        "effective_researchers": fit["df"] + 1.0,
+        "p_value": fit["p_value"],
+    }
+
+
+def _power(fit: dict, scope: _Scope, opts: _Options) -> dict:
+    """Minimum detectable effects, and the tasks or researchers that would reach the target."""
+    se, df = fit["se"]["cr2"], fit["df"]
+    return {
+        "mde": minimum_detectable_effect(se, df),
+        "mde_faster": minimum_detectable_speedup(se, df),
+        "tasks_needed": tasks_needed(scope.done.rows.size, se, opts.target_mde, df),
+        "researchers_needed": researchers_needed(scope.n_researchers, se, opts.target_mde),
+    }
+
+
+def _perception(t: Tasks, scope: _Scope, time_change: float) -> dict:
+    """The time changes researchers forecast and perceived, and their gaps to the measured one.
+
+    `perception` on the scope's terms, computed once per task in `prepare`.
+    """
+    done = scope.done
+    # Completed AI-allowed tasks that give a perceived time enter the post-hoc perception.
+    asked = done.ai & t.has_perceived[done.rows]
+    return perception(
+        t.log_forecast_ratio[scope.design], t.log_posthoc_ratio[done.rows[asked]], time_change
+    )
+
+
+def _paired(t: Tasks, scope: _Scope) -> dict | None:
+    """The within-block estimate of the row (`paired_estimate`)."""
+    done = scope.done
+    return paired_estimate(
+        done.y - done.log_forecast, done.ai, done.researcher, t.task_type[done.rows]
+    )
+
+
+def _add_figures(row: EstimateRowData, t: Tasks, scope: _Scope, fit: dict, opts: _Options) -> None:
+    """Every figure of a row whose primary fit is reportable, and the warnings they raise."""
+    warnings = row["warnings"]
+    if fit["covariate_dropped"]:
+        warnings.append(WarningCode.CONSTANT_FORECAST)
+    row.update(_headline(fit))
+    row.update(_perception(t, scope, row["time_change"]))
+    row["paired"] = _paired(t, scope)
+    row.update(_power(fit, scope, opts))
+    row["sensitivity"] = None if scope.observational else _sensitivity(t, scope, opts)
+    # Effective researchers: the headline's degrees of freedom plus one, which is about G for
+    # equal researchers and falls towards 2 as one researcher carries more of the tasks;
+    # fewer than 10 (to the nearest whole researcher) warns.
+    if row["effective_researchers"] < FEW_CLUSTERS - 0.5:
+        warnings.append(WarningCode.FEW_CLUSTERS)
+    if paired_disagrees(row["paired"], row["ci_low"], row["ci_high"]):
+        warnings.append(WarningCode.PAIRED_DISAGREES)
+    if not scope.observational:
+        row["outliers"], without = _outliers(t, scope.done)
+        row["sensitivity"]["without_outliers"] = without
+        if without and outliers_change_result(
+            fit["beta"], fit["p_value"], without["beta"], without["p_value"]
+        ):
+            warnings.append(WarningCode.OUTLIERS_CHANGE_RESULT)
+    if scope.dimension == Dimension.TASK_TYPE:
+        # For the lab view's covariance between task types; removed before the row is stored.
+        row[_CONTRIBUTIONS] = fit["cr2_contributions"]
+
+
 def _estimate_scope(
-    t: _Tasks,
-    idx: np.ndarray,
-    dimension: str,
-    group,
-    opts: _Options,
-    failure: str | None = None,
-) -> dict:
+    t: Tasks, scope: _Scope, opts: _Options, failure: str | None = None
+) -> EstimateRowData:
     """One estimate row: counts, diagnostics and, when the sample rules pass, all figures.
 
     With `failure` (the reason an earlier attempt failed) no fit is tried: the row is
     `not_estimable` with that reason.
     """
-    observational = dimension == "observational"
-    design = idx[t.self_selected[idx]] if observational else idx[t.randomized[idx]]
-    # Columns are gathered once per scope (design rows, then analysed rows) and reused below:
-    # fancy indexing the same rows again for every figure cost ~30 gathers per scope.
-    design_ai = t.ai[design]
-    is_done = t.analysable[design]
-    done = _Analysed.gather(t, design[is_done])
-    ai_done = done.ai
-    n_ai = int(ai_done.sum())
-    n_no_ai = int(done.rows.size - n_ai)
-    n_researchers = int(np.count_nonzero(np.bincount(done.researcher, minlength=1)))
-
-    resolved = t.resolved[design]
-    diagnostics = {
-        # Tool rows select AI tasks by a post-treatment choice, and self-selection has no plan.
-        "sample_ratio": None
-        if dimension in ("tool", "observational")
-        else sample_ratio_mismatch(design_ai, t.allocation[design]),
-        "balance": balance(ai_done, done.log_forecast),
-        "compliance": compliance(ai_done, t.any_tool[done.rows]),
-        # A month holds only completed tasks, so abandonment is not defined for it.
-        "attrition": None
-        if dimension == "month"
-        else attrition_by_arm(design_ai[resolved], t.abandoned[design][resolved]),
-    }
-    warnings = []
-    if observational:
-        warnings.append("observational")
-    if dimension == "tool":
-        warnings.append("descriptive")
-    if diagnostics["sample_ratio"] and diagnostics["sample_ratio"]["warn"]:
-        warnings.append("sample_ratio_mismatch")
-    if diagnostics["attrition"] and diagnostics["attrition"]["warn"]:
-        warnings.append("differential_attrition")
-    if diagnostics["compliance"]["warn"]:
-        warnings.append("non_compliance")
-
-    row = {
-        "dimension": dimension,
-        "group": group,
-        "status": "ok",
-        "n_tasks": int(done.rows.size),
-        "n_ai": n_ai,
-        "n_no_ai": n_no_ai,
-        "n_researchers": n_researchers,
-        "n_scope_tasks": int(design.size),
-        **_null_figures(),
-        "warnings": warnings,
-        "tasks_more_needed": None,
-        "reason": None,
-        "diagnostics": diagnostics,
-    }
+    row = _row_without_figures(scope, _diagnostics(t, scope))
+    warnings = row["warnings"]
     fit = None
-    if failure is None and has_enough_data(n_ai, n_no_ai, n_researchers):
-        if dimension == "tool":
-            fit = _fit_tool(opts.no_ai, done, t=t, shared_rows=opts.no_ai_rows)
-        else:
-            fit = _try(
-                fit_primary, done.y, ai_done, done.log_forecast, done.researcher, done.stratum
-            )
+    if failure is None and has_enough_data(scope.n_ai, scope.n_no_ai, scope.n_researchers):
+        fit = _primary_fit(t, scope, opts)
         if fit is None:
-            warnings.append("degenerate_design")
+            warnings.append(WarningCode.DEGENERATE_DESIGN)
     problem = failure or (None if fit is None else fit_problem(fit))
     if problem is not None:
-        row["status"] = "not_estimable"
+        row["status"] = RowStatus.NOT_ESTIMABLE
         row["reason"] = NOT_ESTIMABLE.get(problem, problem)
-        warnings.insert(0, "not_estimable")
-        return row
-    if fit is None:
-        row["status"] = "insufficient_data"
-        row["tasks_more_needed"] = tasks_more_needed(n_ai, n_no_ai, n_researchers)
-        degenerate = "degenerate_design" in warnings
-        row["reason"] = NO_ESTIMATE["degenerate_design" if degenerate else "insufficient_data"]
-        warnings.insert(0, "insufficient_data")
-        return row
-
-    if fit["covariate_dropped"]:
-        warnings.append("constant_forecast")
-    beta, se = fit["beta"], fit["se"]
-    ci_low, ci_high = (expm1_safe(v) for v in fit["ci_log"])
-    time_change = expm1_safe(beta)
-    # Completed AI-allowed tasks that give a perceived time enter the post-hoc perception.
-    asked = ai_done & t.has_perceived[done.rows]
-    paired = paired_estimate(
-        done.y - done.log_forecast,
-        ai_done,
-        done.researcher,
-        t.task_type[done.rows],
-    )
-    row.update(
-        {
-            "beta": beta,
-            "time_ratio": exp_safe(beta),
-            "time_change": time_change,
-            "speedup": exp_safe(-beta),
-            "ci_low": ci_low,
-            "ci_high": ci_high,
-            "se": dict(se),
-            # METR's published z intervals of the three classic SEs (the replication view).
-            "ci_z": {
-                key: list(ratio_interval(beta, se[key], Z_975))
-                for key in ("nonrobust", "hc3", "cluster")
-            },
-            "df": fit["df"],
-            "effective_researchers": fit["df"] + 1.0,
-            "p_value": fit["p_value"],
-            "mde": minimum_detectable_effect(se["cr2"], fit["df"]),
-            "mde_faster": minimum_detectable_speedup(se["cr2"], fit["df"]),
-            "tasks_needed": tasks_needed(done.rows.size, se["cr2"], opts.target_mde, fit["df"]),
-            "researchers_needed": researchers_needed(n_researchers, se["cr2"], opts.target_mde),
-            **perception(
-                t.log_forecast_ratio[design], t.log_posthoc_ratio[done.rows[asked]], time_change
-            ),
-            "paired": paired,
-            "sensitivity": None if observational else _sensitivity(t, idx, done, dimension, opts),
-        }
-    )
-    # Effective researchers: the headline's degrees of freedom plus one, which is about G for
-    # equal researchers and falls towards 2 as one researcher carries more of the tasks;
-    # fewer than 10 (to the nearest whole researcher) warns.
-    if row["effective_researchers"] < FEW_CLUSTERS - 0.5:
-        warnings.append("few_clusters")
-    if paired_disagrees(paired, ci_low, ci_high):
-        warnings.append("paired_disagrees")
-    if not observational:
-        row["outliers"], row["sensitivity"]["without_outliers"] = _outliers(t, done)
-        without = row["sensitivity"]["without_outliers"]
-        if without and outliers_change_result(
-            beta, fit["p_value"], without["beta"], without["p_value"]
-        ):
-            warnings.append("outliers_change_result")
-    if dimension == "task_type":
-        # For the lab view's covariance between task types; removed before the row is stored.
-        row[_CONTRIBUTIONS] = fit["cr2_contributions"]
+        warnings.insert(0, WarningCode.NOT_ESTIMABLE)
+    elif fit is None:
+        row["status"] = RowStatus.INSUFFICIENT_DATA
+        row["tasks_more_needed"] = tasks_more_needed(scope.n_ai, scope.n_no_ai, scope.n_researchers)
+        degenerate = WarningCode.DEGENERATE_DESIGN in warnings
+        row["reason"] = NO_ESTIMATE[
+            WarningCode.DEGENERATE_DESIGN if degenerate else WarningCode.INSUFFICIENT_DATA
+        ]
+        warnings.insert(0, WarningCode.INSUFFICIENT_DATA)
+    else:
+        _add_figures(row, t, scope, fit, opts)
     return row
+
+
+def _estimate_scope_or_failure(t: Tasks, scope: _Scope, opts: _Options) -> EstimateRowData:
+    """`_estimate_scope`, or its not-estimable row when its arithmetic fails."""
+    try:
+        return _estimate_scope(t, scope, opts)
+    except NUMERIC_ERRORS as error:
+        failure = f"The estimate failed on a numeric error: {type(error).__name__}: {error}"
+        return _estimate_scope(t, scope, opts, failure=failure)
 
 
 def paired_disagrees(paired: dict | None, ci_low: float, ci_high: float) -> bool:
@@ -711,14 +535,23 @@ def paired_disagrees(paired: dict | None, ci_low: float, ci_high: float) -> bool
     return paired["ci_low"] > ci_high or paired["ci_high"] < ci_low
 
 
-def _add_q_values_and_pooling(rows: list[dict], dimension: str) -> None:
-    ok = [r for r in rows if r["status"] == "ok"]
-    if dimension in ("overall", "observational"):
+def _add_q_values_and_pooling(rows: list[EstimateRowData], dimension: Dimension) -> None:
+    """The figures that compare one dimension's rows: q-values, and pooling for subgroups.
+
+    A dimension of a single row (overall, observational) has its p-value as q-value.
+    """
+    ok = [r for r in rows if r["status"] == RowStatus.OK]
+    if dimension not in Dimension.subgroups():
         for r in ok:
             r["q_value"] = r["p_value"]
         return
     for r, q in zip(ok, benjamini_hochberg([r["p_value"] for r in ok]), strict=True):
         r["q_value"] = q
+    _add_pooling(ok)
+
+
+def _add_pooling(ok: list[EstimateRowData]) -> None:
+    """Each estimated subgroup partially pooled toward its dimension's mean (`pooled`)."""
     pooled = partial_pooling(
         [r["beta"] for r in ok], [r["se"]["cr2"] for r in ok], [r["df"] for r in ok]
     )
@@ -755,7 +588,82 @@ def _json_safe(value):
     if isinstance(value, (float, np.floating)):
         f = float(value)
         return f if math.isfinite(f) else None
+    if isinstance(value, Enum):
+        return value.value  # a dimension, status or warning code as the plain string
     return value
+
+
+def _options(t: Tasks, *, target_mde: float, seed: int) -> _Options:
+    """The refresh's settings, and the AI-not-allowed tasks every tool row shares, if any."""
+    opts = _Options(target_mde=float(target_mde), seed=int(seed))
+    if t.tool_used:
+
+        def no_ai_rows(rows: np.ndarray) -> NoAIRows:
+            return NoAIRows(
+                t.log_actual[rows], t.log_forecast[rows], t.researcher[rows], t.n_researchers
+            )
+
+        opts.no_ai_rows = np.flatnonzero(t.randomized & t.analysable & ~t.ai)
+        opts.pooled_no_ai_rows = np.flatnonzero(t.pooled & ~t.ai)
+        opts.no_ai = no_ai_rows(opts.no_ai_rows)
+        opts.pooled_no_ai = no_ai_rows(opts.pooled_no_ai_rows)
+    return opts
+
+
+def _scopes_by_dimension(t: Tasks) -> list[tuple[Dimension, list[tuple[str | None, np.ndarray]]]]:
+    """Each dimension and its scopes (group label, task rows), in the order of the rows."""
+    everything = np.arange(t.n)
+    # Tool rows: AI-allowed tasks that used the tool, plus every AI-not-allowed task.
+    tool_scopes = [
+        (name, np.flatnonzero(used | ~t.ai)) for name, used in sorted(t.tool_used.items())
+    ]
+    return [
+        (Dimension.OVERALL, [(None, everything)]),
+        (Dimension.TEAM, groups(t.team, t.team_labels)),
+        (Dimension.TASK_TYPE, groups(t.task_type, t.task_type_labels)),
+        (Dimension.MONTH, groups(t.month, t.month_labels)),
+        (Dimension.TOOL, tool_scopes),
+        (Dimension.OBSERVATIONAL, [(None, everything)]),
+    ]
+
+
+def _lab(t: Tasks, type_rows: list[EstimateRowData], seed: int) -> dict:
+    """`lab_view` over the task-type rows, weighted by each type's completed minutes.
+
+    Takes the rows' per-researcher CR2 contributions out of them (they are not stored).
+    """
+    type_estimates = {
+        r["group"]: (r["beta"], r["se"]["cr2"], r["df"]) if r["status"] == RowStatus.OK else None
+        for r in type_rows
+    }
+    contributions = {r["group"]: r.pop(_CONTRIBUTIONS) for r in type_rows if _CONTRIBUTIONS in r}
+    completed_minutes = t.completed & np.isfinite(t.actual) & (t.task_type >= 0)
+    minutes = np.bincount(
+        t.task_type[completed_minutes],
+        weights=t.actual[completed_minutes],
+        minlength=len(t.task_type_labels),
+    )
+    return lab_view(
+        {label: float(minutes[i]) for i, label in enumerate(t.task_type_labels) if minutes[i] > 0},
+        type_estimates,
+        contributions=contributions,
+        seed=_scope_seed(seed, "lab", None),
+    )
+
+
+def _method(opts: _Options) -> dict:
+    """The method's version and the constants of its rules, stored with the snapshot."""
+    return {
+        "version": METHOD_VERSION,
+        "target_mde": opts.target_mde,
+        "paired_min_researchers": PAIRED_MIN_RESEARCHERS,
+        "seed": opts.seed,
+        "min_tasks_per_arm": MIN_TASKS_PER_ARM,
+        "min_researchers": MIN_RESEARCHERS,
+        "few_clusters": FEW_CLUSTERS,
+        "non_compliance_share": NON_COMPLIANCE_SHARE,
+        "mixed_model": "all_scopes",
+    }
 
 
 def estimate_all(
@@ -795,88 +703,22 @@ def estimate_all(
       labels in the output are the category labels as str. `allocation` is each task's
       probability of AI allowed (0.5 when missing); its distinct values are the strata.
     """
-    t = _prepare(tasks)
-    opts = _Options(
-        target_mde=float(target_mde),
-        seed=int(seed),
-    )
-    everything = np.arange(t.n)
-    # Tool rows: AI-allowed tasks that used the tool, plus every AI-not-allowed task.
-    tool_scopes = [
-        (name, np.flatnonzero(used | ~t.ai)) for name, used in sorted(t.tool_used.items())
-    ]
-    if tool_scopes:
-
-        def no_ai_rows(rows: np.ndarray) -> NoAIRows:
-            return NoAIRows(
-                t.log_actual[rows], t.log_forecast[rows], t.researcher[rows], t.n_researchers
-            )
-
-        opts.no_ai_rows = np.flatnonzero(t.randomized & t.analysable & ~t.ai)
-        opts.pooled_no_ai_rows = np.flatnonzero(t.pooled & ~t.ai)
-        opts.no_ai = no_ai_rows(opts.no_ai_rows)
-        opts.pooled_no_ai = no_ai_rows(opts.pooled_no_ai_rows)
-    plan = [
-        ("overall", [(None, everything)]),
-        ("team", _groups(t.team, t.team_labels)),
-        ("task_type", _groups(t.task_type, t.task_type_labels)),
-        ("month", _groups(t.month, t.month_labels)),
-        ("tool", tool_scopes),
-        ("observational", [(None, everything)]),
-    ]
+    t = prepare(tasks)
+    opts = _options(t, target_mde=target_mde, seed=seed)
+    plan = _scopes_by_dimension(t)
     total = sum(len(scopes) for _, scopes in plan) + 1
-    done_count = 0
-    estimates = []
-    type_estimates, contributions = {}, {}
+    estimates, finished = [], 0
     for dimension, scopes in plan:
         rows = []
         for group, idx in scopes:
-            try:
-                row = _estimate_scope(t, idx, dimension, group, opts)
-            except NUMERIC_ERRORS as error:
-                failure = f"The estimate failed on a numeric error: {type(error).__name__}: {error}"
-                row = _estimate_scope(t, idx, dimension, group, opts, failure=failure)
-            rows.append(row)
-            done_count += 1
+            scope = _Scope.gather(t, dimension, group, idx)
+            rows.append(_estimate_scope_or_failure(t, scope, opts))
+            finished += 1
             if progress is not None:
-                progress(done_count, total)
+                progress(finished, total)
         _add_q_values_and_pooling(rows, dimension)
-        if dimension == "task_type":
-            type_estimates = {
-                r["group"]: (r["beta"], r["se"]["cr2"], r["df"]) if r["status"] == "ok" else None
-                for r in rows
-            }
-            contributions = {r["group"]: r.pop(_CONTRIBUTIONS) for r in rows if _CONTRIBUTIONS in r}
         estimates.extend(rows)
-
-    completed_minutes = t.completed & np.isfinite(t.actual) & (t.task_type >= 0)
-    minutes = np.bincount(
-        t.task_type[completed_minutes],
-        weights=t.actual[completed_minutes],
-        minlength=len(t.task_type_labels),
-    )
-    lab = lab_view(
-        {label: float(minutes[i]) for i, label in enumerate(t.task_type_labels) if minutes[i] > 0},
-        type_estimates,
-        contributions=contributions,
-        seed=_scope_seed(seed, "lab", None),
-    )
+    lab = _lab(t, [r for r in estimates if r["dimension"] == Dimension.TASK_TYPE], seed)
     if progress is not None:
         progress(total, total)
-    return _json_safe(
-        {
-            "estimates": estimates,
-            "lab": lab,
-            "method": {
-                "version": METHOD_VERSION,
-                "target_mde": opts.target_mde,
-                "paired_min_researchers": PAIRED_MIN_RESEARCHERS,
-                "seed": opts.seed,
-                "min_tasks_per_arm": MIN_TASKS_PER_ARM,
-                "min_researchers": MIN_RESEARCHERS,
-                "few_clusters": FEW_CLUSTERS,
-                "non_compliance_share": NON_COMPLIANCE_SHARE,
-                "mixed_model": "all_scopes",
-            },
-        }
-    )
+    return _json_safe({"estimates": estimates, "lab": lab, "method": _method(opts)})

@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 from scipy import stats as sps
+from statsmodels.stats.meta_analysis import combine_effects
 
 Z_975 = float(sps.norm.ppf(0.975))
 # Condition number above which the design is treated as singular (statsmodels would use pinv).
@@ -291,7 +292,7 @@ def _ols_result(
     n_clusters: int,
     coef: int,
 ) -> dict:
-    # The figures of fit_ols from the fitted pieces (shared with fit_primary_with_shared).
+    # The figures of fit_ols from the fitted pieces (shared with fit_with_no_ai_rows).
     df_resid = n - k
     cov_nonrobust = scale * xtx_inv
     correction = n_clusters / (n_clusters - 1.0) * ((n - 1.0) / (n - k))
@@ -547,22 +548,18 @@ def fit_researcher_fixed_effects(log_actual, ai, log_forecast, clusters, strata=
 def benjamini_hochberg(p_values) -> list[float | None]:
     """Benjamini-Hochberg q-values (false discovery rate) for the subgroups of one dimension.
 
-    q_(i) = min over j >= i of p_(j) * m / j, capped at 1, in the input order; identical to
-    statsmodels `multipletests(method="fdr_bh")[1]`. A missing or NaN p-value is skipped: its
-    q is None and the others are computed among themselves (m counts them only).
+    q_(i) = min over j >= i of p_(j) * m / j, capped at 1, in the input order: scipy's
+    `false_discovery_control(method="bh")`, equal to statsmodels' `multipletests(method=
+    "fdr_bh")[1]`. A missing or NaN p-value is skipped: its q is None and the others are
+    computed among themselves (m counts them only), as scipy refuses NaN.
     """
     p = np.array([math.nan if v is None else float(v) for v in p_values], dtype=float)
     present = np.flatnonzero(np.isfinite(p))
-    m = present.size
-    q = [None] * p.size
-    if m == 0:
-        return q
-    order = np.argsort(p[present], kind="stable")
-    scaled = p[present][order] * m / np.arange(1, m + 1)
-    # Step-up: running minimum from the largest p downwards.
-    q_sorted = np.minimum.accumulate(scaled[::-1])[::-1]
-    for position, value in zip(present[order], np.minimum(q_sorted, 1.0), strict=True):
-        q[position] = float(value)
+    q: list[float | None] = [None] * p.size
+    if present.size:
+        q_present = sps.false_discovery_control(p[present], method="bh")
+        for position, value in zip(present, np.atleast_1d(q_present), strict=True):
+            q[position] = float(value)
     return q
 
 
@@ -571,24 +568,25 @@ def dersimonian_laird(betas, ses) -> dict:
 
     With w_i = 1/se_i^2: Q = sum w_i (b_i - b_fixed)^2, tau^2 = max(0, (Q - (k-1)) /
     (sum w - sum w^2 / sum w)); the mean uses weights 1/(se_i^2 + tau^2), and its variance is
-    1 / sum of those weights (statsmodels' combine_effects, method "dl").
+    1 / sum of those weights. Computed by statsmodels' `combine_effects(method_re="dl")`,
+    which leaves tau^2 negative when Q < k - 1: tau^2 is then 0 and the mean the fixed-effect
+    one, as DerSimonian and Laird define it. So it is for a single subgroup, whose tau^2 is
+    0/0 (rounding makes statsmodels' anything from 0 to infinite).
     """
     b = np.asarray(betas, dtype=float)
     s2 = np.asarray(ses, dtype=float) ** 2
-    k = b.size
-    w = 1.0 / s2
-    fixed = float((w * b).sum() / w.sum())
-    q = float((w * (b - fixed) ** 2).sum())
-    denominator = float(w.sum() - (w**2).sum() / w.sum())
-    tau2 = max(0.0, (q - (k - 1)) / denominator) if denominator > 0 else 0.0
-    w_star = 1.0 / (s2 + tau2)
-    mean = float((w_star * b).sum() / w_star.sum())
+    with np.errstate(divide="ignore", invalid="ignore"):  # k = 1: no degrees of freedom
+        combined = combine_effects(b, s2, method_re="dl")
+    if b.size > 1 and combined.tau2 > 0:
+        tau2, mean, mean_se = combined.tau2, combined.mean_effect_re, combined.sd_eff_w_re
+    else:
+        tau2, mean, mean_se = 0.0, combined.mean_effect_fe, combined.sd_eff_w_fe
     return {
-        "k": int(k),
-        "q": q,
+        "k": int(b.size),
+        "q": float(combined.q),
         "tau2": float(tau2),
-        "mean": mean,
-        "mean_se": math.sqrt(float(1.0 / w_star.sum())),
+        "mean": float(mean),
+        "mean_se": float(mean_se),
     }
 
 

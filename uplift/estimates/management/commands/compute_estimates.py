@@ -4,6 +4,10 @@ from uplift.estimates.compute import estimates_refresh
 from uplift.estimates.lock import RefreshBusy
 from uplift.estimates.models import Snapshot
 from uplift.estimates.selectors import estimate_list
+from uplift.estimates.vocabulary import Dimension, RowStatus
+
+# The rows summarised here; `show_estimates` prints them all.
+SUMMARISED = (Dimension.OVERALL, Dimension.TEAM, Dimension.TASK_TYPE, Dimension.OBSERVATIONAL)
 
 
 def _percent(value: float | None) -> str:
@@ -26,13 +30,13 @@ class Command(BaseCommand):
         header = f"{'scope':<40} {'tasks':>6} {'AI/no AI':>10} {'time change':>12}  95% CI"
         self.stdout.write(header)
         for estimate in estimate_list(snapshot=snapshot):
-            if estimate.dimension not in ("overall", "team", "task_type", "observational"):
+            if estimate.dimension not in SUMMARISED:
                 continue
             row = estimate.data
             scope = (
                 f"{estimate.dimension}: {estimate.group}" if estimate.group else estimate.dimension
             )
-            if row["status"] == "ok":
+            if row["status"] == RowStatus.OK:
                 figures = (
                     f"{_percent(row['time_change']):>12}  "
                     f"{_percent(row['ci_low'])} to {_percent(row['ci_high'])}"

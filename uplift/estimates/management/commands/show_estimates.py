@@ -3,6 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from uplift.estimates.selectors import snapshot_as_json, snapshot_latest
+from uplift.estimates.vocabulary import RowStatus
 
 
 class Command(BaseCommand):
@@ -26,7 +27,7 @@ class Command(BaseCommand):
         for row in document["estimates"]:
             figure = (
                 f"{row['time_change']:+.3f} ({row['ci_low']:+.3f}, {row['ci_high']:+.3f})"
-                if row["status"] == "ok"
+                if row["status"] == RowStatus.OK
                 else row["status"]
             )
             self.stdout.write(f"{row['dimension']:>13} {row['group'] or '':<30} {figure}")
