@@ -10,8 +10,11 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 # The tests' services. The rest of their environment (DEBUG off, a secret key) is pytest's own:
 # [tool.pytest_env] in pyproject.toml, so that a plain `pytest` runs the same way.
 TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL)
-# Two pytest-xdist workers (one per core), each with its own test database and Redis database.
+# Two pytest-xdist workers (one per core), each with its own test database and Redis database;
+# an idle worker takes queued tests from the other (worksteal), so the long tests that start
+# servers do not leave one worker finishing alone.
 TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist worksteal
 
 .PHONY: run test test-fast coverage lint format audit install install-dev clean
 
@@ -39,20 +42,20 @@ run: install
 test: install-dev
 	./scripts/ensure-test-services.sh
 	./scripts/install-browser.sh
-	$(TEST_ENV) $(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 
 ## The inner loop: every test but those that drive Chromium or start processes (servers,
 ## manage.py) and the whole-site sweeps; PostgreSQL and Redis are still needed.
 test-fast: install-dev
 	./scripts/ensure-test-services.sh
-	$(TEST_ENV) $(BIN)/pytest -n $(TEST_WORKERS) -m "not browser and not servers and not sweep" \
+	$(TEST_ENV) $(BIN)/pytest $(XDIST) -m "not browser and not servers and not sweep" \
 		$(PYTEST_ARGS)
 
 ## The full suite with line coverage of uplift/ (terminal summary and var/coverage/index.html).
 coverage: install-dev
 	./scripts/ensure-test-services.sh
 	./scripts/install-browser.sh
-	$(TEST_ENV) $(BIN)/pytest -n $(TEST_WORKERS) --cov=uplift --cov-report=term:skip-covered \
+	$(TEST_ENV) $(BIN)/pytest $(XDIST) --cov=uplift --cov-report=term:skip-covered \
 		--cov-report=html:var/coverage $(PYTEST_ARGS)
 
 AUDIT_VENV := .venv-audit

@@ -154,7 +154,7 @@ class ServerProcess:
 
     def cpu_seconds(self) -> float:
         """CPU time (user and system) used so far by the process and its live descendants."""
-        return sum(_cpu_seconds(pid) for pid in _process_tree(self.pid))
+        return sum(_cpu_seconds(pid) for pid in process_tree(self.pid))
 
     def signal_group(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -180,12 +180,12 @@ class ServerProcess:
         self.stop()
 
 
-def _process_tree(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return []
-    return [pid, *(descendant for child in children for descendant in _process_tree(int(child)))]
+    return [pid, *(descendant for child in children for descendant in process_tree(int(child)))]
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -245,7 +245,7 @@ class Gunicorn(ServerProcess):
 
     def worker_pids(self) -> list[int]:
         """The pids of the master's workers: a worker that died is replaced by a new pid."""
-        return sorted(_process_tree(self.pid)[1:])
+        return sorted(process_tree(self.pid)[1:])
 
 
 class CeleryWorker(ServerProcess):
