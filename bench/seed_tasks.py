@@ -22,9 +22,12 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+
+from uplift.worklog.bounds import MAX_MINUTES, MIN_MINUTES
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/uplift_bench"
@@ -118,13 +121,14 @@ def generate(
         + researcher_speed[researcher]
         + rng.normal(0, 0.7, n)
     )
-    actual = np.where(completed, np.exp(log_actual), np.nan)
-    forecast_no_ai = np.exp(log_forecast)
-    forecast_ai = np.exp(log_forecast + rng.normal(-0.25, 0.2, n))
+    minutes = partial(np.clip, a_min=MIN_MINUTES, a_max=MAX_MINUTES)
+    actual = minutes(np.where(completed, np.exp(log_actual), np.nan))
+    forecast_no_ai = minutes(np.exp(log_forecast))
+    forecast_ai = minutes(np.exp(log_forecast + rng.normal(-0.25, 0.2, n)))
     # Perceived time under the other condition: people believe AI saves them time.
     perceived_shift = np.where(ai, rng.normal(0.25, 0.3, n), rng.normal(-0.2, 0.3, n))
     has_perceived = completed & (rng.random(n) < 0.5)
-    perceived = np.where(has_perceived, actual * np.exp(perceived_shift), np.nan)
+    perceived = minutes(np.where(has_perceived, actual * np.exp(perceived_shift), np.nan))
 
     # Timeline: completion spread over the months; created, randomized and started before it.
     # By default the n_months before the current one, so the dashboards' windows (calendar
@@ -182,6 +186,8 @@ def generate(
     base = np.where(completed, actual, forecast_no_ai)[use_task]
     use_minutes = base * rng.uniform(0.1, 0.6, len(use_task))
     use_minutes[rng.random(len(use_task)) < 0.2] = np.nan
+    # Within the worklog's bounds, as every minute below: the tails of the draws fall outside.
+    use_minutes = np.clip(use_minutes, MIN_MINUTES, MAX_MINUTES)
     tool_uses = {
         "id": np.arange(1, len(use_task) + 1, dtype=np.int64),
         "task_id": use_task.astype(np.int64) + 1,
