@@ -18,4 +18,7 @@ urlpatterns = [
     path("tasks/<int:task_id>/abandon/", views.task_abandon, name="task_abandon"),
     path("tasks/<int:task_id>/edit/", views.task_edit, name="task_edit"),
     path("history/", views.history, name="history"),
+    path("history/week/", views.history_week, name="history_week"),
+    path("history/day/", views.history_day, name="history_day"),
+    path("history/export/", views.history_export, name="history_export"),
 ]

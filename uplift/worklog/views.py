@@ -2,20 +2,20 @@
 
 import functools
 import zoneinfo
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from uplift.worklog import selectors, services
+from uplift.worklog import selectors, services, timesheet
 from uplift.worklog.forms import (
     HistoryFilterForm,
     TaskAbandonForm,
@@ -26,6 +26,7 @@ from uplift.worklog.forms import (
     WorkSessionForm,
 )
 from uplift.worklog.models import Task, WorkSession
+from uplift.worklog.worklog_csv import write_worklog
 
 HISTORY_PAGE_SIZE = 50
 
@@ -103,6 +104,7 @@ def today(request: HttpRequest) -> HttpResponse:
             "form": form,
             "open_tasks": selectors.task_list_open(owner=request.user),
             "running": selectors.work_session_running(owner=request.user),
+            "today_minutes": timesheet.minutes_on(owner=request.user, day=timezone.localdate()),
         },
         status=status,
     )
@@ -328,6 +330,9 @@ def history(request: HttpRequest) -> HttpResponse:
         owner=request.user, task_type_id=task_type_id, condition=condition
     )
     weeks_totals = selectors.task_history_weeks(history=tasks)
+    logged = timesheet.minutes_by_week(
+        owner=request.user, task_type_id=task_type_id, condition=condition
+    )
     page = Paginator(tasks, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     weeks = []
     for task in page:
@@ -337,6 +342,7 @@ def history(request: HttpRequest) -> HttpResponse:
                     "week": task.week,
                     "week_end": task.week + timedelta(days=6),
                     "totals": weeks_totals.get(task.week, {}),
+                    "logged": logged.get(task.week, 0.0),
                     "tasks": [],
                 }
             )
@@ -354,6 +360,57 @@ def history(request: HttpRequest) -> HttpResponse:
             "total_completed": sum(w["completed"] for w in weeks_totals.values()),
             "total_abandoned": sum(w["abandoned"] for w in weeks_totals.values()),
             "total_minutes": sum(w["minutes"] or 0 for w in weeks_totals.values()),
+            "total_logged": sum(logged.values()),
             "calibration": selectors.researcher_calibration(owner=request.user),
         },
     )
+
+
+def _day_asked(request: HttpRequest, name: str) -> date:
+    """The day in ``?<name>=YYYY-MM-DD``; today (the researcher's) when absent or not a date."""
+    try:
+        return date.fromisoformat(request.GET.get(name, ""))
+    except ValueError:
+        return timezone.localdate()
+
+
+@researcher_view
+def history_week(request: HttpRequest) -> HttpResponse:
+    """The timesheet: the week's tasks by day, in h:mm, with day and week totals."""
+    day = _day_asked(request, "week")
+    week = timesheet.week_grid(owner=request.user, day=day)
+    today = timezone.localdate()
+    return render(
+        request,
+        "worklog/history_week.html",
+        {"week": week, "today": today, "is_this_week": today in week.days},
+    )
+
+
+@researcher_view
+def history_day(request: HttpRequest) -> HttpResponse:
+    """One day's work sessions and typed-in tasks, with the day's total."""
+    day = _day_asked(request, "date")
+    items = timesheet.day_items(owner=request.user, day=day)
+    return render(
+        request,
+        "worklog/history_day.html",
+        {
+            "day": day,
+            "items": items,
+            "total": sum(item.minutes for item in items),
+            "previous": day - timedelta(days=1),
+            "next": day + timedelta(days=1),
+            "week_of": timesheet.week_start(day),
+        },
+    )
+
+
+@researcher_view
+def history_export(request: HttpRequest) -> StreamingHttpResponse:
+    """The researcher's own tasks as a worklog CSV, the file the importer reads."""
+    rows = selectors.worklog_rows(tasks=selectors.task_list_for_owner(owner=request.user))
+    response = StreamingHttpResponse(write_worklog(rows), content_type="text/csv; charset=utf-8")
+    name = f"uplift-worklog-{request.user.get_username()}-{timezone.localdate():%Y-%m-%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -18,3 +18,16 @@ def minutes(value) -> str:
     if 0 < value < 0.1:
         return "<0.1"
     return f"{round(value, 1):g}"
+
+
+@register.filter
+def hours_minutes(value) -> str:
+    """Minutes (a number or a duration) as h:mm, rounded to the minute: 90.4 -> "1:30"."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, timedelta):
+        value = value.total_seconds() / 60
+    whole = int(float(value) + 0.5)
+    if whole == 0 and float(value) > 0:
+        return "<0:01"
+    return f"{whole // 60}:{whole % 60:02d}"
