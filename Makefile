@@ -42,6 +42,7 @@ run: install
 test: install-dev
 	./scripts/ensure-test-services.sh
 	./scripts/install-browser.sh
+	./scripts/install-axe.sh
 	$(TEST_ENV) $(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 
 ## The inner loop: every test but those that drive Chromium or start processes (servers,
@@ -55,6 +56,7 @@ test-fast: install-dev
 coverage: install-dev
 	./scripts/ensure-test-services.sh
 	./scripts/install-browser.sh
+	./scripts/install-axe.sh
 	$(TEST_ENV) $(BIN)/pytest $(XDIST) --cov=uplift --cov-report=term:skip-covered \
 		--cov-report=html:var/coverage $(PYTEST_ARGS)
 
