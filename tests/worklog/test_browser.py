@@ -7,7 +7,7 @@ from playwright.sync_api import Page, expect
 
 from tests.factories import MembershipFactory, TaskFactory, ToolFactory, UserFactory
 from uplift.worklog.models import Task
-from uplift.worklog.templatetags.worklog import minutes
+from uplift.worklog.templatetags.worklog import hours_minutes
 
 pytestmark = [
     pytest.mark.browser,
@@ -100,8 +100,11 @@ def test_a_researcher_plans_times_logs_tools_completes_and_finds_it_in_history(
 
     page.get_by_role("link", name="History").click()
     row = page.locator("tr", has_text="Sweep learning rates")
-    expect(row.get_by_test_id("minutes")).to_have_text(minutes(task.actual_minutes))
-    expect(page.get_by_test_id("totals")).to_contain_text(f"{minutes(task.actual_minutes)} min")
+    # Its time from its sessions, in h:mm: the task's row and the time logged in all.
+    expect(row.get_by_test_id("minutes")).to_have_text(hours_minutes(task.actual_minutes))
+    expect(page.get_by_test_id("totals")).to_contain_text(
+        f"{hours_minutes(task.actual_minutes)} logged"
+    )
     expect(page.get_by_test_id("totals")).to_contain_text("1 completed")
 
 
