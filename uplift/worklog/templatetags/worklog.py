@@ -4,6 +4,8 @@ from datetime import timedelta
 
 from django import template
 
+from uplift.worklog.durations import format_duration
+
 register = template.Library()
 
 
@@ -18,3 +20,11 @@ def minutes(value) -> str:
     if 0 < value < 0.1:
         return "<0.1"
     return f"{round(value, 1):g}"
+
+
+@register.filter
+def duration(value) -> str:
+    """Minutes as hours and minutes, "1:30" (``uplift.worklog.durations``); "—" when none."""
+    if value is None or value == "":
+        return "—"
+    return format_duration(float(value))
