@@ -30,6 +30,7 @@ MATRIX = {
     "own work session": (401, 401, 200, 200, 200, 200, 404),
     "add work session": (401, 401, 201, 403, 403, 201, 400),
     "correct work session": (401, 401, 200, 403, 403, 200, 404),
+    "delete work session": (401, 401, 204, 403, 403, 204, 404),
     "start timer": (401, 401, 201, 403, 403, 201, 400),
     "stop timer": (401, 401, 204, 204, 204, 204, 204),
     "list tool uses": (401, 401, 200, 200, 200, 200, 200),
@@ -122,6 +123,7 @@ def _request(world, endpoint: str, client):
             },
             format="json",
         ),
+        "delete work session": lambda: client.delete(f"{api}/work-sessions/{world.session.pk}/"),
         "start timer": lambda: client.post(
             f"{api}/work-sessions/start/", {"task": own}, format="json"
         ),

@@ -152,3 +152,54 @@ def test_today_works_at_phone_width_with_the_keyboard(
     expect(page.locator(".task-item", has_text="Keyboard only")).to_be_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375
+
+
+def test_a_forgotten_session_is_typed_as_a_duration_then_moved_and_deleted_by_keyboard(
+    page: Page, live_server, researcher, team, password
+):
+    task = TaskFactory(owner=researcher, team=team, title="Read the paper")
+    TaskFactory(owner=researcher, team=team, title="Write the review")
+    page.set_viewport_size({"width": 375, "height": 740})
+    sign_in(page, live_server, "ada", password)
+    page.goto(f"{live_server.url}/tasks/{task.pk}/")
+
+    page.get_by_text("Add a session by hand").click()
+    page.get_by_label("Start").fill(local_input(page, 180))
+    page.get_by_label("Duration").fill("1h30")
+    page.get_by_role("button", name="Add session").click()
+    expect(page.get_by_role("status")).to_contain_text("Work session added")
+    expect(page.get_by_test_id("session-duration")).to_have_text("1:30 (90 min)")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+    # A wrong duration is refused beside its field, as typed.
+    page.get_by_text("Add a session by hand").click()
+    page.get_by_label("End").fill(local_input(page, 10))
+    page.get_by_label("Duration").fill("1h75")
+    page.get_by_role("button", name="Add session").click()
+    expect(page.locator(".has-error .field-error")).to_have_text(
+        "“1h75”: the minutes after the hours must be under 60 (75 given)."
+    )
+    expect(page.get_by_label("Duration")).to_have_value("1h75")
+
+    # Moved to the other task from its correction page, by keyboard.
+    page.get_by_role("link", name=re.compile("^Correct or move")).focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Correct a work session")).to_be_visible()
+    page.get_by_label("Task").focus()
+    page.get_by_label("Task").select_option(label="Write the review (planned)")
+    page.get_by_role("button", name="Save session").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("Work session moved to “Write the review”")
+    expect(page.get_by_role("heading", name="Write the review")).to_be_visible()
+    expect(page.get_by_test_id("session-duration")).to_have_text("1:30 (90 min)")
+
+    # Deleted after a confirmation page, which needs no script.
+    page.get_by_role("link", name=re.compile("^Delete")).focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Delete this work session?")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.get_by_role("button", name="Delete the session").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("Work session deleted")
+    expect(page.get_by_text("No time logged yet.")).to_be_visible()
+    assert not task.sessions.exists()

@@ -9,6 +9,9 @@ _COMMON_ERRORS = {
 }
 _ERRORS_WITH_INPUT = {"400": "Invalid input: a list of messages per field or parameter."}
 _ERRORS_ON_OBJECT = {"404": "No such object, or not one this user may see."}
+# An object's path whose id is the name of one of the collection's actions (work-sessions/stop/)
+# is that action's path, which answers only its own method.
+_ERRORS_ON_ACTION_PATH = {"405": "The id is the name of an action, which takes another method."}
 _ERRORS_ON_WRITE = {
     "415": "The body is not in a media type this operation reads.",
     "429": "Too many writes: wait as the Retry-After header says.",
@@ -27,6 +30,8 @@ class UpliftAutoSchema(AutoSchema):
         method = self.method.upper()
         if "{" in self.path or getattr(self.view, "may_be_missing", False):
             errors.update(_ERRORS_ON_OBJECT)
+        if "{" in self.path and _collection_actions(self.view):
+            errors.update(_ERRORS_ON_ACTION_PATH)
         if method in ("POST", "PUT", "PATCH", "DELETE"):
             errors.update(_ERRORS_ON_WRITE)
         for code, description in errors.items():
@@ -35,6 +40,12 @@ class UpliftAutoSchema(AutoSchema):
                     OpenApiResponse(response=_ERROR_SCHEMA, description=description), code
                 )
         return responses
+
+
+def _collection_actions(view) -> list:
+    """The view's extra actions on the whole collection (``@action(detail=False)``)."""
+    extra = getattr(view, "get_extra_actions", None)
+    return [action for action in extra() if not action.detail] if extra else []
 
 
 # Free-form on purpose: a 400 carries one key per invalid field, with nested lists or objects.

@@ -6,6 +6,7 @@ analysts). Write serializers only validate the input's shape: the services decid
 
 from collections.abc import Mapping
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -20,6 +21,7 @@ from uplift.worklog.bounds import (
     validate_minutes,
     validate_moment,
 )
+from uplift.worklog.durations import DURATION_FORMS_TEXT, parse_duration, session_bounds
 from uplift.worklog.models import (
     TITLE_MAX_LENGTH,
     Task,
@@ -30,6 +32,8 @@ from uplift.worklog.models import (
     title_is_one_line,
 )
 from uplift.worklog.selectors import tool_names_by_task
+
+DURATION_MAX_LENGTH = 40
 
 
 class MinutesField(serializers.FloatField):
@@ -294,21 +298,78 @@ class WorkSessionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class WorkSessionWriteSerializer(WriteSerializer):
-    """A finished work session entered by hand, or a correction of one."""
+@extend_schema_field(
+    {"oneOf": [{"type": "string", "maxLength": DURATION_MAX_LENGTH}, {"type": "number"}]}
+)
+class DurationField(serializers.Field):
+    """A duration as the pages read it (``uplift.worklog.durations``): "1h30", "90m", "1.5h",
+    "1:30", or a number of minutes (90 or "90"). Cleaned to minutes."""
 
-    task = TaskField()
-    started_at = moment_field()
-    ended_at = moment_field()
+    default_error_messages = {"invalid": f"Give the duration {DURATION_FORMS_TEXT}."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "help_text",
+            f"With the start or the end instead of the other: {DURATION_FORMS_TEXT}.",
+        )
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, str | int | float):
+            self.fail("invalid")
+        text = str(data)
+        if len(text) > DURATION_MAX_LENGTH:
+            self.fail("invalid")
+        try:
+            return parse_duration(text)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from error
+
+    def to_representation(self, value):
+        return value
+
+
+class WorkSessionTimesSerializer(WriteSerializer):
+    """A finished session's times: two of its start, end and duration."""
+
+    started_at = moment_field(required=False)
+    ended_at = moment_field(required=False)
+    duration = DurationField(required=False)
     confirm_long = serializers.BooleanField(
         default=False, help_text="Confirm a session over 16 hours."
     )
 
+    def validate(self, attrs):
+        started_at, ended_at = attrs.get("started_at"), attrs.get("ended_at")
+        minutes = attrs.pop("duration", None)
+        if minutes is None and not (started_at and ended_at):
+            missing = "ended_at" if started_at else "started_at"
+            raise serializers.ValidationError(
+                {missing: ["Give the start and the end, or one of them and a duration."]}
+            )
+        try:
+            attrs["started_at"], attrs["ended_at"] = session_bounds(
+                started_at=started_at, ended_at=ended_at, minutes=minutes
+            )
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.message_dict) from error
+        return attrs
 
-class WorkSessionChangeSerializer(WriteSerializer):
-    started_at = moment_field()
-    ended_at = moment_field()
-    confirm_long = serializers.BooleanField(default=False)
+
+class WorkSessionWriteSerializer(WorkSessionTimesSerializer):
+    """A finished work session entered by hand."""
+
+    task = TaskField()
+
+
+class WorkSessionChangeSerializer(WorkSessionTimesSerializer):
+    """A correction of a session's times; with ``task``, it moves to that task too."""
+
+    task = TaskField(
+        required=False,
+        help_text="Move the session to another of your tasks (open, or completed and timed "
+        "by its sessions).",
+    )
 
 
 class SnapshotSerializer(serializers.ModelSerializer):

@@ -203,7 +203,7 @@ class WorkSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     filterset_class = WorkSessionFilter
     ordering_fields = ["id", "started_at"]
     throttle_classes = [WriteThrottle]
-    http_method_names = ["get", "post", "put", "head", "options"]  # corrections replace whole
+    http_method_names = ["get", "post", "put", "delete", "head", "options"]  # PUT: whole
 
     def get_queryset(self):
         visible = self.request.access.visible_tasks(Task.objects.all())
@@ -228,7 +228,7 @@ class WorkSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         return Response(s.WorkSessionSerializer(session).data, status.HTTP_201_CREATED)
 
     @extend_schema(
-        summary="Correct a work session's start and end",
+        summary="Correct a work session's times, or move it to another of your tasks",
         request=s.WorkSessionChangeSerializer,
         responses={200: s.WorkSessionSerializer},
     )
@@ -236,8 +236,20 @@ class WorkSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         session = self.get_object()
         self._own_task(session.task)
         data = _valid(request, s.WorkSessionChangeSerializer)
-        session = services.work_session_update(session=session, **data)
+        session = services.work_session_update(
+            session=session, actor=request.user, via="api", **data
+        )
         return Response(s.WorkSessionSerializer(session).data)
+
+    @extend_schema(
+        summary="Delete a work session (recorded in the audit log)",
+        responses={204: OpenApiResponse(description="Deleted.")},
+    )
+    def destroy(self, request, pk=None):
+        session = self.get_object()
+        self._own_task(session.task)
+        services.work_session_delete(session=session, actor=request.user, via="api")
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         summary="Start the timer on a task (a timer on another task stops)",

@@ -5,6 +5,7 @@ from django.db.models import QuerySet
 
 from uplift.accounts.models import Team
 from uplift.worklog.bounds import MAX_MINUTES, MIN_MINUTES, validate_minutes, validate_moment
+from uplift.worklog.durations import DURATION_FORMS_TEXT, parse_duration, session_bounds
 from uplift.worklog.models import TITLE_MAX_LENGTH, Task, TaskType, ToolUse, title_is_one_line
 from uplift.worklog.selectors import task_type_list
 
@@ -144,12 +145,78 @@ class TaskAbandonForm(WorklogForm):
     )
 
 
+class DurationField(forms.CharField):
+    """A duration as people type it (``uplift.worklog.durations``), cleaned to minutes."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", f"Or with the start or the end: {DURATION_FORMS_TEXT}.")
+        super().__init__(**kwargs)
+        self.widget.attrs.update({"autocomplete": "off", "spellcheck": "false", "maxlength": 40})
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return None
+        if len(value) > 40:
+            raise forms.ValidationError(f"Write the duration {DURATION_FORMS_TEXT}.")
+        return parse_duration(value)
+
+
 class WorkSessionForm(WorklogForm):
-    started_at = MomentField(label="Start")
-    ended_at = MomentField(label="End")
+    """A finished session: two of its start, end and duration."""
+
+    started_at = MomentField(label="Start", required=False)
+    ended_at = MomentField(label="End", required=False)
+    duration = DurationField(label="Duration", required=False)
     confirm_long = forms.BooleanField(
         required=False, label="Yes, this session really lasted over 16 hours"
     )
+
+    def clean(self):
+        data = super().clean()
+        if any(name in self.errors for name in ("started_at", "ended_at", "duration")):
+            return data
+        started_at, ended_at = data.get("started_at"), data.get("ended_at")
+        minutes = data.pop("duration", None)
+        if minutes is not None and started_at and ended_at and self._end_as_shown():
+            ended_at = None  # a duration typed over the end shown on the page replaces it
+        if minutes is None and not (started_at and ended_at):
+            missing = "ended_at" if started_at else "started_at"
+            self.add_error(missing, "Give the start and the end, or one of them and a duration.")
+            return data
+        data["started_at"], data["ended_at"] = session_bounds(
+            started_at=started_at, ended_at=ended_at, minutes=minutes
+        )
+        return data
+
+    def _end_as_shown(self) -> bool:
+        return self.initial.get("ended_at") is not None and "ended_at" not in self.changed_data
+
+
+EDIT_DURATION_HELP = f"Or with the start, and the end follows: {DURATION_FORMS_TEXT}."
+
+
+class WorkSessionEditForm(WorkSessionForm):
+    """Correcting a session: its times, and the task it belongs to."""
+
+    task = forms.ModelChoiceField(
+        queryset=Task.objects.none(),
+        label="Task",
+        empty_label=None,
+        required=False,
+        help_text="Move the session to another of your tasks.",
+    )
+
+    field_order = ["task", "started_at", "ended_at", "duration", "confirm_long"]
+
+    def __init__(self, *args, tasks: QuerySet[Task], **kwargs):
+        """``tasks``: those the session may move to (``selectors.task_list_session_targets``)."""
+        super().__init__(*args, **kwargs)
+        self.fields["task"].queryset = tasks
+        self.fields["task"].label_from_instance = lambda t: (
+            f"{t} ({t.get_status_display().lower()})"
+        )
+        self.fields["duration"].help_text = EDIT_DURATION_HELP
 
 
 class ToolUseForm(WorklogForm):

@@ -387,7 +387,8 @@ class ToolUse(models.Model):
 
 
 class AuditEntry(models.Model):
-    """Append-only record of changes to locked fields and of refused attempts.
+    """Append-only record of changes to locked fields and of refused attempts, of tasks
+    changed by an import, and of work sessions deleted or moved to another task.
 
     The database refuses UPDATE and DELETE on this table (see the migration).
     """

@@ -43,6 +43,17 @@ def task_list_for_owner(*, owner: User) -> QuerySet[Task]:
     return Task.objects.filter(owner=owner).select_related("task_type", "team")
 
 
+def task_list_session_targets(*, session: WorkSession) -> QuerySet[Task]:
+    """The tasks a session may move to (``services.work_session_move_problem``): its own, and
+    the researcher's open tasks and completed tasks timed by sessions, newest first."""
+    timed = WorkSession.objects.filter(task=OuterRef("pk"), ended_at__isnull=False)
+    return task_list_for_owner(owner=session.owner).filter(
+        Q(pk=session.task_id)
+        | Q(status__in=OPEN_STATUSES)
+        | Q(status=Task.Status.COMPLETED) & Exists(timed)
+    )
+
+
 def task_list_for_team(*, team: Team, ids) -> QuerySet[Task]:
     """The team's tasks among `ids`, with their type and researcher (a lead's reading)."""
     return Task.objects.filter(team=team, pk__in=list(ids)).select_related("task_type", "owner")

@@ -13,6 +13,11 @@ urlpatterns = [
         views.session_edit,
         name="session_edit",
     ),
+    path(
+        "tasks/<int:task_id>/sessions/<int:session_id>/delete/",
+        views.session_delete,
+        name="session_delete",
+    ),
     path("tasks/<int:task_id>/tools/", views.tool_uses, name="tool_uses"),
     path("tasks/<int:task_id>/complete/", views.task_complete, name="task_complete"),
     path("tasks/<int:task_id>/abandon/", views.task_abandon, name="task_abandon"),

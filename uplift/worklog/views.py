@@ -23,6 +23,7 @@ from uplift.worklog.forms import (
     TaskEditForm,
     TaskPlanForm,
     ToolUseForm,
+    WorkSessionEditForm,
     WorkSessionForm,
 )
 from uplift.worklog.models import Task, WorkSession
@@ -195,31 +196,63 @@ def session_add(request: HttpRequest, task_id: int) -> HttpResponse:
     return _detail(request, task, status=400, session_form=form)
 
 
+def _own_session(request: HttpRequest, task: Task, session_id: int) -> WorkSession:
+    # The task is the researcher's own (``_own_task``), so its sessions are theirs.
+    return get_object_or_404(selectors.work_session_list(task=task), pk=session_id)
+
+
 @researcher_view
 def session_edit(request: HttpRequest, task_id: int, session_id: int) -> HttpResponse:
+    """Correct a session's times (two of start, end and duration), or move it to a task."""
     task = _own_task(request, task_id)
-    session = get_object_or_404(WorkSession, pk=session_id, task=task)
+    session = _own_session(request, task, session_id)
     initial = {
+        "task": task,
         "started_at": timezone.localtime(session.started_at).replace(second=0, microsecond=0),
         "ended_at": timezone.localtime(session.ended_at or timezone.now()).replace(
             second=0, microsecond=0
         ),
     }
-    form = WorkSessionForm(request.POST or None, initial=initial)
+    form = WorkSessionEditForm(
+        request.POST or None,
+        initial=initial,
+        tasks=selectors.task_list_session_targets(session=session),
+    )
     if request.method == "POST" and form.is_valid():
+        data = {**form.cleaned_data, "task": form.cleaned_data.get("task") or task}
         try:
-            services.work_session_update(session=session, **form.cleaned_data)
+            services.work_session_update(session=session, actor=request.user, via="web", **data)
         except ValidationError as error:
+            session.refresh_from_db()
             _add_errors(form, error)
         else:
-            messages.success(request, "Work session corrected.")
-            return redirect("worklog:task_detail", task_id=task.pk)
+            if session.task_id != task.pk:
+                messages.success(request, f"Work session moved to “{session.task}”.")
+            else:
+                messages.success(request, "Work session corrected.")
+            return redirect("worklog:task_detail", task_id=session.task_id)
     return render(
         request,
         "worklog/session_edit.html",
         {"task": task, "session": session, "form": form},
         status=400 if form.is_bound else 200,
     )
+
+
+@researcher_view
+def session_delete(request: HttpRequest, task_id: int, session_id: int) -> HttpResponse:
+    """Delete a session: a page asks to confirm (no script needed), its form deletes."""
+    task = _own_task(request, task_id)
+    session = _own_session(request, task, session_id)
+    if request.method == "POST":
+        try:
+            services.work_session_delete(session=session, actor=request.user, via="web")
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, "Work session deleted.")
+        return redirect(reverse("worklog:task_detail", args=[task.pk]) + "#sessions-heading")
+    return render(request, "worklog/session_delete.html", {"task": task, "session": session})
 
 
 @researcher_view

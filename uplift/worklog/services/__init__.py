@@ -5,7 +5,7 @@ One module per part of the work:
 - ``importing``: the worklog CSV, a whole file or nothing (``worklog_import``);
 - ``planning``: a new task and the draw of its condition (``task_plan``);
 - ``tasks``: changing, completing and abandoning a task;
-- ``sessions``: the timer and work sessions;
+- ``sessions``: the timer and work sessions (added, corrected, moved, deleted);
 - ``tools``: the AI tools logged on a task;
 - ``refusals``: refused changes of locked fields and their audit entries.
 
@@ -25,9 +25,12 @@ from uplift.worklog.services.planning import MAX_BLOCK_SIZE, block_base_size, ta
 from uplift.worklog.services.refusals import LockedFieldRefusal, audit_record_refusals
 from uplift.worklog.services.sessions import (
     LONG_SESSION,
+    SESSION_AUDIT_FIELD,
     LongSession,
     work_session_add,
     work_session_check,
+    work_session_delete,
+    work_session_move_problem,
     work_session_start,
     work_session_stop,
     work_session_update,
@@ -48,6 +51,7 @@ __all__ = [
     "IMPORT_SOURCE",
     "LONG_SESSION",
     "MAX_BLOCK_SIZE",
+    "SESSION_AUDIT_FIELD",
     "ImportResult",
     "LockedFieldRefusal",
     "LongSession",
@@ -62,6 +66,8 @@ __all__ = [
     "tool_use_set",
     "work_session_add",
     "work_session_check",
+    "work_session_delete",
+    "work_session_move_problem",
     "work_session_start",
     "work_session_stop",
     "work_session_update",

@@ -1,7 +1,8 @@
-"""The timer and work sessions: one running timer per researcher, no overlaps."""
+"""The timer and work sessions: one running timer per researcher, no overlaps; sessions
+corrected, moved to another task or deleted."""
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -10,12 +11,14 @@ from django.utils import timezone
 
 from uplift.accounts.models import User
 from uplift.worklog.bounds import MAX_MINUTES, MIN_MINUTES, moment_problem
-from uplift.worklog.models import Task, WorkSession
+from uplift.worklog.models import AuditEntry, Task, WorkSession
 from uplift.worklog.selectors import OPEN_STATUSES
 from uplift.worklog.signals import tasks_changed
 
 # A session longer than this is more likely a forgotten timer than work: it needs confirmation.
 LONG_SESSION = timedelta(hours=16)
+# The audit log's field for sessions deleted, or moved to another task.
+SESSION_AUDIT_FIELD = "work_session"
 
 
 class LongSession(ValidationError):
@@ -130,12 +133,27 @@ def work_session_add(
 
 
 def work_session_update(
-    *, session: WorkSession, started_at, ended_at, confirm_long: bool = False
+    *,
+    session: WorkSession,
+    started_at,
+    ended_at,
+    confirm_long: bool = False,
+    task: Task | None = None,
+    actor: User | None = None,
+    via: str = "web",
 ) -> WorkSession:
-    """Correct a work session's times (same rules as ``work_session_add``).
+    """Correct a work session's times (same rules as ``work_session_add``), and move it to
+    ``task`` when given (``work_session_move_problem``; the move is audited).
 
-    Giving a running session an end stops it at that time.
+    Giving a running session an end stops it at that time. The actual minutes of a completed
+    task come from its sessions: those of both tasks follow the move.
     """
+    source = session.task
+    target = task if task is not None and task.pk != source.pk else None
+    if target is not None:
+        problem = work_session_move_problem(session=session, task=target)
+        if problem:
+            raise ValidationError({"task": problem})
     work_session_check(
         owner_id=session.owner_id,
         started_at=started_at,
@@ -144,10 +162,96 @@ def work_session_update(
         exclude_ids=[session.pk],
     )
     with transaction.atomic():
+        before = _session_text(session)
         session.started_at, session.ended_at = started_at, ended_at
+        if target is not None:
+            session.task = target
         _session_save(session)
-        _task_after_session_change(task=session.task)
+        if target is not None:
+            _task_after_session_change(task=target)
+            AuditEntry.objects.create(
+                actor=actor,
+                task=source,
+                action=AuditEntry.Action.CHANGED,
+                field=SESSION_AUDIT_FIELD,
+                old_value=f"task {source.pk}",
+                new_value=f"task {target.pk}",
+                via=via,
+                detail=f"Moved work session {session.pk} ({before}) to task {target.pk} "
+                f"“{target}”.",
+            )
+        _task_after_session_change(task=source)
     return session
+
+
+def work_session_move_problem(*, session: WorkSession, task: Task) -> str | None:
+    """Why ``session`` cannot move to ``task``, or None if it can.
+
+    Only to another task of the session's researcher, one that is open or completed with its
+    actual time taken from its sessions (a time typed in by hand would be overwritten), and
+    never the last session of a completed task (its actual time would have nothing left).
+    """
+    if task.owner_id != session.owner_id:
+        return "A session can only move to one of your own tasks."
+    if task.status == Task.Status.ABANDONED:
+        return f"“{task}” is abandoned: time is no longer logged on it."
+    if task.status == Task.Status.COMPLETED and not _has_finished_sessions(task):
+        return (
+            f"“{task}” was completed with a time typed in, not timed: a session moved there "
+            "would replace that time."
+        )
+    if session.task.status == Task.Status.COMPLETED and _last_finished_session(session):
+        return (
+            f"This is the only session of completed “{session.task}”, whose actual time comes "
+            "from it: correct its times instead."
+        )
+    return None
+
+
+def work_session_delete(*, session: WorkSession, actor: User | None, via: str = "web") -> None:
+    """Delete a work session (a running one too), and record it in the audit log.
+
+    The last session of a completed task is kept: the task's actual time comes from it.
+    A completed task's actual minutes follow its remaining sessions.
+    """
+    task = session.task
+    if task.status == Task.Status.COMPLETED and _last_finished_session(session):
+        raise ValidationError(
+            f"This is the only session of completed “{task}”, whose actual time comes from "
+            "it: correct its times instead."
+        )
+    with transaction.atomic():
+        AuditEntry.objects.create(
+            actor=actor,
+            task=task,
+            action=AuditEntry.Action.CHANGED,
+            field=SESSION_AUDIT_FIELD,
+            old_value=_session_text(session),
+            new_value="",
+            via=via,
+            detail=f"Deleted work session {session.pk}.",
+        )
+        session.delete()
+        _task_after_session_change(task=task)
+
+
+def _session_text(session: WorkSession) -> str:
+    """A session as the audit log shows it: its start, end and minutes, in UTC."""
+    start = session.started_at.astimezone(UTC).isoformat(timespec="seconds")
+    if session.ended_at is None:
+        return f"{start} to running"
+    end = session.ended_at.astimezone(UTC).isoformat(timespec="seconds")
+    return f"{start} to {end} ({round(session.minutes, 1):g} min)"
+
+
+def _has_finished_sessions(task: Task) -> bool:
+    return WorkSession.objects.filter(task=task, ended_at__isnull=False).exists()
+
+
+def _last_finished_session(session: WorkSession) -> bool:
+    """Whether ``session`` is the only finished session of its task."""
+    others = WorkSession.objects.filter(task_id=session.task_id, ended_at__isnull=False)
+    return session.ended_at is not None and not others.exclude(pk=session.pk).exists()
 
 
 def work_session_check(

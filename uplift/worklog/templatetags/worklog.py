@@ -4,6 +4,8 @@ from datetime import timedelta
 
 from django import template
 
+from uplift.worklog.durations import format_duration
+
 register = template.Library()
 
 
@@ -22,12 +24,9 @@ def minutes(value) -> str:
 
 @register.filter
 def hours_minutes(value) -> str:
-    """Minutes (a number or a duration) as h:mm, rounded to the minute: 90.4 -> "1:30"."""
+    """Minutes (a number or a duration) as h:mm (``durations.format_duration``); "—" if none."""
     if value is None or value == "":
         return "—"
     if isinstance(value, timedelta):
         value = value.total_seconds() / 60
-    whole = int(float(value) + 0.5)
-    if whole == 0 and float(value) > 0:
-        return "<0:01"
-    return f"{whole // 60}:{whole % 60:02d}"
+    return format_duration(float(value))
