@@ -74,6 +74,17 @@ def _add_errors(form, error: ValidationError) -> None:
         form.add_error(None, error)
 
 
+def _add_errors_to(error: ValidationError, *forms) -> None:
+    """A refusal about fields of several forms: each error beside its field, the rest on
+    top of the first form."""
+    if not hasattr(error, "error_dict"):
+        forms[0].add_error(None, error)
+        return
+    for field, errors in error.error_dict.items():
+        form = next((f for f in forms if field in f.fields), None)
+        (form or forms[0]).add_error(field if form else None, errors)
+
+
 @researcher_view
 def today(request: HttpRequest) -> HttpResponse:
     """Open tasks, the running timer and the form to plan a new task."""
@@ -220,17 +231,36 @@ def session_edit(request: HttpRequest, task_id: int, session_id: int) -> HttpRes
     )
 
 
+def _tool_form(request: HttpRequest, task: Task) -> ToolUseForm:
+    current = {use.tool_id: use for use in selectors.tool_use_list(task=task)}
+    return ToolUseForm(request.POST, tools=selectors.tool_list(), current=current)
+
+
+def _tool_entries(form: ToolUseForm) -> list[services.ToolUseEntry]:
+    return [
+        services.ToolUseEntry(tool=tool, minutes=minutes, mode=mode)
+        for tool, minutes, mode in form.chosen()
+    ]
+
+
+def _complete_form_kept(request: HttpRequest, task: Task) -> TaskCompleteForm | None:
+    """The completion fields as they were typed, when tools are saved from the same form:
+    shown again, unchecked, so that saving the tools loses none of them."""
+    has_sessions = task.sessions.exists()
+    names = TaskCompleteForm(task=task, has_sessions=has_sessions).fields
+    typed = {name: request.POST[name] for name in names if request.POST.get(name)}
+    if not typed:
+        return None
+    return TaskCompleteForm(task=task, has_sessions=has_sessions, initial=typed)
+
+
 @researcher_view
 @require_POST
 def tool_uses(request: HttpRequest, task_id: int) -> HttpResponse:
     task = _own_task(request, task_id)
-    current = {use.tool_id: use for use in selectors.tool_use_list(task=task)}
-    form = ToolUseForm(request.POST, tools=selectors.tool_list(), current=current)
+    form = _tool_form(request, task)
     if form.is_valid():
-        entries = [
-            services.ToolUseEntry(tool=tool, minutes=minutes, mode=mode)
-            for tool, minutes, mode in form.chosen()
-        ]
+        entries = _tool_entries(form)
         try:
             services.tool_use_set(task=task, uses=entries)
         except ValidationError as error:
@@ -238,31 +268,57 @@ def tool_uses(request: HttpRequest, task_id: int) -> HttpResponse:
         else:
             names = ", ".join(e.tool.name for e in entries) or "none"
             messages.success(request, f"AI tools used: {names}.")
+            kept = _complete_form_kept(request, task)
+            if kept is not None:
+                # Tools saved from the completion form: what was typed for completing stays.
+                return _detail(request, task, complete_form=kept)
             return redirect("worklog:task_detail", task_id=task.pk)
-    return _detail(request, task, status=400, tool_form=form)
+    return _detail(
+        request, task, status=400, tool_form=form, complete_form=_complete_form_kept(request, task)
+    )
 
 
 @researcher_view
 @require_POST
 def task_complete(request: HttpRequest, task_id: int) -> HttpResponse:
+    """Complete the task, saving with it the AI tools ticked in the same form (all or nothing).
+
+    A request without the tool fields (the catalog empty, or an older page) leaves the logged
+    tools as they are.
+    """
     task = _own_task(request, task_id)
     has_sessions = task.sessions.exists()
     form = TaskCompleteForm(request.POST, task=task, has_sessions=has_sessions)
-    if form.is_valid():
+    tool_form = _tool_form(request, task)
+    posts_tools = any(f"mode_{tool.pk}" in request.POST for tool in tool_form.tools)
+    tools_valid = tool_form.is_valid() if posts_tools else True
+    if form.is_valid() and tools_valid:
+        entries = _tool_entries(tool_form) if posts_tools else None
         try:
             services.task_complete(
                 task=task,
                 actual_minutes=form.cleaned_data.get("actual_minutes"),
                 perceived_other_minutes=form.cleaned_data.get("perceived_other_minutes"),
+                tool_uses=entries,
             )
         except services.LongSession as error:
+            if entries is not None:
+                # The task stays open until the timer is corrected; the ticks are kept.
+                services.tool_use_set(task=task, uses=entries)
             return _forgotten_timer(request, error)
         except ValidationError as error:
-            _add_errors(form, error)
+            _add_errors_to(error, form, tool_form)
         else:
-            messages.success(request, f"Completed “{task}” in {task.actual_minutes:.0f} min.")
+            names = ", ".join(e.tool.name for e in entries or [])
+            tools = f", AI tools used: {names}" if names else ""
+            messages.success(
+                request, f"Completed “{task}” in {task.actual_minutes:.0f} min{tools}."
+            )
             return redirect("home")
-    return _detail(request, task, status=400, complete_form=form)
+    forms = {"complete_form": form}
+    if posts_tools:
+        forms["tool_form"] = tool_form
+    return _detail(request, task, status=400, **forms)
 
 
 @researcher_view
