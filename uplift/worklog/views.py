@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from uplift.worklog import selectors, services
 from uplift.worklog.forms import (
+    ENTERED_WRONGLY,
     HistoryFilterForm,
     TaskAbandonForm,
     TaskCompleteForm,
@@ -100,6 +101,7 @@ def today(request: HttpRequest) -> HttpResponse:
                 forecast_no_ai_minutes=data["forecast_no_ai_minutes"],
                 forecast_ai_minutes=data["forecast_ai_minutes"],
                 uses_ai=data.get("uses_ai"),
+                confirm_forecasts=data["confirm_forecasts"],
             )
         except ValidationError as error:
             _add_errors(form, error)
@@ -130,6 +132,7 @@ def _detail(request: HttpRequest, task: Task, status: int = 200, **forms) -> Htt
         "running": next((s for s in sessions if s.ended_at is None), None),
         "noncompliant": task.condition == Task.Condition.NO_AI and bool(uses),
         "is_open": is_open,
+        "entered_wrongly": ENTERED_WRONGLY,
         "session_form": forms.get("session_form") or WorkSessionForm(),
         "tool_form": forms.get("tool_form")
         or ToolUseForm(tools=selectors.tool_list(), current=uses),
