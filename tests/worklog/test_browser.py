@@ -210,3 +210,21 @@ def test_another_form_asks_before_dropping_unsaved_ticks(
     page.get_by_role("button", name="Start timer").click()
     expect(page.locator(".timer")).to_be_visible()
     assert len(questions) == 1
+
+
+def test_doubtful_forecasts_are_confirmed_before_the_draw(
+    page: Page, live_server, researcher, password, task_type
+):
+    sign_in(page, live_server, "ada", password)
+    plan_task(page, "Port the loader", no_ai="1200", ai="90")
+    warning = page.locator("#id_confirm_forecasts_error")
+    expect(warning).to_contain_text("1,200 minutes without AI is more than 4 times 90 minutes")
+    expect(page.get_by_label("Forecast without AI (minutes)")).to_have_accessible_description(
+        re.compile("more than a working day")
+    )
+    assert Task.objects.count() == 0
+    page.get_by_label("Yes, these forecasts are right").check()
+    page.get_by_role("button", name="Plan and draw condition").click()
+    expect(page.get_by_role("status")).to_contain_text("Planned “Port the loader”")
+    task = Task.objects.get()
+    assert (task.forecast_no_ai_minutes, task.forecast_ai_minutes) == (1200, 90)
