@@ -66,24 +66,15 @@ def _forgotten_timer(request: HttpRequest, error: services.LongSession) -> HttpR
     return redirect("worklog:session_edit", task_id=session.task_id, session_id=session.pk)
 
 
-def _add_errors(form, error: ValidationError) -> None:
-    """Put a service's refusal next to the field it concerns (or on top of the form)."""
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error)
-
-
-def _add_errors_to(error: ValidationError, *forms) -> None:
-    """A refusal about fields of several forms: each error beside its field, the rest on
-    top of the first form."""
+def _add_errors(form, error: ValidationError, *others) -> None:
+    """Put a service's refusal next to the field it concerns, in whichever of the forms has
+    that field (or on top of the first form)."""
     if not hasattr(error, "error_dict"):
-        forms[0].add_error(None, error)
+        form.add_error(None, error)
         return
     for field, errors in error.error_dict.items():
-        form = next((f for f in forms if field in f.fields), None)
-        (form or forms[0]).add_error(field if form else None, errors)
+        owner = next((f for f in (form, *others) if field in f.fields), None)
+        (owner or form).add_error(field if owner else None, errors)
 
 
 @researcher_view
@@ -310,7 +301,7 @@ def task_complete(request: HttpRequest, task_id: int) -> HttpResponse:
                 services.tool_use_set(task=task, uses=entries)
             return _forgotten_timer(request, error)
         except ValidationError as error:
-            _add_errors_to(error, form, tool_form)
+            _add_errors(form, error, tool_form)
         else:
             names = ", ".join(e.tool.name for e in entries or [])
             tools = f", AI tools used: {names}" if names else ""
