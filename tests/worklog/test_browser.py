@@ -203,3 +203,82 @@ def test_a_forgotten_session_is_typed_as_a_duration_then_moved_and_deleted_by_ke
     expect(page.get_by_role("status")).to_contain_text("Work session deleted")
     expect(page.get_by_text("No time logged yet.")).to_be_visible()
     assert not task.sessions.exists()
+
+
+@pytest.mark.parametrize("condition", ["ai", "no_ai"])
+def test_tools_ticked_then_complete_pressed_are_saved_with_the_completion(
+    page: Page, live_server, researcher, password, team, catalog, condition
+):
+    task = TaskFactory(owner=researcher, team=team, title="Tidy the plots", condition=condition)
+    sign_in(page, live_server, "ada", password)
+    page.goto(f"{live_server.url}/tasks/{task.pk}/")
+    page.get_by_label("ChatGPT", exact=True).check()
+    page.get_by_label("Minutes with ChatGPT").fill("15")
+    page.get_by_label("Mode of ChatGPT").select_option("agent")
+    page.get_by_label("You logged no time: how many minutes did it take?").fill("40")
+    page.get_by_role("button", name="Complete task").click()  # no "Save tools" first
+
+    expect(page.get_by_role("status")).to_contain_text(
+        "Completed “Tidy the plots” in 40 min, AI tools used: ChatGPT."
+    )
+    task.refresh_from_db()
+    assert task.status == "completed"
+    assert [(u.tool.name, u.minutes, u.mode) for u in task.tool_uses.all()] == [
+        ("ChatGPT", 15, "agent")
+    ]
+    page.goto(f"{live_server.url}/tasks/{task.pk}/")
+    flag = page.locator(".task-head .flag")
+    if condition == "no_ai":
+        expect(flag).to_contain_text("non-compliance")
+    else:
+        expect(flag).to_have_count(0)
+
+
+def test_another_form_asks_before_dropping_unsaved_ticks(
+    page: Page, live_server, researcher, password, team, catalog
+):
+    task = TaskFactory(owner=researcher, team=team, title="Tidy the plots")
+    sign_in(page, live_server, "ada", password)
+    page.goto(f"{live_server.url}/tasks/{task.pk}/")
+    page.get_by_label("Claude", exact=True).check()
+    questions = []
+
+    def answer(dialog, accept: bool) -> None:
+        questions.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    # Starting the timer (another form) would reload the page: it asks, and "no" stays.
+    page.once("dialog", lambda dialog: answer(dialog, accept=False))
+    page.get_by_role("button", name="Start timer").click()
+    assert questions == [
+        "Your changes in “AI tools used” are not saved yet and will be lost. Send this form anyway?"
+    ]
+    expect(page.get_by_label("Claude", exact=True)).to_be_checked()
+    expect(page.get_by_label("Claude", exact=True)).to_be_focused()
+    assert not task.sessions.exists()
+
+    # Sending the form that holds the ticks asks nothing; then nothing is left unsaved.
+    page.get_by_role("button", name="Save tools").click()
+    expect(page.get_by_role("status")).to_contain_text("AI tools used: Claude")
+    page.once("dialog", lambda dialog: answer(dialog, accept=True))
+    page.get_by_role("button", name="Start timer").click()
+    expect(page.locator(".timer")).to_be_visible()
+    assert len(questions) == 1
+
+
+def test_doubtful_forecasts_are_confirmed_before_the_draw(
+    page: Page, live_server, researcher, password, task_type
+):
+    sign_in(page, live_server, "ada", password)
+    plan_task(page, "Port the loader", no_ai="1200", ai="90")
+    warning = page.locator("#id_confirm_forecasts_error")
+    expect(warning).to_contain_text("1,200 minutes without AI is more than 4 times 90 minutes")
+    expect(page.get_by_label("Forecast without AI (minutes)")).to_have_accessible_description(
+        re.compile("more than a working day")
+    )
+    assert Task.objects.count() == 0
+    page.get_by_label("Yes, these forecasts are right").check()
+    page.get_by_role("button", name="Plan and draw condition").click()
+    expect(page.get_by_role("status")).to_contain_text("Planned “Port the loader”")
+    task = Task.objects.get()
+    assert (task.forecast_no_ai_minutes, task.forecast_ai_minutes) == (1200, 90)

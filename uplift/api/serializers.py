@@ -15,6 +15,7 @@ from uplift.accounts.models import Team
 from uplift.estimates.models import Snapshot
 from uplift.estimates.vocabulary import Dimension, RowStatus, WarningCode
 from uplift.worklog.bounds import (
+    FORECAST_RULE_TEXT,
     MAX_MINUTES,
     MIN_MINUTES,
     MOMENT_WINDOW_TEXT,
@@ -220,6 +221,11 @@ class TaskPlanSerializer(WriteSerializer):
         allow_null=True,
         default=None,
         help_text="Only for observational teams or task types: will you use AI?",
+    )
+    confirm_forecasts = serializers.BooleanField(
+        default=False,
+        help_text=f"{FORECAST_RULE_TEXT} Such forecasts are refused (400, under "
+        "`confirm_forecasts`, naming the rule) unless this is true.",
     )
 
 

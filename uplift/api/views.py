@@ -104,6 +104,10 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     @extend_schema(
         summary="Plan a task: its condition is drawn once and for all",
+        description="Forecasts that look like a typo (one more than 4 times the other, or "
+        "either over a working day, 480 minutes) are refused, 400 with the rule under "
+        "`confirm_forecasts`, unless `confirm_forecasts` is true: they cannot change after "
+        "the draw.",
         request=s.TaskPlanSerializer,
         responses={201: s.TaskSerializer},
     )

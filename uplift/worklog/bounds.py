@@ -10,6 +10,12 @@ database (whose CHECK constraints are built from the same numbers).
 - **UTC offsets**: between -12:00 and +14:00, the offsets in use on Earth.
 - **Names** of teams, task types and tools: trimmed, inner spaces collapsed, compared without
   regard to case (the database keeps them unique that way), at most ``NAME_MAX_LENGTH``.
+
+Forecasts within the range can still be a typo (1200 for 120), and they are locked once the
+condition is drawn. ``forecast_doubts`` is the rule planning asks the researcher to confirm
+before the draw (docs/product.md, "Plausible forecasts"): one forecast more than
+``FORECAST_MAX_RATIO`` times the other, or either longer than ``WORKING_DAY_MINUTES``. Both
+limits are themselves plausible.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -29,6 +35,9 @@ MIN_OFFSET = timedelta(hours=-12)
 MAX_OFFSET = timedelta(hours=14)
 NAME_MAX_LENGTH = 120
 
+FORECAST_MAX_RATIO = 4
+WORKING_DAY_MINUTES = 480
+
 MINUTES_RANGE_TEXT = (
     f"between {MIN_MINUTES:g} and {MAX_MINUTES:,} minutes ({MAX_MINUTES // (24 * 60)} days)"
 )
@@ -44,6 +53,27 @@ def minutes_problem(value: float | None) -> str | None:
     if not MIN_MINUTES <= value <= MAX_MINUTES:  # also refuses NaN
         return f"must be {MINUTES_RANGE_TEXT}"
     return None
+
+
+FORECAST_RULE_TEXT = (
+    f"Forecasts where one is more than {FORECAST_MAX_RATIO} times the other, or either is over "
+    f"a working day ({WORKING_DAY_MINUTES} minutes), are checked with you before the draw."
+)
+
+
+def forecast_doubts(no_ai: float, ai: float) -> list[str]:
+    """Why a pair of forecasts looks like a typo, worded for people; empty if it does not."""
+    named = [(no_ai, f"{no_ai:,g} minutes without AI"), (ai, f"{ai:,g} minutes with AI")]
+    (low, low_text), (high, high_text) = sorted(named, key=lambda pair: pair[0])
+    doubts = []
+    if high > FORECAST_MAX_RATIO * low:
+        doubts.append(f"{high_text} is more than {FORECAST_MAX_RATIO} times {low_text}")
+    doubts += [
+        f"{text} is more than a working day ({WORKING_DAY_MINUTES} minutes)"
+        for value, text in named
+        if value > WORKING_DAY_MINUTES
+    ]
+    return doubts
 
 
 def latest_moment(now: datetime | None = None) -> datetime:

@@ -4,7 +4,13 @@ from django import forms
 from django.db.models import QuerySet
 
 from uplift.accounts.models import Team
-from uplift.worklog.bounds import MAX_MINUTES, MIN_MINUTES, validate_minutes, validate_moment
+from uplift.worklog.bounds import (
+    FORECAST_RULE_TEXT,
+    MAX_MINUTES,
+    MIN_MINUTES,
+    validate_minutes,
+    validate_moment,
+)
 from uplift.worklog.durations import DURATION_FORMS_TEXT, parse_duration, session_bounds
 from uplift.worklog.models import TITLE_MAX_LENGTH, Task, TaskType, ToolUse, title_is_one_line
 from uplift.worklog.selectors import task_type_list
@@ -70,6 +76,10 @@ class TaskPlanForm(WorklogForm):
         empty_value=None,
         required=False,
     )
+    # Shown only when the forecasts look like a typo (or it was ticked): see home.html.
+    confirm_forecasts = forms.BooleanField(
+        required=False, label="Yes, these forecasts are right", help_text=FORECAST_RULE_TEXT
+    )
 
     def __init__(self, *args, teams: QuerySet[Team], **kwargs):
         """``teams``: those the user may plan in (``request.access.planning_teams()``)."""
@@ -90,6 +100,20 @@ class TaskPlanForm(WorklogForm):
         )
         if not self.observational_possible:
             del self.fields["uses_ai"]
+
+    @property
+    def asks_to_confirm(self) -> bool:
+        """The forecasts were doubted (or confirmed already): the confirmation is offered."""
+        return bool(self["confirm_forecasts"].errors or self["confirm_forecasts"].value())
+
+    def add_error(self, field, error):
+        super().add_error(field, error)
+        if "confirm_forecasts" in self.errors:
+            # The doubt concerns both forecasts: each is described by it.
+            for name in ("forecast_no_ai_minutes", "forecast_ai_minutes"):
+                self.fields[name].widget.attrs["aria-describedby"] = (
+                    f"{self['confirm_forecasts'].auto_id}_error"
+                )
 
     def clean_team(self):
         team = self.cleaned_data.get("team")
@@ -139,10 +163,24 @@ class TaskCompleteForm(WorklogForm):
             self.fields["actual_minutes"].required = True
 
 
+ENTERED_WRONGLY = "Entered wrongly"
+
+
 class TaskAbandonForm(WorklogForm):
+    """The reason in free text; the "Entered wrongly" button (``entered_wrongly``) gives that
+    reason in one click, followed by any text typed."""
+
     reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), label="Why are you abandoning it?"
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Why are you abandoning it?",
+        required=False,  # the service refuses an empty reason, beside this field
     )
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if self.data.get("entered_wrongly"):
+            return f"{ENTERED_WRONGLY}: {reason}" if reason else ENTERED_WRONGLY
+        return reason
 
 
 class DurationField(forms.CharField):

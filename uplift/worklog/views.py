@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from uplift.worklog import selectors, services, timesheet
 from uplift.worklog.forms import (
+    ENTERED_WRONGLY,
     HistoryFilterForm,
     TaskAbandonForm,
     TaskCompleteForm,
@@ -67,13 +68,15 @@ def _forgotten_timer(request: HttpRequest, error: services.LongSession) -> HttpR
     return redirect("worklog:session_edit", task_id=session.task_id, session_id=session.pk)
 
 
-def _add_errors(form, error: ValidationError) -> None:
-    """Put a service's refusal next to the field it concerns (or on top of the form)."""
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
+def _add_errors(form, error: ValidationError, *others) -> None:
+    """Put a service's refusal next to the field it concerns, in whichever of the forms has
+    that field (or on top of the first form)."""
+    if not hasattr(error, "error_dict"):
         form.add_error(None, error)
+        return
+    for field, errors in error.error_dict.items():
+        owner = next((f for f in (form, *others) if field in f.fields), None)
+        (owner or form).add_error(field if owner else None, errors)
 
 
 @researcher_view
@@ -91,6 +94,7 @@ def today(request: HttpRequest) -> HttpResponse:
                 forecast_no_ai_minutes=data["forecast_no_ai_minutes"],
                 forecast_ai_minutes=data["forecast_ai_minutes"],
                 uses_ai=data.get("uses_ai"),
+                confirm_forecasts=data["confirm_forecasts"],
             )
         except ValidationError as error:
             _add_errors(form, error)
@@ -122,6 +126,7 @@ def _detail(request: HttpRequest, task: Task, status: int = 200, **forms) -> Htt
         "running": next((s for s in sessions if s.ended_at is None), None),
         "noncompliant": task.condition == Task.Condition.NO_AI and bool(uses),
         "is_open": is_open,
+        "entered_wrongly": ENTERED_WRONGLY,
         "session_form": forms.get("session_form") or WorkSessionForm(),
         "tool_form": forms.get("tool_form")
         or ToolUseForm(tools=selectors.tool_list(), current=uses),
@@ -239,6 +244,29 @@ def session_edit(request: HttpRequest, task_id: int, session_id: int) -> HttpRes
     )
 
 
+def _tool_form(request: HttpRequest, task: Task) -> ToolUseForm:
+    current = {use.tool_id: use for use in selectors.tool_use_list(task=task)}
+    return ToolUseForm(request.POST, tools=selectors.tool_list(), current=current)
+
+
+def _tool_entries(form: ToolUseForm) -> list[services.ToolUseEntry]:
+    return [
+        services.ToolUseEntry(tool=tool, minutes=minutes, mode=mode)
+        for tool, minutes, mode in form.chosen()
+    ]
+
+
+def _complete_form_kept(request: HttpRequest, task: Task) -> TaskCompleteForm | None:
+    """The completion fields as they were typed, when tools are saved from the same form:
+    shown again, unchecked, so that saving the tools loses none of them."""
+    has_sessions = task.sessions.exists()
+    names = TaskCompleteForm(task=task, has_sessions=has_sessions).fields
+    typed = {name: request.POST[name] for name in names if request.POST.get(name)}
+    if not typed:
+        return None
+    return TaskCompleteForm(task=task, has_sessions=has_sessions, initial=typed)
+
+
 @researcher_view
 def session_delete(request: HttpRequest, task_id: int, session_id: int) -> HttpResponse:
     """Delete a session: a page asks to confirm (no script needed), its form deletes."""
@@ -259,13 +287,9 @@ def session_delete(request: HttpRequest, task_id: int, session_id: int) -> HttpR
 @require_POST
 def tool_uses(request: HttpRequest, task_id: int) -> HttpResponse:
     task = _own_task(request, task_id)
-    current = {use.tool_id: use for use in selectors.tool_use_list(task=task)}
-    form = ToolUseForm(request.POST, tools=selectors.tool_list(), current=current)
+    form = _tool_form(request, task)
     if form.is_valid():
-        entries = [
-            services.ToolUseEntry(tool=tool, minutes=minutes, mode=mode)
-            for tool, minutes, mode in form.chosen()
-        ]
+        entries = _tool_entries(form)
         try:
             services.tool_use_set(task=task, uses=entries)
         except ValidationError as error:
@@ -273,31 +297,57 @@ def tool_uses(request: HttpRequest, task_id: int) -> HttpResponse:
         else:
             names = ", ".join(e.tool.name for e in entries) or "none"
             messages.success(request, f"AI tools used: {names}.")
+            kept = _complete_form_kept(request, task)
+            if kept is not None:
+                # Tools saved from the completion form: what was typed for completing stays.
+                return _detail(request, task, complete_form=kept)
             return redirect("worklog:task_detail", task_id=task.pk)
-    return _detail(request, task, status=400, tool_form=form)
+    return _detail(
+        request, task, status=400, tool_form=form, complete_form=_complete_form_kept(request, task)
+    )
 
 
 @researcher_view
 @require_POST
 def task_complete(request: HttpRequest, task_id: int) -> HttpResponse:
+    """Complete the task, saving with it the AI tools ticked in the same form (all or nothing).
+
+    A request without the tool fields (the catalog empty, or an older page) leaves the logged
+    tools as they are.
+    """
     task = _own_task(request, task_id)
     has_sessions = task.sessions.exists()
     form = TaskCompleteForm(request.POST, task=task, has_sessions=has_sessions)
-    if form.is_valid():
+    tool_form = _tool_form(request, task)
+    posts_tools = any(f"mode_{tool.pk}" in request.POST for tool in tool_form.tools)
+    tools_valid = tool_form.is_valid() if posts_tools else True
+    if form.is_valid() and tools_valid:
+        entries = _tool_entries(tool_form) if posts_tools else None
         try:
             services.task_complete(
                 task=task,
                 actual_minutes=form.cleaned_data.get("actual_minutes"),
                 perceived_other_minutes=form.cleaned_data.get("perceived_other_minutes"),
+                tool_uses=entries,
             )
         except services.LongSession as error:
+            if entries is not None:
+                # The task stays open until the timer is corrected; the ticks are kept.
+                services.tool_use_set(task=task, uses=entries)
             return _forgotten_timer(request, error)
         except ValidationError as error:
-            _add_errors(form, error)
+            _add_errors(form, error, tool_form)
         else:
-            messages.success(request, f"Completed “{task}” in {task.actual_minutes:.0f} min.")
+            names = ", ".join(e.tool.name for e in entries or [])
+            tools = f", AI tools used: {names}" if names else ""
+            messages.success(
+                request, f"Completed “{task}” in {task.actual_minutes:.0f} min{tools}."
+            )
             return redirect("home")
-    return _detail(request, task, status=400, complete_form=form)
+    forms = {"complete_form": form}
+    if posts_tools:
+        forms["tool_form"] = tool_form
+    return _detail(request, task, status=400, **forms)
 
 
 @researcher_view

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from uplift.accounts.access import PLANNING_ROLES
 from uplift.accounts.models import Membership, Team, User
-from uplift.worklog.bounds import minutes_problem
+from uplift.worklog.bounds import forecast_doubts, minutes_problem
 from uplift.worklog.models import Task, TaskType
 
 # Unpredictable to anyone, researcher included: drawn from the operating system's entropy.
@@ -35,6 +35,7 @@ def task_plan(
     forecast_no_ai_minutes: float,
     forecast_ai_minutes: float,
     uses_ai: bool | None = None,
+    confirm_forecasts: bool = False,
 ) -> Task:
     """Create a planned task and assign its condition, once and for all.
 
@@ -42,6 +43,9 @@ def task_plan(
     the team's planned share of "AI allowed"; the block, the draw position, the time and the
     allocation are recorded on the task. If the team or the task type is observational, the
     researcher's statement ``uses_ai`` sets the condition and the task is self-selected.
+
+    Forecasts that look like a typo (``uplift.worklog.bounds.forecast_doubts``) are refused
+    under ``confirm_forecasts`` unless ``confirm_forecasts``: they cannot change afterwards.
     """
     errors = {}
     for field, value in (
@@ -58,6 +62,17 @@ def task_plan(
         errors["team"] = "You can only plan tasks in a team where you are a researcher or lead."
     if errors:
         raise ValidationError(errors)
+    doubts = forecast_doubts(forecast_no_ai_minutes, forecast_ai_minutes)
+    if doubts and not confirm_forecasts:
+        raise ValidationError(
+            {
+                "confirm_forecasts": ValidationError(
+                    f"Check the forecasts: {'; '.join(doubts)}. They cannot change after the "
+                    "draw: correct them, or confirm that they are right.",
+                    code="implausible_forecasts",
+                )
+            }
+        )
 
     task = Task(
         owner=owner,

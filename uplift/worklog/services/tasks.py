@@ -1,5 +1,7 @@
 """Changing, completing and abandoning a task."""
 
+from collections.abc import Iterable
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -15,6 +17,7 @@ from uplift.worklog.services.sessions import (
     sessions_first_start,
     sessions_minutes,
 )
+from uplift.worklog.services.tools import ToolUseEntry, tool_use_minutes, tool_use_set
 from uplift.worklog.signals import tasks_changed
 
 
@@ -72,18 +75,30 @@ def task_complete(
     perceived_other_minutes: float | None = None,
     completed_at=None,
     confirm_long: bool = False,
+    tool_uses: Iterable[ToolUseEntry] | None = None,
 ) -> Task:
     """Mark a task completed; its actual minutes default to the sum of its work sessions.
 
     A running timer on the task is stopped first (``LongSession`` if it ran over 16 hours,
     unless ``confirm_long``). Without sessions and without ``actual_minutes`` the task cannot
     be completed (ValidationError).
+
+    ``tool_uses``, when given, replace the AI tools logged on the task in the same transaction
+    (as ``tool_use_set`` does, non-compliance included): the tools and the completion are
+    saved together or not at all. ``None`` leaves the logged tools as they are.
     """
     if task.status == Task.Status.ABANDONED:
         raise ValidationError("An abandoned task cannot be completed.")
-    check_minutes(actual_minutes=actual_minutes, perceived_other_minutes=perceived_other_minutes)
+    tool_uses = None if tool_uses is None else list(tool_uses)
+    check_minutes(
+        actual_minutes=actual_minutes,
+        perceived_other_minutes=perceived_other_minutes,
+        **tool_use_minutes(uses=tool_uses or []),
+    )
     now = timezone.now()
     with transaction.atomic():
+        if tool_uses is not None:
+            tool_use_set(task=task, uses=tool_uses)
         sessions_close_running(task=task, at=now, confirm_long=confirm_long)
         if actual_minutes is None:
             actual_minutes = sessions_minutes(task=task) or None

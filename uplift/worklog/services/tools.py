@@ -18,6 +18,11 @@ class ToolUseEntry:
     mode: str = ToolUse.Mode.OTHER
 
 
+def tool_use_minutes(*, uses: Iterable[ToolUseEntry]) -> dict[str, float | None]:
+    """Each tool's minutes under the name its refusal carries: ``minutes_<tool id>``."""
+    return {f"minutes_{use.tool.pk}": use.minutes for use in uses}
+
+
 def tool_use_set(*, task: Task, uses: Iterable[ToolUseEntry]) -> list[ToolUse]:
     """Replace the AI tools logged on a task.
 
@@ -25,8 +30,7 @@ def tool_use_set(*, task: Task, uses: Iterable[ToolUseEntry]) -> list[ToolUse]:
     non-compliance, never hidden.
     """
     uses = list(uses)
-    for use in uses:
-        check_minutes(**{f"minutes_{use.tool.pk}": use.minutes})
+    check_minutes(**tool_use_minutes(uses=uses))
     with transaction.atomic():
         ToolUse.objects.filter(task=task).delete()
         created = ToolUse.objects.bulk_create(
