@@ -18,4 +18,6 @@ urlpatterns = [
     path("tasks/<int:task_id>/abandon/", views.task_abandon, name="task_abandon"),
     path("tasks/<int:task_id>/edit/", views.task_edit, name="task_edit"),
     path("history/", views.history, name="history"),
+    path("how-it-works/", views.how_it_works, name="how_it_works"),
+    path("how-it-works/dismiss/", views.intro_dismiss, name="intro_dismiss"),
 ]
