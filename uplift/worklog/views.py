@@ -76,7 +76,14 @@ def _add_errors(form, error: ValidationError) -> None:
 
 @researcher_view
 def today(request: HttpRequest) -> HttpResponse:
-    """Open tasks, the running timer and the form to plan a new task."""
+    """Open tasks, the running timer and the form to plan a new task.
+
+    Today is for those who keep a worklog (``Access.keeps_worklog``): an admin or an analyst
+    who plans no task is sent to their own landing page instead.
+    """
+    home = request.access.home_page
+    if home != "home":
+        return redirect(home)
     form = TaskPlanForm(request.POST or None, teams=request.access.planning_teams())
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
