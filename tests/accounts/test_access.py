@@ -55,7 +55,12 @@ def _names(tasks) -> set[str]:
 READS = {
     "ada": ({"ada"}, {"Alignment"}, [], {"Alignment"}),
     "lin": ({"ada", "lin"}, {"Alignment"}, ["Alignment"], {"Alignment"}),
-    "ana": ({"ada", "lin", "bo"}, {"Alignment", "Interpretability"}, [], set()),
+    "ana": (
+        {"ada", "lin", "bo"},
+        {"Alignment", "Interpretability"},
+        ["Alignment", "Interpretability"],
+        set(),
+    ),  # fmt: skip
     "root": (
         {"ada", "lin", "bo"},
         {"Alignment", "Interpretability"},
@@ -90,7 +95,7 @@ FLAGS = (
 ANSWERS = {
     "ada": (False, False, False, False, False, True, False, False),
     "lin": (False, False, False, False, False, True, True, False),
-    "ana": (True, True, True, True, False, False, False, False),
+    "ana": (True, True, True, True, False, False, True, True),
     "root": (True, False, False, True, True, False, True, True),
     "nobody": (False,) * 8,
     "anonymous": (False,) * 8,
@@ -104,6 +109,42 @@ def test_each_role_may_use_what_the_contract_gives_it(org, name):
     assert {flag: getattr(access, flag) for flag in FLAGS} == dict(
         zip(FLAGS, ANSWERS[name], strict=True)
     )
+
+
+# role -> (may recompute, keeps a worklog, lands on after signing in, "/" shows)
+PLACES = {
+    "ada": (False, True, "home", "home"),
+    "lin": (True, True, "dashboards:team", "home"),  # a lead logs their own tasks on Today
+    "ana": (False, False, "api:tokens", "api:tokens"),
+    "root": (True, False, "dashboards:org", "dashboards:org"),
+    "nobody": (False, True, "home", "home"),  # no role yet: their (empty) Today
+}
+
+
+@pytest.mark.parametrize("name", PLACES)
+def test_each_role_lands_where_it_works(org, name):
+    access = access_for(org["people"][name])
+    assert (
+        access.may_recompute,
+        access.keeps_worklog,
+        access.landing_page,
+        access.home_page,
+    ) == PLACES[name]
+
+
+def test_an_admin_or_analyst_who_plans_keeps_today_and_lands_by_the_strongest_role(org):
+    ana = org["people"]["ana"]
+    MembershipFactory(user=ana, team=org["alignment"], role=R)
+    access = access_for(ana)
+    assert (access.keeps_worklog, access.landing_page, access.home_page) == (
+        True,
+        "api:tokens",
+        "home",
+    )
+    MembershipFactory(user=ana, team=TeamFactory(name="Evals"), role=L)
+    assert access_for(ana).landing_page == "dashboards:team"
+    ana.is_staff = True
+    assert access_for(ana).landing_page == "dashboards:org"
 
 
 # role -> whose tasks they may change through the API

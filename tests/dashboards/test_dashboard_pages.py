@@ -8,6 +8,8 @@ from django.urls import reverse
 
 from tests.conftest import shared_copy
 from tests.dashboards.pages import read_dashboard
+from tests.factories import MembershipFactory, UserFactory
+from uplift.accounts.models import Membership
 from uplift.estimates import compute, stats
 from uplift.estimates.models import ScopedEstimate, Snapshot, SnapshotScope
 from uplift.worklog.models import TaskType, Tool
@@ -61,6 +63,25 @@ def test_researcher_is_refused_the_team_dashboard(client, organisation, research
     client.force_login(researcher)
     assert client.get(reverse("dashboards:team")).status_code == 403
     assert client.get(reverse("dashboards:team_csv", args=["trend"])).status_code == 403
+    assert client.post(reverse("dashboards:recompute")).status_code == 403
+
+
+def test_analyst_reads_every_dashboard_and_changes_nothing(client, organisation):
+    # Analysts read every task already (pseudonymized): the aggregates too, read-only.
+    analyst = UserFactory(username="ana")
+    MembershipFactory(user=analyst, team=organisation["tiny"], role=Membership.Role.ANALYST)
+    client.force_login(analyst)
+    other = organisation["evaluations"]
+    response = client.get(reverse("dashboards:team"), {"team": other.pk})
+    assert response.status_code == 200
+    assert response.context["team"] == other
+    assert [t.name for t in response.context["teams"]] == ["Alignment", "Evaluations", "Tiny"]
+    html = response.content.decode()
+    assert '<option value="org">Whole organisation</option>' in html
+    assert reverse("dashboards:recompute") not in html
+    assert client.get(reverse("dashboards:org")).status_code == 200
+    csv_url = reverse("dashboards:team_csv", args=["by-task-type"])
+    assert client.get(csv_url, {"team": other.pk}).status_code == 200
     assert client.post(reverse("dashboards:recompute")).status_code == 403
 
 

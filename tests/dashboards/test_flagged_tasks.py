@@ -9,6 +9,9 @@ from django.urls import reverse
 
 from tests.conftest import shared_copy
 from tests.dashboards.pages import read_dashboard
+from tests.factories import MembershipFactory, UserFactory
+from uplift.accounts.models import Membership
+from uplift.accounts.pseudonyms import researcher_pseudonym
 from uplift.dashboards import charts
 from uplift.estimates import compute
 from uplift.estimates.models import ScopedEstimate
@@ -143,6 +146,20 @@ def test_an_admin_lists_any_team(client, django_user_model, organisation, flagge
     assert response.status_code == 200
     rows = flagged_table(response)[1:]
     assert [r[3] for r in rows] == [flagged["evaluations"].owner.email]
+
+
+def test_an_analyst_lists_any_team_with_researchers_pseudonymized(
+    client, django_user_model, organisation, flagged
+):
+    analyst = UserFactory(username="ana")
+    MembershipFactory(user=analyst, team=organisation["tiny"], role=Membership.Role.ANALYST)
+    client.force_login(analyst)
+    response = client.get(reverse("dashboards:flagged"), {"team": organisation["evaluations"].pk})
+    assert response.status_code == 200
+    task = flagged["evaluations"]
+    rows = flagged_table(response)[1:]
+    assert [(r[2], r[3]) for r in rows] == [(task.title, researcher_pseudonym(task.owner_id))]
+    assert task.owner.email not in response.content.decode()
 
 
 def test_the_task_type_filter_lists_that_rows_flagged_tasks(

@@ -282,3 +282,23 @@ def test_doubtful_forecasts_are_confirmed_before_the_draw(
     expect(page.get_by_role("status")).to_contain_text("Planned “Port the loader”")
     task = Task.objects.get()
     assert (task.forecast_no_ai_minutes, task.forecast_ai_minutes) == (1200, 90)
+
+
+def test_a_new_researcher_reads_how_it_works_and_hides_the_summary_by_keyboard_at_phone_width(
+    page: Page, live_server, researcher, password, task_type
+):
+    page.set_viewport_size({"width": 375, "height": 740})
+    sign_in(page, live_server, "ada", password)
+    summary = page.get_by_role("region", name="New here? How Uplift works")
+    expect(summary).to_be_visible()
+    summary.get_by_role("link", name="Read how it works").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="How Uplift works")).to_be_visible()
+    expect(page.get_by_role("heading", name="3. What counts as AI")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.get_by_role("link", name="Back to Today").click()
+    page.get_by_role("button", name="Hide this").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Today")).to_be_visible()
+    expect(page.get_by_role("region", name="New here? How Uplift works")).to_have_count(0)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375

@@ -35,13 +35,20 @@ def test_demo_is_a_believable_organisation(seeded):
 
 
 def test_demo_accounts_sign_in_with_the_published_password(seeded, client):
-    for username in ["ada", "lin", "ana", "admin"]:
+    # Each lands where their role works (docs/product.md, "Landing pages").
+    landings = {
+        "ada": "/",
+        "lin": "/dashboards/",
+        "ana": "/api/v1/tokens/",
+        "admin": "/dashboards/org/",
+    }
+    for username, landing in landings.items():
         response = client.post(
             "/accounts/login/",
             {"username": username, "password": "uplift-demo"},
             secure=True,
         )
-        assert (response.status_code, response["Location"]) == (302, "/"), username
+        assert (response.status_code, response["Location"]) == (302, landing), username
         client.logout()
     lin = Membership.objects.get(user__username="lin")
     ada = Membership.objects.get(user__username="ada")

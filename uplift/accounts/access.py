@@ -10,8 +10,14 @@ The rules, by role (a role is held per team; an admin is an account with ``is_st
 - **researcher**: their own tasks; plans tasks in their teams.
 - **lead**: also the tasks of the teams they lead, with who did them; those teams' dashboards.
 - **analyst** (in any team): every task, read-only, every researcher and task id under a
-  pseudonym (``uplift.accounts.pseudonyms``); the estimates; no dashboard.
+  pseudonym (``uplift.accounts.pseudonyms``); the estimates; every dashboard and the
+  organisation's, read-only (no recompute).
 - **admin**: everything, with names; every dashboard and the organisation's; the import.
+
+Where each lands (``landing_page``): a lead on their dashboard, an analyst on the API page, an
+admin on the organisation dashboard, anyone else on Today. ``/`` is Today for whoever keeps a
+worklog (``keeps_worklog``: anyone who may plan, or holds no role yet); the others are sent from
+``/`` to their landing page (``home_page``).
 
 Memberships add up: a lead of one team and researcher of another reads their own tasks
 everywhere and the led team's. A task's page is its own researcher's alone, for every role
@@ -86,12 +92,44 @@ class Access:
 
     @property
     def sees_dashboards(self) -> bool:
-        """The team dashboards (aggregates, and the flagged tasks): leads and admins."""
-        return self.is_admin or bool(self.lead_team_ids)
+        """The team dashboards (aggregates, and the flagged tasks): leads, analysts (who read
+        every task already, and see the flagged tasks' researchers as pseudonyms) and admins."""
+        return self.reads_every_task or bool(self.lead_team_ids)
 
     @property
     def sees_org_dashboard(self) -> bool:
-        return self.is_admin
+        """The organisation dashboard: those who read every task, analysts and admins."""
+        return self.reads_every_task
+
+    @property
+    def may_recompute(self) -> bool:
+        """Queueing a recompute of the estimates: leads and admins, not a read-only analyst."""
+        return self.is_admin or bool(self.lead_team_ids)
+
+    # --- Where they work -----------------------------------------------------------------------
+
+    @property
+    def keeps_worklog(self) -> bool:
+        """Today and History are theirs: anyone who may plan (a lead who logs their own tasks
+        too), and someone with no role yet, who has nowhere else to go."""
+        return self.may_plan or not (self.is_admin or self.is_analyst)
+
+    @property
+    def landing_page(self) -> str:
+        """The URL name of the page they land on after signing in: the organisation dashboard
+        for admins, a lead's dashboard, the API page for analysts, else Today."""
+        if self.is_admin:
+            return "dashboards:org"
+        if self.lead_team_ids:
+            return "dashboards:team"
+        if self.is_analyst:
+            return "api:tokens"
+        return "home"
+
+    @property
+    def home_page(self) -> str:
+        """The URL name ``/`` shows them: Today if they keep a worklog, else their landing."""
+        return "home" if self.keeps_worklog else self.landing_page
 
     # --- Rows ----------------------------------------------------------------------------------
 
@@ -120,9 +158,9 @@ class Access:
         return Team.objects.filter(pk__in=self.team_ids)
 
     def dashboard_teams(self) -> list[Team]:
-        """The teams whose dashboards the user may see, by name: all for admins, else those
-        they lead (none for anyone else)."""
-        if self.is_admin:
+        """The teams whose dashboards the user may see, by name: all for analysts and admins,
+        else those they lead (none for anyone else)."""
+        if self.reads_every_task:
             return list(Team.objects.order_by("name"))
         if not self.lead_team_ids:
             return []

@@ -37,9 +37,10 @@ SCOPE_VIEW_SECONDS = 60 * 60
 
 
 def _require_dashboard_user(request: HttpRequest) -> None:
-    """Dashboards are for leads and admins (``request.access``): 403 for anyone else."""
+    """Dashboards are for leads, analysts and admins (``request.access``): 403 for anyone
+    else."""
     if not request.access.sees_dashboards:
-        raise PermissionDenied("Dashboards are for team leads and admins.")
+        raise PermissionDenied("Dashboards are for team leads, analysts and admins.")
 
 
 def _dashboard_teams(request: HttpRequest) -> list[Team]:
@@ -78,7 +79,7 @@ def _dashboard(request: HttpRequest, *, org: bool) -> dict:
     """Everything one dashboard page shows, for the filters in the request's query string."""
     teams = _dashboard_teams(request)
     if org and not request.access.sees_org_dashboard:
-        raise PermissionDenied("The organisation view is for admins.")
+        raise PermissionDenied("The organisation view is for analysts and admins.")
     team = None if org else _team_requested(request, teams)
 
     context = {
@@ -282,8 +283,9 @@ def flagged_tasks(request: HttpRequest) -> HttpResponse:
     """The records of the tasks the outlier rule flagged in a team's estimate.
 
     The same filters and access as the team dashboard (a lead sees the teams they lead, an
-    admin every team): the row is the team's overall row of the latest snapshot, or its
-    task type's row with `type`. Only tasks still in the team are listed.
+    analyst or an admin every team, the analyst with researchers as pseudonyms): the row is the
+    team's overall row of the latest snapshot, or its task type's row with `type`. Only tasks
+    still in the team are listed.
     """
     teams = _dashboard_teams(request)
     team = _team_requested(request, teams)
@@ -342,7 +344,8 @@ def org_chart_csv(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def recompute(request: HttpRequest) -> HttpResponse:
-    _require_dashboard_user(request)
+    if not request.access.may_recompute:  # analysts read the dashboards and change nothing
+        raise PermissionDenied("A recompute is for team leads and admins.")
     snapshot = estimates_refresh_queue(trigger=Snapshot.Trigger.MANUAL)
     messages.success(request, f"Recompute requested (run {snapshot.pk}).")
     target = request.POST.get("next", "")

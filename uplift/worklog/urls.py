@@ -26,4 +26,6 @@ urlpatterns = [
     path("history/week/", views.history_week, name="history_week"),
     path("history/day/", views.history_day, name="history_day"),
     path("history/export/", views.history_export, name="history_export"),
+    path("how-it-works/", views.how_it_works, name="how_it_works"),
+    path("how-it-works/dismiss/", views.intro_dismiss, name="intro_dismiss"),
 ]

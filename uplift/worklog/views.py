@@ -81,7 +81,14 @@ def _add_errors(form, error: ValidationError, *others) -> None:
 
 @researcher_view
 def today(request: HttpRequest) -> HttpResponse:
-    """Open tasks, the running timer and the form to plan a new task."""
+    """Open tasks, the running timer and the form to plan a new task.
+
+    Today is for those who keep a worklog (``Access.keeps_worklog``): an admin or an analyst
+    who plans no task is sent to their own landing page instead.
+    """
+    home = request.access.home_page
+    if home != "home":
+        return redirect(home)
     form = TaskPlanForm(request.POST or None, teams=request.access.planning_teams())
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -102,17 +109,45 @@ def today(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Planned “{task}”: {task.get_condition_display()}.")
             return redirect("home")
     status = 400 if form.is_bound else 200
+    open_tasks = list(selectors.task_list_open(owner=request.user))
     return render(
         request,
         "home.html",
         {
             "form": form,
-            "open_tasks": selectors.task_list_open(owner=request.user),
+            "open_tasks": open_tasks,
             "running": selectors.work_session_running(owner=request.user),
             "today_minutes": timesheet.minutes_on(owner=request.user, day=timezone.localdate()),
+            "first_use": _first_use(request, open_tasks),
         },
         status=status,
     )
+
+
+# The session key that hides the summary of how Uplift works on Today (see ``intro_dismiss``).
+INTRO_DISMISSED = "intro_dismissed"
+
+
+def _first_use(request: HttpRequest, open_tasks: list[Task]) -> bool:
+    """Whether Today shows how Uplift works: to a researcher with no task yet, until they hide
+    it (for this session) or plan their first task."""
+    if open_tasks or request.session.get(INTRO_DISMISSED):
+        return False
+    return not selectors.task_list_for_owner(owner=request.user).exists()
+
+
+@researcher_view
+def how_it_works(request: HttpRequest) -> HttpResponse:
+    """The method in plain words: forecasts first, the draw, what counts as AI, mistakes."""
+    return render(request, "worklog/how_it_works.html")
+
+
+@researcher_view
+@require_POST
+def intro_dismiss(request: HttpRequest) -> HttpResponse:
+    """Hide the summary of how Uplift works on Today, for the rest of this session."""
+    request.session[INTRO_DISMISSED] = True
+    return redirect("home")
 
 
 def _detail(request: HttpRequest, task: Task, status: int = 200, **forms) -> HttpResponse:
