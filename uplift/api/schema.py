@@ -1,4 +1,4 @@
-"""OpenAPI generation: every operation documents the errors it can answer."""
+"""OpenAPI generation: every operation documents the errors it can answer, always as JSON."""
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
@@ -8,6 +8,7 @@ _COMMON_ERRORS = {
     "403": "Signed in, but this role may not do this.",
 }
 _ERRORS_WITH_INPUT = {"400": "Invalid input: a list of messages per field or parameter."}
+_ERRORS_OF_NEGOTIATION = {"406": "The Accept header names no media type this operation answers."}
 _ERRORS_ON_OBJECT = {"404": "No such object, or not one this user may see."}
 _ERRORS_ON_WRITE = {
     "415": "The body is not in a media type this operation reads.",
@@ -16,7 +17,7 @@ _ERRORS_ON_WRITE = {
 
 
 class UpliftAutoSchema(AutoSchema):
-    """drf-spectacular's schema with 400/401/403/404/429 added where they can happen."""
+    """drf-spectacular's schema with 400/401/403/404/406/415/429 added where they can happen."""
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
@@ -29,10 +30,14 @@ class UpliftAutoSchema(AutoSchema):
             errors.update(_ERRORS_ON_OBJECT)
         if method in ("POST", "PUT", "PATCH", "DELETE"):
             errors.update(_ERRORS_ON_WRITE)
+        if set(self.map_renderers("media_type")) != {"application/json"}:
+            errors.update(_ERRORS_OF_NEGOTIATION)  # the export: Accept chooses its format
         for code, description in errors.items():
             if code not in responses:
                 responses[code] = self._get_response_for_code(
-                    OpenApiResponse(response=_ERROR_SCHEMA, description=description), code
+                    OpenApiResponse(response=_ERROR_SCHEMA, description=description),
+                    code,
+                    media_types=["application/json"],
                 )
         return responses
 

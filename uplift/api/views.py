@@ -20,6 +20,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -52,6 +53,30 @@ EXPORT_FORMATS = {
 }
 
 
+class ExportRenderer(BaseRenderer):
+    """An export format for content negotiation (``Accept: text/csv``): the export streams its
+    body itself, and errors are answered in JSON (``TaskViewSet.finalize_response``)."""
+
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return JSONRenderer().render(data)
+
+
+class CsvRenderer(ExportRenderer):
+    media_type = "text/csv"
+    format = "csv"
+
+
+class JsonLinesRenderer(ExportRenderer):
+    media_type = "application/x-ndjson"
+    format = "jsonl"
+
+
+# Without an Accept header (or with */*) the first: CSV, as before.
+EXPORT_RENDERERS = [CsvRenderer, JsonLinesRenderer, JSONRenderer]
+
+
 def _valid(request, serializer_class) -> dict:
     serializer = serializer_class(data=request.data, context={"request": request})
     serializer.is_valid(raise_exception=True)
@@ -67,7 +92,11 @@ def _refuse_analyst_writes(request) -> None:
     list=extend_schema(summary="Tasks the user may see, newest first"),
     retrieve=extend_schema(summary="One task"),
 )
-class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class TaskViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
     """Tasks: researchers plan and edit their own, leads read their teams', analysts all."""
 
     queryset = Task.objects.none()  # the model, for the schema; see get_queryset
@@ -166,21 +195,33 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         summary="Export tasks as the worklog CSV or JSON lines, streamed",
         description="The same filters as the task list; rows in id order. The CSV is the "
         "import format (docs/worklog-csv.md); analysts get pseudonyms instead of emails and "
-        "of task ids (an imported id can name its researcher).",
+        "of task ids (an imported id can name its researcher). The format is the `format` "
+        "parameter's, else the one the `Accept` header asks for (`text/csv` or "
+        "`application/x-ndjson`), else CSV. Errors are JSON whatever the `Accept` header.",
         filters=True,
         parameters=[
-            OpenApiParameter("format", OpenApiTypes.STR, enum=[*EXPORT_FORMATS], default="csv"),
+            OpenApiParameter(
+                "format",
+                OpenApiTypes.STR,
+                enum=[*EXPORT_FORMATS],
+                description="`csv` or `jsonl`; without it, as the Accept header asks (else csv).",
+            ),
         ],
         responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="Worklog CSV"),
-            (200, "application/x-ndjson"): OpenApiResponse(
-                OpenApiTypes.STR, description="One JSON object per line"
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="The worklog CSV (text/csv) or one JSON object per line "
+                "(application/x-ndjson)",
             ),
+            (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR),
         },
     )
-    @action(detail=False, methods=["get"], pagination_class=None)
+    @action(detail=False, methods=["get"], pagination_class=None, renderer_classes=EXPORT_RENDERERS)
     def export(self, request):
-        name = request.query_params.get("format", "csv")
+        name = request.query_params.get("format")
+        if name is None:
+            accepted = request.accepted_renderer
+            name = accepted.format if isinstance(accepted, ExportRenderer) else "csv"
         if name not in EXPORT_FORMATS:
             raise ValidationError({"format": [f"Must be one of: {', '.join(EXPORT_FORMATS)}."]})
         content_type, write = EXPORT_FORMATS[name]
@@ -190,12 +231,26 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         response["Content-Disposition"] = f'attachment; filename="tasks.{name}"'
         return response
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        # An error of the export (400, 401, 403, 406, 429) is JSON, as it is everywhere else,
+        # even when the request asked for text/csv.
+        if isinstance(response, Response) and not isinstance(
+            getattr(request, "accepted_renderer", None), JSONRenderer
+        ):
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
 
 @extend_schema_view(
     list=extend_schema(summary="Work sessions on the tasks the user may see"),
     retrieve=extend_schema(summary="One work session"),
 )
-class WorkSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class WorkSessionViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
     """Work sessions: the researcher adds and corrects them; others read as they read tasks."""
 
     queryset = WorkSession.objects.none()  # the model, for the schema; see get_queryset
