@@ -7,7 +7,10 @@ _COMMON_ERRORS = {
     "401": "Not signed in, or the token is invalid, revoked or expired.",
     "403": "Signed in, but this role may not do this.",
 }
-_ERRORS_WITH_INPUT = {"400": "Invalid input: a list of messages per field or parameter."}
+_ERRORS_WITH_INPUT = {
+    "400": "Invalid input: a list of messages per field or parameter. A query parameter the "
+    "operation does not take is refused, named, never ignored."
+}
 _ERRORS_OF_NEGOTIATION = {"406": "The Accept header names no media type this operation answers."}
 _ERRORS_ON_OBJECT = {"404": "No such object, or not one this user may see."}
 _ERRORS_ON_WRITE = {

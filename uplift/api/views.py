@@ -28,6 +28,7 @@ from uplift.accounts.models import Team
 from uplift.api import serializers as s
 from uplift.api.export import export_csv, export_jsonl
 from uplift.api.filters import TaskFilter, ToolUseFilter, WorkSessionFilter
+from uplift.api.parameters import KnownQueryParameters
 from uplift.api.permissions import IsAdmin, IsAnalystOrAdmin
 from uplift.api.throttling import WriteThrottle
 from uplift.estimates.models import Snapshot
@@ -93,6 +94,7 @@ def _refuse_analyst_writes(request) -> None:
     retrieve=extend_schema(summary="One task"),
 )
 class TaskViewSet(
+    KnownQueryParameters,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
@@ -104,6 +106,8 @@ class TaskViewSet(
     filterset_class = TaskFilter
     ordering_fields = ["id", "created_at", "updated_at"]
     throttle_classes = [WriteThrottle]
+    filtered_actions = ("export",)
+    query_parameters = {"export": ("format",)}
 
     def get_queryset(self):
         # Names joined in as columns: no User, Team and TaskType objects per row.
@@ -247,6 +251,7 @@ class TaskViewSet(
     retrieve=extend_schema(summary="One work session"),
 )
 class WorkSessionViewSet(
+    KnownQueryParameters,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
@@ -327,7 +332,7 @@ class WorkSessionViewSet(
     list=extend_schema(summary="AI tools used on the tasks the user may see"),
     retrieve=extend_schema(summary="One tool use"),
 )
-class ToolUseViewSet(viewsets.ReadOnlyModelViewSet):
+class ToolUseViewSet(KnownQueryParameters, viewsets.ReadOnlyModelViewSet):
     queryset = ToolUse.objects.none()  # the model, for the schema; see get_queryset
     serializer_class = s.ToolUseSerializer
     filterset_class = ToolUseFilter
@@ -342,7 +347,7 @@ class ToolUseViewSet(viewsets.ReadOnlyModelViewSet):
     list=extend_schema(summary="Teams: the user's own, or all for analysts and admins"),
     retrieve=extend_schema(summary="One team"),
 )
-class TeamViewSet(viewsets.ReadOnlyModelViewSet):
+class TeamViewSet(KnownQueryParameters, viewsets.ReadOnlyModelViewSet):
     queryset = Team.objects.none()  # the model, for the schema; see get_queryset
     serializer_class = s.TeamSerializer
     ordering_fields = ["id", "name"]
@@ -354,7 +359,7 @@ class TeamViewSet(viewsets.ReadOnlyModelViewSet):
 @extend_schema_view(
     list=extend_schema(summary="Task types"), retrieve=extend_schema(summary="One task type")
 )
-class TaskTypeViewSet(viewsets.ReadOnlyModelViewSet):
+class TaskTypeViewSet(KnownQueryParameters, viewsets.ReadOnlyModelViewSet):
     serializer_class = s.TaskTypeSerializer
     queryset = TaskType.objects.all()
     ordering_fields = ["id", "name"]
@@ -363,7 +368,7 @@ class TaskTypeViewSet(viewsets.ReadOnlyModelViewSet):
 @extend_schema_view(
     list=extend_schema(summary="The AI tool catalog"), retrieve=extend_schema(summary="One tool")
 )
-class ToolViewSet(viewsets.ReadOnlyModelViewSet):
+class ToolViewSet(KnownQueryParameters, viewsets.ReadOnlyModelViewSet):
     serializer_class = s.ToolSerializer
     queryset = Tool.objects.all()
     ordering_fields = ["id", "name"]
@@ -373,7 +378,7 @@ class ToolViewSet(viewsets.ReadOnlyModelViewSet):
     list=extend_schema(summary="Estimation runs, newest first"),
     retrieve=extend_schema(summary="One estimation run"),
 )
-class SnapshotViewSet(viewsets.ReadOnlyModelViewSet):
+class SnapshotViewSet(KnownQueryParameters, viewsets.ReadOnlyModelViewSet):
     """The history of estimation runs (analysts and admins)."""
 
     serializer_class = s.SnapshotSerializer
@@ -383,11 +388,12 @@ class SnapshotViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["id"]
 
 
-class EstimatesView(APIView):
+class EstimatesView(KnownQueryParameters, APIView):
     """The latest estimates, in the shape of ``manage.py show_estimates --json``."""
 
     permission_classes = [IsAnalystOrAdmin]
     may_be_missing = True
+    query_parameters = {"get": ("dimension", "group")}
 
     @extend_schema(
         summary="The latest snapshot's estimates",
@@ -413,7 +419,7 @@ class EstimatesView(APIView):
         return Response(document)
 
 
-class ImportView(APIView):
+class ImportView(KnownQueryParameters, APIView):
     """Import a worklog CSV, whole or not at all (admins only: it writes anyone's records)."""
 
     permission_classes = [IsAdmin]
