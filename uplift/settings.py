@@ -283,7 +283,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Tasks, work sessions, tool use and uplift estimates. In the Uplift repository: who may "
         "see what, docs/product.md; the worklog CSV of the export and the import, "
-        "docs/worklog-csv.md; the estimates, docs/estimation.md."
+        "docs/worklog-csv.md; the estimates, docs/estimation.md. A query parameter an "
+        "operation does not take is refused (400, naming it), never ignored; teams, task types "
+        "and tools filter by id or by name (any case)."
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,

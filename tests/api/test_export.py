@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from drf_spectacular.generators import SchemaGenerator
 
 from tests.factories import (
     TaskFactory,
@@ -394,3 +395,56 @@ def test_export_import_export_is_identical_with_formula_cells(world, formula_tas
     assert imported.team.name == "@SUM(1)"
     assert Task.objects.get(external_id="-5").title == "'=already quoted"
     assert _download(admin, "format=csv") == first
+
+
+def _export_media_types_in_the_schema() -> list[str]:
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return list(schema["paths"]["/api/v1/tasks/export/"]["get"]["responses"]["200"]["content"])
+
+
+def test_schema_lists_the_export_media_types():
+    assert _export_media_types_in_the_schema() == ["text/csv", "application/x-ndjson"]
+
+
+@pytest.mark.parametrize("media_type", _export_media_types_in_the_schema())
+def test_export_answers_each_media_type_of_its_schema_as_accept(world, varied_tasks, media_type):
+    # What Swagger UI's "Try it out" and the curl line it prints send.
+    response = world.client("analyst").get("/api/v1/tasks/export/", HTTP_ACCEPT=media_type)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].split(";")[0] == media_type
+    body = b"".join(response.streaming_content).decode()
+    if media_type == "text/csv":
+        assert next(csv.reader(io.StringIO(body))) == list(COLUMNS)
+    else:
+        assert len([json.loads(line) for line in body.splitlines()]) == Task.objects.count()
+
+
+@pytest.mark.parametrize(
+    ("accept", "query", "expected"),
+    [
+        ("text/csv", "format=csv", "text/csv"),
+        ("*/*", "", "text/csv"),
+        ("application/json", "", "text/csv"),
+        ("application/x-ndjson", "", "application/x-ndjson"),
+        # The parameter, when given, chooses.
+        ("text/csv", "format=jsonl", "application/x-ndjson"),
+    ],
+)
+def test_export_format_comes_from_the_parameter_else_the_accept_header(
+    world, accept, query, expected
+):
+    response = world.client("admin").get(f"/api/v1/tasks/export/?{query}", HTTP_ACCEPT=accept)
+    assert response.status_code == 200
+    assert response["Content-Type"].split(";")[0] == expected
+
+
+def test_export_errors_are_json_whatever_the_accept_header(world):
+    response = world.client("analyst").get(
+        "/api/v1/tasks/export/?format=xlsx", HTTP_ACCEPT="text/csv"
+    )
+    assert (response.status_code, response["Content-Type"]) == (400, "application/json")
+    assert "format" in response.json()
+    response = world.client("anonymous").get("/api/v1/tasks/export/", HTTP_ACCEPT="text/csv")
+    assert (response.status_code, response["Content-Type"]) == (401, "application/json")
+    response = world.client("analyst").get("/api/v1/tasks/export/", HTTP_ACCEPT="image/png")
+    assert (response.status_code, response["Content-Type"]) == (406, "application/json")

@@ -1,5 +1,6 @@
 """Personal API tokens: created and revoked on the user's own page, stored hashed, expiring."""
 
+import html
 import re
 from datetime import timedelta
 
@@ -89,3 +90,37 @@ def test_admin_lists_api_tokens(client, world):
     assert b"tests" in response.content
     for token in ApiToken.objects.all():
         assert token.token_key in response.content.decode()
+
+
+def test_new_token_page_shows_curl_and_pandas_lines_with_the_token(client, world):
+    client.force_login(world.users["analyst"])
+    response = client.post("/api/v1/tokens/", {"name": "notebook", "expires": "90"})
+    page = response.content.decode()
+    secret = re.search(r'data-testid="token-secret">([^<]+)<', page).group(1)
+    export = "http://testserver/api/v1/tasks/export/?format=csv"
+    curl = re.search(r'data-testid="token-curl">([^<]+)<', page).group(1)
+    assert html.unescape(curl) == (
+        f'curl -H "Authorization: Bearer {secret}" "{export}" -o tasks.csv'
+    )
+    pandas = html.unescape(re.search(r'data-testid="token-pandas">([^<]+)<', page).group(1))
+    assert "import pandas as pd" in pandas
+    assert f'"{export}"' in pandas and f'"Bearer {secret}"' in pandas
+    # Copy buttons come with the page's script (a static file: the CSP refuses inline ones)
+    # and stay hidden without it; the token is text to select either way.
+    assert page.count('data-copy="token-') == 3 and "hidden>Copy" in page
+    assert re.search(r"<script src=\"/static/js/tokens\.[^\"]*js\" defer>", page)
+    assert "<script>" not in page
+    # Shown once: the page read again holds neither the token nor the lines.
+    again = client.get("/api/v1/tokens/").content.decode()
+    assert secret not in again and "token-curl" not in again
+
+
+def test_the_token_lines_download_the_export(client, world):
+    client.force_login(world.users["analyst"])
+    page = client.post("/api/v1/tokens/", {"name": "notebook", "expires": "90"}).content.decode()
+    curl = html.unescape(re.search(r'data-testid="token-curl">([^<]+)<', page).group(1))
+    header, url = re.fullmatch(r'curl -H "([^"]+)" "([^"]+)" -o tasks.csv', curl).groups()
+    name, value = header.split(": ", 1)
+    client.logout()
+    response = client.get(url, **{f"HTTP_{name.upper()}": value})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -32,7 +33,8 @@ class TokenForm(forms.Form):
 @login_required
 @require_http_methods(["GET", "POST"])
 def tokens(request: HttpRequest) -> HttpResponse:
-    """List the user's tokens; a POST creates one and shows its secret this once."""
+    """List the user's tokens; a POST creates one and shows its secret this once, with curl and
+    pandas lines that use it on this site's export."""
     form = TokenForm(request.POST or None)
     secret = None
     if request.method == "POST" and form.is_valid():
@@ -45,7 +47,13 @@ def tokens(request: HttpRequest) -> HttpResponse:
     tokens = list(ApiToken.objects.filter(user=request.user).order_by("-created"))
     for token in tokens:
         token.expired = token.expiry is not None and token.expiry <= now
-    return render(request, "api/tokens.html", {"form": form, "secret": secret, "tokens": tokens})
+    context = {
+        "form": form,
+        "secret": secret,
+        "tokens": tokens,
+        "export_url": request.build_absolute_uri(reverse("api:task-export")),
+    }
+    return render(request, "api/tokens.html", context)
 
 
 @login_required

@@ -1,4 +1,4 @@
-"""OpenAPI generation: every operation documents the errors it can answer."""
+"""OpenAPI generation: every operation documents the errors it can answer, always as JSON."""
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
@@ -7,7 +7,11 @@ _COMMON_ERRORS = {
     "401": "Not signed in, or the token is invalid, revoked or expired.",
     "403": "Signed in, but this role may not do this.",
 }
-_ERRORS_WITH_INPUT = {"400": "Invalid input: a list of messages per field or parameter."}
+_ERRORS_WITH_INPUT = {
+    "400": "Invalid input: a list of messages per field or parameter. A query parameter the "
+    "operation does not take is refused, named, never ignored."
+}
+_ERRORS_OF_NEGOTIATION = {"406": "The Accept header names no media type this operation answers."}
 _ERRORS_ON_OBJECT = {"404": "No such object, or not one this user may see."}
 # An object's path whose id is the name of one of the collection's actions (work-sessions/stop/)
 # is that action's path, which answers only its own method.
@@ -19,7 +23,7 @@ _ERRORS_ON_WRITE = {
 
 
 class UpliftAutoSchema(AutoSchema):
-    """drf-spectacular's schema with 400/401/403/404/429 added where they can happen."""
+    """drf-spectacular's schema with 400/401/403/404/406/415/429 added where they can happen."""
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
@@ -34,10 +38,14 @@ class UpliftAutoSchema(AutoSchema):
             errors.update(_ERRORS_ON_ACTION_PATH)
         if method in ("POST", "PUT", "PATCH", "DELETE"):
             errors.update(_ERRORS_ON_WRITE)
+        if set(self.map_renderers("media_type")) != {"application/json"}:
+            errors.update(_ERRORS_OF_NEGOTIATION)  # the export: Accept chooses its format
         for code, description in errors.items():
             if code not in responses:
                 responses[code] = self._get_response_for_code(
-                    OpenApiResponse(response=_ERROR_SCHEMA, description=description), code
+                    OpenApiResponse(response=_ERROR_SCHEMA, description=description),
+                    code,
+                    media_types=["application/json"],
                 )
         return responses
 

@@ -20,6 +20,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -27,6 +28,7 @@ from uplift.accounts.models import Team
 from uplift.api import serializers as s
 from uplift.api.export import export_csv, export_jsonl
 from uplift.api.filters import TaskFilter, ToolUseFilter, WorkSessionFilter
+from uplift.api.parameters import KnownQueryParameters
 from uplift.api.permissions import IsAdmin, IsAnalystOrAdmin
 from uplift.api.throttling import WriteThrottle
 from uplift.estimates.models import Snapshot
@@ -52,6 +54,30 @@ EXPORT_FORMATS = {
 }
 
 
+class ExportRenderer(BaseRenderer):
+    """An export format for content negotiation (``Accept: text/csv``): the export streams its
+    body itself, and errors are answered in JSON (``TaskViewSet.finalize_response``)."""
+
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return JSONRenderer().render(data)
+
+
+class CsvRenderer(ExportRenderer):
+    media_type = "text/csv"
+    format = "csv"
+
+
+class JsonLinesRenderer(ExportRenderer):
+    media_type = "application/x-ndjson"
+    format = "jsonl"
+
+
+# Without an Accept header (or with */*) the first: CSV, as before.
+EXPORT_RENDERERS = [CsvRenderer, JsonLinesRenderer, JSONRenderer]
+
+
 def _valid(request, serializer_class) -> dict:
     serializer = serializer_class(data=request.data, context={"request": request})
     serializer.is_valid(raise_exception=True)
@@ -67,7 +93,12 @@ def _refuse_analyst_writes(request) -> None:
     list=extend_schema(summary="Tasks the user may see, newest first"),
     retrieve=extend_schema(summary="One task"),
 )
-class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class TaskViewSet(
+    KnownQueryParameters,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
     """Tasks: researchers plan and edit their own, leads read their teams', analysts all."""
 
     queryset = Task.objects.none()  # the model, for the schema; see get_queryset
@@ -75,6 +106,8 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     filterset_class = TaskFilter
     ordering_fields = ["id", "created_at", "updated_at"]
     throttle_classes = [WriteThrottle]
+    filtered_actions = ("export",)
+    query_parameters = {"export": ("format",)}
 
     def get_queryset(self):
         # Names joined in as columns: no User, Team and TaskType objects per row.
@@ -170,21 +203,33 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         summary="Export tasks as the worklog CSV or JSON lines, streamed",
         description="The same filters as the task list; rows in id order. The CSV is the "
         "import format (docs/worklog-csv.md); analysts get pseudonyms instead of emails and "
-        "of task ids (an imported id can name its researcher).",
+        "of task ids (an imported id can name its researcher). The format is the `format` "
+        "parameter's, else the one the `Accept` header asks for (`text/csv` or "
+        "`application/x-ndjson`), else CSV. Errors are JSON whatever the `Accept` header.",
         filters=True,
         parameters=[
-            OpenApiParameter("format", OpenApiTypes.STR, enum=[*EXPORT_FORMATS], default="csv"),
+            OpenApiParameter(
+                "format",
+                OpenApiTypes.STR,
+                enum=[*EXPORT_FORMATS],
+                description="`csv` or `jsonl`; without it, as the Accept header asks (else csv).",
+            ),
         ],
         responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="Worklog CSV"),
-            (200, "application/x-ndjson"): OpenApiResponse(
-                OpenApiTypes.STR, description="One JSON object per line"
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="The worklog CSV (text/csv) or one JSON object per line "
+                "(application/x-ndjson)",
             ),
+            (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR),
         },
     )
-    @action(detail=False, methods=["get"], pagination_class=None)
+    @action(detail=False, methods=["get"], pagination_class=None, renderer_classes=EXPORT_RENDERERS)
     def export(self, request):
-        name = request.query_params.get("format", "csv")
+        name = request.query_params.get("format")
+        if name is None:
+            accepted = request.accepted_renderer
+            name = accepted.format if isinstance(accepted, ExportRenderer) else "csv"
         if name not in EXPORT_FORMATS:
             raise ValidationError({"format": [f"Must be one of: {', '.join(EXPORT_FORMATS)}."]})
         content_type, write = EXPORT_FORMATS[name]
@@ -194,12 +239,27 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         response["Content-Disposition"] = f'attachment; filename="tasks.{name}"'
         return response
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        # An error of the export (400, 401, 403, 406, 429) is JSON, as it is everywhere else,
+        # even when the request asked for text/csv.
+        if isinstance(response, Response) and not isinstance(
+            getattr(request, "accepted_renderer", None), JSONRenderer
+        ):
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
 
 @extend_schema_view(
     list=extend_schema(summary="Work sessions on the tasks the user may see"),
     retrieve=extend_schema(summary="One work session"),
 )
-class WorkSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class WorkSessionViewSet(
+    KnownQueryParameters,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
     """Work sessions: the researcher adds and corrects them; others read as they read tasks."""
 
     queryset = WorkSession.objects.none()  # the model, for the schema; see get_queryset
@@ -288,7 +348,7 @@ class WorkSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     list=extend_schema(summary="AI tools used on the tasks the user may see"),
     retrieve=extend_schema(summary="One tool use"),
 )
-class ToolUseViewSet(viewsets.ReadOnlyModelViewSet):
+class ToolUseViewSet(KnownQueryParameters, viewsets.ReadOnlyModelViewSet):
     queryset = ToolUse.objects.none()  # the model, for the schema; see get_queryset
     serializer_class = s.ToolUseSerializer
     filterset_class = ToolUseFilter
@@ -303,7 +363,7 @@ class ToolUseViewSet(viewsets.ReadOnlyModelViewSet):
     list=extend_schema(summary="Teams: the user's own, or all for analysts and admins"),
     retrieve=extend_schema(summary="One team"),
 )
-class TeamViewSet(viewsets.ReadOnlyModelViewSet):
+class TeamViewSet(KnownQueryParameters, viewsets.ReadOnlyModelViewSet):
     queryset = Team.objects.none()  # the model, for the schema; see get_queryset
     serializer_class = s.TeamSerializer
     ordering_fields = ["id", "name"]
@@ -315,7 +375,7 @@ class TeamViewSet(viewsets.ReadOnlyModelViewSet):
 @extend_schema_view(
     list=extend_schema(summary="Task types"), retrieve=extend_schema(summary="One task type")
 )
-class TaskTypeViewSet(viewsets.ReadOnlyModelViewSet):
+class TaskTypeViewSet(KnownQueryParameters, viewsets.ReadOnlyModelViewSet):
     serializer_class = s.TaskTypeSerializer
     queryset = TaskType.objects.all()
     ordering_fields = ["id", "name"]
@@ -324,7 +384,7 @@ class TaskTypeViewSet(viewsets.ReadOnlyModelViewSet):
 @extend_schema_view(
     list=extend_schema(summary="The AI tool catalog"), retrieve=extend_schema(summary="One tool")
 )
-class ToolViewSet(viewsets.ReadOnlyModelViewSet):
+class ToolViewSet(KnownQueryParameters, viewsets.ReadOnlyModelViewSet):
     serializer_class = s.ToolSerializer
     queryset = Tool.objects.all()
     ordering_fields = ["id", "name"]
@@ -334,7 +394,7 @@ class ToolViewSet(viewsets.ReadOnlyModelViewSet):
     list=extend_schema(summary="Estimation runs, newest first"),
     retrieve=extend_schema(summary="One estimation run"),
 )
-class SnapshotViewSet(viewsets.ReadOnlyModelViewSet):
+class SnapshotViewSet(KnownQueryParameters, viewsets.ReadOnlyModelViewSet):
     """The history of estimation runs (analysts and admins)."""
 
     serializer_class = s.SnapshotSerializer
@@ -344,11 +404,12 @@ class SnapshotViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["id"]
 
 
-class EstimatesView(APIView):
+class EstimatesView(KnownQueryParameters, APIView):
     """The latest estimates, in the shape of ``manage.py show_estimates --json``."""
 
     permission_classes = [IsAnalystOrAdmin]
     may_be_missing = True
+    query_parameters = {"get": ("dimension", "group")}
 
     @extend_schema(
         summary="The latest snapshot's estimates",
@@ -374,7 +435,7 @@ class EstimatesView(APIView):
         return Response(document)
 
 
-class ImportView(APIView):
+class ImportView(KnownQueryParameters, APIView):
     """Import a worklog CSV, whole or not at all (admins only: it writes anyone's records)."""
 
     permission_classes = [IsAdmin]
