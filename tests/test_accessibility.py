@@ -52,15 +52,17 @@ def pages_of(role: str) -> list[str]:
             "/",
             f"/tasks/{task.pk}/",
             f"/tasks/{session.task_id}/sessions/{session.pk}/",
+            f"/tasks/{session.task_id}/sessions/{session.pk}/delete/",
             "/history/",
             "/history/week/",
             "/history/day/",
+            "/how-it-works/",
             "/accounts/password/",
         ]
     if role == "lead":
         return ["/dashboards/", "/dashboards/flagged/"]
     if role == "analyst":
-        return ["/api/v1/tokens/"]
+        return ["/api/v1/tokens/", "/dashboards/"]
     return ["/dashboards/org/"]  # the admin
 
 
