@@ -12,6 +12,17 @@ from tests.factories import TaskTypeFactory
 
 
 @pytest.fixture
+def client_of(client, plain_http):
+    """A test client signed in as the given user, over plain HTTP."""
+
+    def sign_in(user):
+        client.force_login(user)
+        return client
+
+    return sign_in
+
+
+@pytest.fixture
 def task_type(db):
     return TaskTypeFactory(name="Experiment code")
 

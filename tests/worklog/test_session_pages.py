@@ -16,15 +16,6 @@ HOUR = timedelta(hours=1)
 
 
 @pytest.fixture
-def client_of(client, plain_http):
-    def sign_in(user):
-        client.force_login(user)
-        return client
-
-    return sign_in
-
-
-@pytest.fixture
 def task(researcher, team):
     return TaskFactory(owner=researcher, team=team, title="Sweep")
 

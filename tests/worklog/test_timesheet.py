@@ -24,15 +24,6 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 
 
 @pytest.fixture
-def client_of(client, plain_http):
-    def sign_in(user):
-        client.force_login(user)
-        return client
-
-    return sign_in
-
-
-@pytest.fixture
 def week_logged(researcher, team):
     """A week of one researcher's work, each kind of task and time once, and a colleague's."""
     made = {"owner": researcher, "team": team}

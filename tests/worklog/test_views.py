@@ -23,15 +23,6 @@ from uplift.worklog.models import AuditEntry, Task, WorkSession
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def client_of(client, plain_http):
-    def sign_in(user):
-        client.force_login(user)
-        return client
-
-    return sign_in
-
-
 def test_planning_from_today_assigns_a_condition_and_shows_it(client_of, researcher, task_type):
     client = client_of(researcher)
     response = client.post(
