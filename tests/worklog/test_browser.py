@@ -69,7 +69,12 @@ def test_a_researcher_plans_times_logs_tools_completes_and_finds_it_in_history(
     expect(timer).to_have_text(re.compile(r"^0:00:0[1-9]$"))
     page.locator(".timer-card").get_by_role("button", name="Stop").click()
 
-    # Stop leads to the task, ready to complete; add a forgotten half hour by hand.
+    # Stop keeps the researcher on Today, the timer gone from the page and its header; the
+    # task is one click away, ready to complete. Add a forgotten half hour by hand.
+    expect(page.get_by_role("heading", name="Today")).to_be_visible()
+    expect(page.locator(".timer-card")).to_have_count(0)
+    expect(page.get_by_test_id("header-timer")).to_have_count(0)
+    page.locator(".task-item").get_by_role("link", name="Sweep learning rates").click()
     expect(page.get_by_role("heading", name="Sweep learning rates")).to_be_visible()
     expect(page.locator(".task-head .condition")).to_contain_text(label)
     page.get_by_text("Add a session by hand").click()
@@ -262,7 +267,7 @@ def test_another_form_asks_before_dropping_unsaved_ticks(
     expect(page.get_by_role("status")).to_contain_text("AI tools used: Claude")
     page.once("dialog", lambda dialog: answer(dialog, accept=True))
     page.get_by_role("button", name="Start timer").click()
-    expect(page.locator(".timer")).to_be_visible()
+    expect(page.locator("main .timer")).to_be_visible()
     assert len(questions) == 1
 
 

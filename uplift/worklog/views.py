@@ -191,8 +191,8 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
 @researcher_view
 @require_POST
 def task_timer(request: HttpRequest, task_id: int) -> HttpResponse:
-    """Start, pause or stop the timer. Pause and stop both end the session; stop then offers
-    to complete the task."""
+    """Start, pause or stop the timer. Pause and stop both end the session. The researcher stays
+    on the page they acted from (``next``); a stop without one goes on to completing the task."""
     task = _own_task(request, task_id)
     action = request.POST.get("action")
     try:
@@ -211,9 +211,10 @@ def task_timer(request: HttpRequest, task_id: int) -> HttpResponse:
         return _forgotten_timer(request, error)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
-    if action == "stop":
-        return redirect(reverse("worklog:task_detail", args=[task.pk]) + "#complete")
     target = request.POST.get("next", "")
+    if action == "stop" and not target:
+        # Stopped on the task's own page: on to completing it.
+        return redirect(reverse("worklog:task_detail", args=[task.pk]) + "#complete")
     # Only back to a page of this site: never an open redirect.
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = reverse("worklog:task_detail", args=[task.pk])
