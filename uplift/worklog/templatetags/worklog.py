@@ -9,14 +9,21 @@ from uplift.worklog.durations import format_duration
 register = template.Library()
 
 
+def _as_minutes(value) -> float | None:
+    """A number of minutes, or a duration, as minutes; None when there is none."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, timedelta):
+        return value.total_seconds() / 60
+    return float(value)
+
+
 @register.filter
 def minutes(value) -> str:
     """Minutes (a number or a duration) to one decimal, without a trailing ".0"."""
-    if value is None or value == "":
+    value = _as_minutes(value)
+    if value is None:
         return "—"
-    if isinstance(value, timedelta):
-        value = value.total_seconds() / 60
-    value = float(value)
     if 0 < value < 0.1:
         return "<0.1"
     return f"{round(value, 1):g}"
@@ -25,8 +32,5 @@ def minutes(value) -> str:
 @register.filter
 def hours_minutes(value) -> str:
     """Minutes (a number or a duration) as h:mm (``durations.format_duration``); "—" if none."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, timedelta):
-        value = value.total_seconds() / 60
-    return format_duration(float(value))
+    value = _as_minutes(value)
+    return "—" if value is None else format_duration(value)
