@@ -5,6 +5,8 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Page, expect
@@ -93,3 +95,18 @@ def test_the_tab_title_shows_the_timer_and_stop_keeps_the_page(
     page.wait_for_url(f"{live_server.url}/history/week/")
     expect(page.get_by_test_id("header-timer")).to_have_count(0)
     assert not page.title().startswith("▶")
+
+
+def test_today_reads_the_running_session_once_for_the_page_and_its_header(
+    client_of, researcher, running
+):
+    client = client_of(researcher)
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get("/").content.decode()
+    assert 'data-testid="header-timer"' in html and "timer-card" in html
+    running_reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if 'FROM "worklog_worksession"' in q["sql"] and '"ended_at" IS NULL' in q["sql"]
+    ]
+    assert len(running_reads) == 1

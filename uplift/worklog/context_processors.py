@@ -21,8 +21,12 @@ class HeaderTimer:
     long: bool  # running for longer than a working day
 
 
-def _header_timer(user) -> HeaderTimer | None:
-    session = selectors.work_session_running(owner=user)
+def header_timer(session: WorkSession | None) -> HeaderTimer | None:
+    """The header's view of a running session (None: no timer runs).
+
+    A page that has read the running session already gives this as its ``header_timer``,
+    which takes the place of the one ``running_timer`` would read.
+    """
     if session is None:
         return None
     return HeaderTimer(session, timezone.now() - session.started_at > FORGOTTEN_AFTER)
@@ -33,4 +37,5 @@ def running_timer(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"header_timer": SimpleLazyObject(lambda: _header_timer(user))}
+    lazy = SimpleLazyObject(lambda: header_timer(selectors.work_session_running(owner=user)))
+    return {"header_timer": lazy}

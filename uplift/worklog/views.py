@@ -16,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from uplift.worklog import selectors, services, timesheet
+from uplift.worklog.context_processors import header_timer
 from uplift.worklog.forms import (
     ENTERED_WRONGLY,
     HistoryFilterForm,
@@ -110,13 +111,15 @@ def today(request: HttpRequest) -> HttpResponse:
             return redirect("home")
     status = 400 if form.is_bound else 200
     open_tasks = list(selectors.task_list_open(owner=request.user))
+    running = selectors.work_session_running(owner=request.user)
     return render(
         request,
         "home.html",
         {
             "form": form,
             "open_tasks": open_tasks,
-            "running": selectors.work_session_running(owner=request.user),
+            "running": running,
+            "header_timer": header_timer(running),  # read once, for the page and its header
             "today_minutes": timesheet.minutes_on(owner=request.user, day=timezone.localdate()),
             "first_use": _first_use(request, open_tasks),
         },
