@@ -106,11 +106,8 @@ class Logged:
     minutes: float
 
 
-def logged_by_day(
-    *, owner: User, first_day: date, last_day: date, now: datetime | None = None
-) -> list[Logged]:
-    """Each task's minutes on each day from ``first_day`` to ``last_day`` (inclusive)."""
-    now = now or timezone.now()
+def _day_rows(*, owner: User, first_day: date, last_day: date, now: datetime) -> list[dict]:
+    """``task_id``, ``day`` and ``total`` (a duration or minutes) per task and day."""
     start, end = _moment(first_day), _moment(last_day + timedelta(days=1))
     sessions = (
         WorkSession.objects.filter(owner=owner, started_at__gte=start, started_at__lt=end)
@@ -125,16 +122,22 @@ def logged_by_day(
         .annotate(day=TruncDate("completed_at"), task_id=F("id"), total=F("actual_minutes"))
         .values("task_id", "day", "total")
     )
-    rows = [*sessions, *typed]
+    return [*sessions, *typed]
+
+
+def logged_by_day(
+    *, owner: User, first_day: date, last_day: date, now: datetime | None = None
+) -> list[Logged]:
+    """Each task's minutes on each day from ``first_day`` to ``last_day`` (inclusive)."""
+    rows = _day_rows(owner=owner, first_day=first_day, last_day=last_day, now=now or timezone.now())
     tasks = Task.objects.select_related("task_type").in_bulk({row["task_id"] for row in rows})
     return [Logged(tasks[row["task_id"]], row["day"], _minutes(row["total"])) for row in rows]
 
 
 def minutes_on(*, owner: User, day: date, now: datetime | None = None) -> float:
     """Minutes logged on ``day``, a running timer up to now (Today's "today so far")."""
-    return sum(
-        entry.minutes for entry in logged_by_day(owner=owner, first_day=day, last_day=day, now=now)
-    )
+    rows = _day_rows(owner=owner, first_day=day, last_day=day, now=now or timezone.now())
+    return sum(_minutes(row["total"]) for row in rows)
 
 
 @dataclass
