@@ -14,7 +14,9 @@ LOCKED_MESSAGE = (
     "task is locked after assignment: forecasts, assignment and condition cannot change"
 )
 
-# The columns the lock covers: what was forecast and what the draw gave.
+# The columns the lock covers: what was forecast and what the draw gave. These tuples are
+# migration history (0002 and 0004 lock LOCKED_COLUMNS, 0007 adds DRAW_COLUMNS): never edit
+# them; a column locked later gets a tuple and a migration of its own.
 LOCKED_COLUMNS = (
     "forecast_no_ai_minutes",
     "forecast_ai_minutes",
