@@ -1,7 +1,7 @@
 // Typed input is never lost without a question: leaving the page, or sending another of its
 // forms, while a form holds changes not yet sent asks first. A form the server sent back with
 // errors holds input not yet saved, so it counts as changed. Without JavaScript every form
-// works as it is (and completing a task saves the tools ticked with it).
+// works as it is (and completing a task saves the tools ticked with it). Loaded on every page.
 (function () {
   "use strict";
 
@@ -43,7 +43,9 @@
 
   var leaving = false;
 
+  // Capturing, so that the question comes before htmx sends a boosted form.
   document.addEventListener("submit", function (event) {
+    if (event.target.method.toLowerCase() === "dialog") return;
     var others = dirtyForms(event.target);
     if (others.length) {
       var names = others.map(function (f) { return "“" + nameOf(f) + "”"; }).join(", ");
@@ -52,6 +54,7 @@
       );
       if (!go) {
         event.preventDefault();
+        event.stopImmediatePropagation();
         var field = firstChange(others[0]) || others[0].querySelector("input, select, textarea");
         var details = field && field.closest("details");
         if (details) details.open = true;
@@ -60,9 +63,11 @@
       }
     }
     leaving = true;
-  });
+  }, true);
 
   window.addEventListener("pageshow", function () { leaving = false; });
+  // A form htmx sent left the page where it was: its new forms are watched as before.
+  document.addEventListener("htmx:afterRequest", function () { leaving = false; });
 
   window.addEventListener("beforeunload", function (event) {
     if (!leaving && dirtyForms(null).length) {

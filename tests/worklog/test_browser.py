@@ -5,6 +5,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser import swap_settled
 from tests.factories import MembershipFactory, TaskFactory, ToolFactory, UserFactory
 from uplift.worklog.models import Task
 from uplift.worklog.templatetags.worklog import hours_minutes
@@ -34,7 +35,8 @@ def plan_task(page: Page, title: str, no_ai: str = "60", ai: str = "40") -> None
     page.get_by_label("Task type").select_option(label="Experiment code")
     page.get_by_label("Forecast without AI (minutes)").fill(no_ai)
     page.get_by_label("Forecast with AI (minutes)").fill(ai)
-    page.get_by_role("button", name="Plan and draw condition").click()
+    with swap_settled(page):
+        page.get_by_role("button", name="Plan and draw condition").click()
 
 
 def local_input(page: Page, minutes_ago: int) -> str:

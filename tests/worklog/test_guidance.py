@@ -24,7 +24,8 @@ def test_how_it_works_explains_the_method_to_a_researcher(signed_in):
     response = signed_in.get(HOW, secure=True)
     assert response.status_code == 200
     html = response.content.decode()
-    headings = re.findall(r"<h2 [^>]*>([^<]+)</h2>", html)
+    main = html.split('<main id="main">')[1].split("</main>")[0]
+    headings = re.findall(r"<h2 [^>]*>([^<]+)</h2>", main)
     assert headings == [
         "1. Forecast first, both ways",
         "2. Then a random draw",

@@ -79,6 +79,16 @@ def task_list_open(*, owner: User) -> QuerySet[Task]:
     )
 
 
+def task_type_last_planned(*, owner: User) -> int | None:
+    """The id of the task type of the owner's most recently planned task, or None."""
+    return (
+        Task.objects.filter(owner=owner)
+        .order_by("-created_at")
+        .values_list("task_type_id", flat=True)
+        .first()
+    )
+
+
 def work_session_running(*, owner: User) -> WorkSession | None:
     """The owner's running timer, with its task, or None."""
     return (

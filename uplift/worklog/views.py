@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from uplift.worklog import selectors, services, timesheet
 from uplift.worklog.context_processors import header_timer
+from uplift.worklog.durations import format_duration
 from uplift.worklog.forms import (
     ENTERED_WRONGLY,
     HistoryFilterForm,
@@ -90,7 +91,12 @@ def today(request: HttpRequest) -> HttpResponse:
     home = request.access.home_page
     if home != "home":
         return redirect(home)
-    form = TaskPlanForm(request.POST or None, teams=request.access.planning_teams())
+    form = TaskPlanForm(
+        request.POST or None,
+        teams=request.access.planning_teams(),
+        # The type of the last task planned is the likeliest next one.
+        initial={"task_type": selectors.task_type_last_planned(owner=request.user)},
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -107,7 +113,17 @@ def today(request: HttpRequest) -> HttpResponse:
         except ValidationError as error:
             _add_errors(form, error)
         else:
-            messages.success(request, f"Planned “{task}”: {task.get_condition_display()}.")
+            planned = f"Planned “{task}”: {task.get_condition_display()}."
+            if "start" not in request.POST:
+                messages.success(request, planned)
+                return redirect("home")
+            # "Plan and start": the timer moves to the new task at once.
+            try:
+                services.work_session_start(task=task)
+            except services.LongSession as error:
+                messages.success(request, planned)
+                return _forgotten_timer(request, error)
+            messages.success(request, f"{planned} Timer started.")
             return redirect("home")
     status = 400 if form.is_bound else 200
     open_tasks = list(selectors.task_list_open(owner=request.user))
@@ -194,10 +210,14 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
 @researcher_view
 @require_POST
 def task_timer(request: HttpRequest, task_id: int) -> HttpResponse:
-    """Start, pause or stop the timer. Pause and stop both end the session. The researcher stays
-    on the page they acted from (``next``); a stop without one goes on to completing the task."""
+    """Start or stop the timer. Stop ends the session and leaves the task open, to resume or
+    complete. The researcher stays on the page they acted from (``next``); a stop without one
+    goes on to completing the task. ("pause", from pages rendered before Stop replaced it,
+    is a stop.)"""
     task = _own_task(request, task_id)
     action = request.POST.get("action")
+    if action not in ("start", "stop", "pause"):
+        raise BadRequest("The timer's action is start or stop.")
     try:
         if action == "start":
             before = timezone.now()
@@ -209,7 +229,10 @@ def task_timer(request: HttpRequest, task_id: int) -> HttpResponse:
             if running is None or running.task_id != task.pk:
                 messages.info(request, "The timer was not running on this task.")
             else:
-                services.work_session_stop(owner=request.user)
+                stopped = services.work_session_stop(owner=request.user)
+                messages.success(
+                    request, f"Stopped “{task}”: {format_duration(stopped.minutes)} logged."
+                )
     except services.LongSession as error:
         return _forgotten_timer(request, error)
     except ValidationError as error:
