@@ -2,6 +2,7 @@
 
 import csv
 import io
+from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
@@ -311,3 +312,25 @@ def test_the_paired_estimate_and_sensitivity_fits_stand_beside_the_headline(
     assert mixed[5] == note
     html = lead_client.get(reverse("dashboards:team")).content.decode()
     assert "Other ways of estimating it" in html
+
+
+def test_the_snapshot_time_is_in_each_readers_zone(lead_client, organisation):
+    """The body is cached per slice: a reader in another zone gets their own copy, not the
+    first reader's times; the flagged tasks' page says the same."""
+    moment = datetime(2026, 11, 27, 22, 5, tzinfo=UTC)
+    Snapshot.objects.filter(pk=organisation["snapshot"].pk).update(finished_at=moment)
+    seen = {}
+    for zone in ("Asia/Kolkata", "America/New_York"):
+        lead_client.cookies["tz"] = zone
+        seen[zone] = lead_client.get(reverse("dashboards:team")).content.decode()
+    snapshot = f"Snapshot {organisation['snapshot'].pk}, computed <time datetime="
+    assert (
+        f'{snapshot}"2026-11-28T03:35:00+05:30">Sat 28 Nov 2026, 03:35</time>'
+        in seen["Asia/Kolkata"]
+    )
+    assert (
+        f'{snapshot}"2026-11-27T17:05:00-05:00">Fri 27 Nov 2026, 17:05</time>'
+        in seen["America/New_York"]
+    )
+    flagged = lead_client.get(reverse("dashboards:flagged")).content.decode()
+    assert "Fri 27 Nov 2026, 17:05</time>" in flagged

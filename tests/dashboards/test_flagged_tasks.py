@@ -10,6 +10,7 @@ from django.urls import reverse
 from tests.conftest import shared_copy
 from tests.dashboards.pages import read_dashboard
 from tests.factories import MembershipFactory, UserFactory
+from uplift import dates
 from uplift.accounts.models import Membership
 from uplift.accounts.pseudonyms import researcher_pseudonym
 from uplift.dashboards import charts
@@ -101,7 +102,7 @@ def test_a_lead_lists_the_flagged_tasks_of_their_team(
     ratio = ABSURD_MINUTES / task.forecast_no_ai_minutes
     assert rows == [
         [
-            task.completed_at.strftime("%Y-%m-%d"),
+            dates.local_date(task.completed_at),  # in the server zone: no tz cookie
             "Experiment code",
             task.title,
             task.owner.email,

@@ -103,9 +103,9 @@ def test_the_ends_of_the_minutes_range_are_accepted():
     [
         ("9999-12-31T23:59:59-05:00", "cannot be more than a day in the future"),
         ("9999-12-31T23:59:59+00:00", "cannot be more than a day in the future"),
-        ("0001-01-01T00:00:00+00:00", "must be on or after 1 January 2000"),
-        ("0001-01-01T00:00:00+05:00", "must be on or after 1 January 2000"),
-        ("1999-12-31T23:59:59+00:00", "must be on or after 1 January 2000"),
+        ("0001-01-01T00:00:00+00:00", "must be on or after Sat 1 Jan 2000"),
+        ("0001-01-01T00:00:00+05:00", "must be on or after Sat 1 Jan 2000"),
+        ("1999-12-31T23:59:59+00:00", "must be on or after Sat 1 Jan 2000"),
         ("2025-03-03T10:30:00+23:59", "has a UTC offset outside -12:00 to +14:00"),
         ("2025-03-03T10:30:00-13:00", "has a UTC offset outside -12:00 to +14:00"),
     ],
@@ -325,7 +325,7 @@ def test_a_year_one_session_is_a_form_error_not_a_server_error(client):
     )
     assert response.status_code == 400
     assert response.context["form"].errors["started_at"] == [
-        "The date must be on or after 1 January 2000."
+        "The date must be on or after Sat 1 Jan 2000."
     ]
     response = client.post(
         "/api/v1/work-sessions/",
@@ -337,7 +337,7 @@ def test_a_year_one_session_is_a_form_error_not_a_server_error(client):
         content_type="application/json",
     )
     assert response.status_code == 400
-    assert response.json()["started_at"] == ["The date must be on or after 1 January 2000."]
+    assert response.json()["started_at"] == ["The date must be on or after Sat 1 Jan 2000."]
     assert WorkSession.objects.count() == 0
 
 

@@ -8,7 +8,14 @@ from django_filters.fields import IsoDateTimeField, ModelMultipleChoiceField
 from drf_spectacular.utils import extend_schema_field
 
 from uplift.accounts.models import Team
-from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
+from uplift.worklog.models import (
+    CONDITION_CODES_TEXT,
+    Task,
+    TaskType,
+    Tool,
+    ToolUse,
+    WorkSession,
+)
 
 
 class UtcIsoDateTimeField(IsoDateTimeField):
@@ -98,7 +105,13 @@ class TaskFilter(filters.FilterSet):
     completed_before = MomentFilter(field_name="completed_at", lookup_expr="lt")
     team = IdOrNameFilter(queryset=Team.objects.all(), names=_team_names, noun="team")
     task_type = IdOrNameFilter(queryset=TaskType.objects.all(), noun="task type")
-    condition = filters.MultipleChoiceFilter(choices=Task.Condition.choices, distinct=False)
+    condition = filters.MultipleChoiceFilter(
+        choices=Task.Condition.choices,
+        distinct=False,
+        error_messages={
+            "invalid_choice": f"“%(value)s” is not a condition: give {CONDITION_CODES_TEXT}."
+        },
+    )
     assignment = filters.MultipleChoiceFilter(choices=Task.Assignment.choices, distinct=False)
     status = filters.MultipleChoiceFilter(choices=Task.Status.choices, distinct=False)
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from uplift.api.models import ApiToken
+from uplift.timezones import in_reader_time_zone
 
 EXPIRY_CHOICES = {
     "30": ("30 days", timedelta(days=30)),
@@ -32,6 +33,7 @@ class TokenForm(forms.Form):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@in_reader_time_zone
 def tokens(request: HttpRequest) -> HttpResponse:
     """List the user's tokens; a POST creates one and shows its secret this once, with curl and
     pandas lines that use it on this site's export."""

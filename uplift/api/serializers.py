@@ -24,6 +24,7 @@ from uplift.worklog.bounds import (
 )
 from uplift.worklog.durations import DURATION_FORMS_TEXT, parse_duration, session_bounds
 from uplift.worklog.models import (
+    CONDITION_CODES_TEXT,
     TITLE_MAX_LENGTH,
     Task,
     TaskType,
@@ -246,7 +247,13 @@ class TaskChangeSerializer(WriteSerializer):
     forecast_no_ai_minutes = minutes_field(required=False)
     forecast_ai_minutes = minutes_field(required=False)
     assignment = serializers.ChoiceField(choices=Task.Assignment.choices, required=False)
-    condition = serializers.ChoiceField(choices=Task.Condition.choices, required=False)
+    condition = serializers.ChoiceField(
+        choices=Task.Condition.choices,
+        required=False,
+        error_messages={
+            "invalid_choice": f"“{{input}}” is not a condition: give {CONDITION_CODES_TEXT}."
+        },
+    )
 
 
 class TaskCompleteSerializer(WriteSerializer):

@@ -13,6 +13,11 @@ from html import escape
 from django.utils.safestring import mark_safe
 
 from uplift.estimates.vocabulary import Dimension, EstimateRowData, RowStatus, WarningCode
+from uplift.worklog.models import Task
+
+# The conditions as people read them, in every label, caption and CSV header below.
+AI_ALLOWED = Task.Condition.AI.label
+NO_AI = Task.Condition.NO_AI.label
 
 
 def percent(value: float | None, digits: int = 1) -> str:
@@ -81,9 +86,9 @@ def needed_sentence(row: EstimateRowData) -> str:
     more = row.get("tasks_more_needed") or {}
     parts = []
     if more.get("ai"):
-        parts.append(f"{more['ai']} more completed AI-allowed tasks")
+        parts.append(f"{more['ai']} more completed {AI_ALLOWED} tasks")
     if more.get("no_ai"):
-        parts.append(f"{more['no_ai']} more completed no-AI tasks")
+        parts.append(f"{more['no_ai']} more completed {NO_AI} tasks")
     if more.get("researchers"):
         parts.append(f"{more['researchers']} more researchers")
     if not parts:
@@ -222,7 +227,7 @@ def perception_chart(row: EstimateRowData) -> Chart:
             "Post-hoc",
             row.get("posthoc_time_change"),
             None,
-            f"{row.get('n_posthoc') or 0} completed AI-allowed tasks",
+            f"{row.get('n_posthoc') or 0} completed {AI_ALLOWED} tasks",
         ),
         ("Measured", row.get("time_change"), measured, f"{row['n_tasks']} completed tasks"),
     ]
@@ -264,8 +269,8 @@ def evidence_table(row: EstimateRowData) -> Chart:
     table = Table(["Measure", "Value"])
     needed = row.get("tasks_needed")
     table.rows = [
-        ["Completed AI-allowed tasks", str(row["n_ai"])],
-        ["Completed no-AI tasks", str(row["n_no_ai"])],
+        [f"Completed {AI_ALLOWED} tasks", str(row["n_ai"])],
+        [f"Completed {NO_AI} tasks", str(row["n_no_ai"])],
         ["Researchers", str(row["n_researchers"])],
         ["Smallest slowdown detectable (80% power) %", plain_percent(row.get("mde"))],
         ["Smallest speedup detectable (80% power) %", plain_percent(row.get("mde_faster"))],
@@ -280,9 +285,9 @@ def evidence_table(row: EstimateRowData) -> Chart:
         ],
         ["More tasks needed for an estimate", _more_needed(more)],
         ["Sample-ratio mismatch p", _p(ratio.get("p_value"))],
-        ["Abandoned with AI %", plain_percent(attrition.get("ai"))],
-        ["Abandoned without AI %", plain_percent(attrition.get("no_ai"))],
-        ["No-AI tasks that used AI %", plain_percent(compliance.get("share"))],
+        [f"Abandoned, {AI_ALLOWED} %", plain_percent(attrition.get("ai"))],
+        [f"Abandoned, {NO_AI} %", plain_percent(attrition.get("no_ai"))],
+        [f"{NO_AI} tasks that used AI %", plain_percent(compliance.get("share"))],
     ]
     return Chart(
         slug="evidence",
@@ -433,7 +438,7 @@ def lab_charts(lab: dict | None) -> tuple[Chart, Chart]:
         [
             "Task type",
             "Share of time %",
-            "Time ratio with AI",
+            f"Time ratio with {AI_ALLOWED}",
             "Share of remaining time %",
             "Lab throughput gain if twice as fast %",
             "Estimated",
@@ -494,8 +499,8 @@ def tool_chart(rows: list[EstimateRowData], overall: EstimateRowData) -> Chart:
     table = Table(
         [
             "Tool",
-            "AI-allowed tasks using it",
-            "Share of AI-allowed tasks %",
+            f"{AI_ALLOWED} tasks using it",
+            f"Share of {AI_ALLOWED} tasks %",
             "Time change % (descriptive)",
             "95% CI low %",
             "95% CI high %",
@@ -519,8 +524,8 @@ def tool_chart(rows: list[EstimateRowData], overall: EstimateRowData) -> Chart:
         slug="tools",
         title="AI tool usage",
         caption=(
-            "Share of completed AI-allowed tasks that logged each tool, percent (a task may use "
-            "several). Time change compares those tasks with all no-AI tasks: descriptive, "
+            f"Share of completed {AI_ALLOWED} tasks that logged each tool, percent (a task may "
+            f"use several). Time change compares those tasks with all {NO_AI} tasks: descriptive, "
             "since tools were not randomized."
         ),
         table=table,

@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -30,6 +31,7 @@ from uplift.estimates.selectors import (
 from uplift.estimates.services import estimates_refresh_queue
 from uplift.estimates.vocabulary import Dimension, EstimateRowData, RowStatus
 from uplift.spreadsheet import escape_row
+from uplift.timezones import in_reader_time_zone
 from uplift.worklog.selectors import task_list_for_team
 
 # How long a slice's rendered charts are kept (they never change; this only bounds memory).
@@ -126,7 +128,9 @@ def _scope_view(*, scope, snapshot, org: bool, team, task_type: str) -> dict:
     from it can be kept: the key holds the slice's id, and a new snapshot has new slices.
     """
     digest = hashlib.sha256(task_type.encode()).hexdigest()[:16]  # any text, a safe key
-    key = f"dashboards:{scope.pk}:{int(org)}:{digest}"
+    # The body shows the snapshot's time in the reader's zone: one copy per zone.
+    zone = timezone.get_current_timezone_name()
+    key = f"dashboards:{scope.pk}:{int(org)}:{digest}:{zone}"
     view = cache.get(key)
     if view is not None:
         return view
@@ -243,6 +247,7 @@ def _lab_summary(lab: dict | None) -> dict:
 
 @login_required
 @require_GET
+@in_reader_time_zone
 def team_dashboard(request: HttpRequest) -> HttpResponse:
     if request.GET.get("team") == "org":
         query = request.GET.copy()
@@ -253,6 +258,7 @@ def team_dashboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@in_reader_time_zone
 def org_dashboard(request: HttpRequest) -> HttpResponse:
     if request.GET.get("team", "").isdigit():  # a team chosen in the filters, without script
         return redirect(f"{reverse('dashboards:team')}?{request.GET.urlencode()}")
@@ -279,6 +285,7 @@ def _chart_csv(request: HttpRequest, slug: str, *, org: bool) -> HttpResponse:
 
 @login_required
 @require_GET
+@in_reader_time_zone
 def flagged_tasks(request: HttpRequest) -> HttpResponse:
     """The records of the tasks the outlier rule flagged in a team's estimate.
 

@@ -24,7 +24,7 @@ MAD_TO_SD = 1.4826
 OUTLIER_MIN_LOG_DISTANCE = math.log(3.0)
 OUTLIER_RULE = (
     "|r - median(r)| > 5 x 1.4826 x MAD(r) and > log(3), "
-    "r = log(actual minutes / no-AI forecast), over the scope's analysed randomized tasks"
+    "r = log(actual minutes / forecast without AI), over the scope's analysed randomized tasks"
 )
 # A row stores the ids of at most this many flagged tasks (the smallest ids).
 OUTLIER_IDS_KEPT = 200

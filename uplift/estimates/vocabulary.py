@@ -84,14 +84,15 @@ class WarningCode(StrEnum):
     )
     SAMPLE_RATIO_MISMATCH = (
         "sample_ratio_mismatch",
-        "The AI-allowed share of tasks is far from the planned allocation: "
+        "The AI allowed share of tasks is far from the planned allocation: "
         "randomization may be being bypassed.",
     )
     DIFFERENTIAL_ATTRITION = (
         "differential_attrition",
-        "Tasks are abandoned at different rates with and without AI, which can bias the result.",
+        "Tasks are abandoned at different rates under AI allowed and under No AI, which can "
+        "bias the result.",
     )
-    NON_COMPLIANCE = "non_compliance", "Some tasks assigned no AI logged AI tool use."
+    NON_COMPLIANCE = "non_compliance", "Some No AI tasks logged AI tool use."
     DEGENERATE_DESIGN = (
         "degenerate_design",
         "The data cannot separate the AI effect from the forecast.",

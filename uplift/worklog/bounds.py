@@ -26,6 +26,8 @@ from django.db.models import Q
 from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
+from uplift import dates
+
 MIN_MINUTES = 0.1
 MAX_MINUTES = 43_200  # 30 days
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -93,7 +95,7 @@ def moment_problem(value: datetime | None, *, now: datetime | None = None) -> st
     except OverflowError:  # a year 1 or 9999 moment with an offset that leaves the calendar
         too_early, too_late = value.year < 2000, value.year >= 2000
     if too_early:
-        return "must be on or after 1 January 2000"
+        return f"must be on or after {dates.local_date(EARLIEST.date())}"
     if too_late:
         return "cannot be more than a day in the future"
     return None

@@ -65,6 +65,10 @@ class TaskCondition(models.TextChoices):
     NO_AI = "no_ai", "No AI"
 
 
+# How a message names the conditions with their codes: 'AI allowed ("ai") or No AI ("no_ai")'.
+CONDITION_CODES_TEXT = " or ".join(f'{label} ("{code}")' for code, label in TaskCondition.choices)
+
+
 class TaskStatus(models.TextChoices):
     PLANNED = "planned", "Planned"
     IN_PROGRESS = "in_progress", "In progress"

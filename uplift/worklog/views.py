@@ -1,7 +1,5 @@
 """The researcher's pages: Today, a task, history. Views parse, call a service, redirect."""
 
-import functools
-import zoneinfo
 from datetime import date, timedelta
 
 from django.contrib import messages
@@ -15,6 +13,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from uplift.timezones import in_reader_time_zone
 from uplift.worklog import selectors, services, timesheet
 from uplift.worklog.context_processors import header_timer
 from uplift.worklog.durations import format_duration
@@ -36,21 +35,8 @@ HISTORY_PAGE_SIZE = 50
 
 
 def researcher_view(view):
-    """Sign-in required, and times shown in the browser's time zone (set by static/js)."""
-
-    @login_required
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        try:
-            timezone.activate(zoneinfo.ZoneInfo(request.COOKIES.get("tz", "")))
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            timezone.deactivate()
-        try:
-            return view(request, *args, **kwargs)
-        finally:
-            timezone.deactivate()
-
-    return wrapped
+    """Sign-in required, and times shown in the browser's time zone (uplift/timezones.py)."""
+    return login_required(in_reader_time_zone(view))
 
 
 def _own_task(request: HttpRequest, task_id: int) -> Task:

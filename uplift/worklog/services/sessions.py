@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from uplift import dates
 from uplift.accounts.models import User
 from uplift.worklog.bounds import MAX_MINUTES, MIN_MINUTES, moment_problem
 from uplift.worklog.models import AuditEntry, Task, WorkSession
@@ -279,15 +280,11 @@ def work_session_check(
         .first()
     )
     if overlapping is not None:
-        end = (
-            f"{timezone.localtime(overlapping.ended_at):%H:%M}"
-            if overlapping.ended_at
-            else "now (running)"
-        )
+        end = dates.local_time(overlapping.ended_at) if overlapping.ended_at else "now (running)"
         raise ValidationError(
             {
                 "started_at": f"Overlaps your session on “{overlapping.task}” from "
-                f"{timezone.localtime(overlapping.started_at):%d %b %H:%M} to {end}."
+                f"{dates.local_datetime(overlapping.started_at)} to {end}."
             }
         )
     if (ended_at - started_at).total_seconds() / 60 > MAX_MINUTES:

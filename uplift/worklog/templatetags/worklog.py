@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django import template
 
+from uplift import dates
 from uplift.worklog.durations import format_duration
 
 register = template.Library()
@@ -34,3 +35,15 @@ def hours_minutes(value) -> str:
     """Minutes (a number or a duration) as h:mm (``durations.format_duration``); "—" if none."""
     value = _as_minutes(value)
     return "—" if value is None else format_duration(value)
+
+
+# Dates and times in the one style of uplift/dates.py, in the reader's time zone: Django hands
+# these filters aware datetimes already moved to the current time zone (expects_localtime).
+for _filter in (
+    dates.local_date,
+    dates.local_datetime,
+    dates.local_datetime_short,
+    dates.local_day_short,
+    dates.local_time,
+):
+    register.filter(_filter.__name__, _filter, expects_localtime=True)

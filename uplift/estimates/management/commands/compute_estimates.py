@@ -27,7 +27,7 @@ class Command(BaseCommand):
             f"{snapshot.estimates.count()} estimates in {snapshot.duration_seconds:.2f} s "
             f"(method {snapshot.method_version})."
         )
-        header = f"{'scope':<40} {'tasks':>6} {'AI/no AI':>10} {'time change':>12}  95% CI"
+        header = f"{'scope':<40} {'tasks':>6} {'AI allowed/No AI':>16} {'time change':>12}  95% CI"
         self.stdout.write(header)
         for estimate in estimate_list(snapshot=snapshot):
             if estimate.dimension not in SUMMARISED:
@@ -45,6 +45,6 @@ class Command(BaseCommand):
                 figures = f"{row['status'].replace('_', ' '):>12}"
             warnings = [w for w in row["warnings"] if w != row["status"]]
             self.stdout.write(
-                f"{scope[:40]:<40} {row['n_tasks']:>6} {row['n_ai']:>4}/{row['n_no_ai']:<5} "
+                f"{scope[:40]:<40} {row['n_tasks']:>6} {row['n_ai']:>10}/{row['n_no_ai']:<5} "
                 f"{figures}{'  [' + ', '.join(warnings) + ']' if warnings else ''}"
             )
