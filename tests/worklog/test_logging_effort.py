@@ -9,8 +9,8 @@ import pytest
 from playwright.sync_api import Page, Request, expect
 
 from tests.browser import swap_settled
-from tests.factories import TaskFactory
-from tests.worklog.test_browser import sign_in
+from tests.factories import TaskFactory, ToolFactory
+from tests.worklog.test_browser import local_input, sign_in
 from uplift.worklog.models import Task, WorkSession
 
 pytestmark = [
@@ -151,3 +151,34 @@ def test_every_timer_form_still_works_without_javascript(
     expect(page.get_by_test_id("header-timer")).to_have_count(0)
     assert running_title(researcher) is None
     context.close()
+
+
+def test_a_forgotten_session_and_two_tools_are_logged_without_a_page_load(
+    counted, page: Page, researcher, live_server
+):
+    ToolFactory(name="ChatGPT")
+    ToolFactory(name="Claude")
+    task = Task.objects.get(title="Review the data loader")
+    page.goto(f"{live_server.url}/tasks/{task.pk}/")
+    counted.reset()
+
+    page.get_by_text("Add a session by hand").click()  # input 1
+    page.get_by_label("End").fill(local_input(page, 10))  # input 2
+    page.get_by_label("Duration").fill("1h30")  # input 3
+    with swap_settled(page):
+        page.get_by_role("button", name="Add session").click()  # input 4
+    expect(page.locator(".message-success")).to_contain_text("Work session added")
+    assert [round(s.minutes) for s in task.sessions.all()] == [90]
+
+    page.get_by_label("ChatGPT", exact=True).check()  # input 5
+    page.get_by_label("Minutes with ChatGPT").fill("20")  # input 6
+    page.get_by_label("Claude", exact=True).check()  # input 7
+    page.get_by_label("Minutes with Claude").fill("15")  # input 8
+    with swap_settled(page):
+        page.get_by_role("button", name="Save tools").click()  # input 9
+    expect(page.locator(".message-success")).to_contain_text("AI tools used")
+    assert sorted((u.tool.name, u.minutes) for u in task.tool_uses.all()) == [
+        ("ChatGPT", 20),
+        ("Claude", 15),
+    ]
+    assert counted.loads == []
