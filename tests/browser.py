@@ -12,7 +12,8 @@ def swap_settled(page: Page, timeout: float = 10_000) -> Iterator[None]:
     (the page does not load, so there is no navigation to wait for)."""
     page.evaluate(
         """() => { window.__swaps = 0;
-             document.addEventListener("htmx:afterSettle", () => { window.__swaps += 1; }); }"""
+             document.addEventListener("htmx:afterSettle", () => { window.__swaps += 1; },
+                                       { once: true }); }"""
     )
     yield
     page.wait_for_function("() => window.__swaps > 0", timeout=timeout)

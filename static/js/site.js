@@ -47,11 +47,12 @@
   function planTitle() { return document.querySelector("#plan-form [name=title]"); }
 
   function setUp(initial) {
-    document.querySelectorAll(".js-only[hidden], [data-opens][hidden]").forEach(function (el) { el.hidden = false; });
+    document.querySelectorAll(".js-only[hidden]").forEach(function (el) { el.hidden = false; });
     tick();
     if (initial) {
       // A fresh page: the error if a form was refused, else Today's plan form ready for typing.
-      focusOn(firstError()) || (planTitle() && planTitle().focus({ preventScroll: location.hash !== "#plan" }));
+      var title = planTitle();
+      focusOn(firstError()) || (title && title.focus({ preventScroll: location.hash !== "#plan" }));
     } else if (!document.activeElement || document.activeElement === document.body) {
       // The control that was used went with the swap (htmx keeps the focus on a control with
       // the same id): the error, else what the server said, else the page's heading.

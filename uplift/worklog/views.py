@@ -77,12 +77,12 @@ def today(request: HttpRequest) -> HttpResponse:
     home = request.access.home_page
     if home != "home":
         return redirect(home)
-    form = TaskPlanForm(
-        request.POST or None,
-        teams=request.access.planning_teams(),
-        # The type of the last task planned is the likeliest next one.
-        initial={"task_type": selectors.task_type_last_planned(owner=request.user)},
-    )
+    if request.method == "POST":
+        form = TaskPlanForm(request.POST, teams=request.access.planning_teams())
+    else:
+        # A new form: the type of the last task planned is the likeliest next one.
+        last_type = selectors.task_type_last_planned(owner=request.user)
+        form = TaskPlanForm(teams=request.access.planning_teams(), initial={"task_type": last_type})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -100,16 +100,15 @@ def today(request: HttpRequest) -> HttpResponse:
             _add_errors(form, error)
         else:
             planned = f"Planned “{task}”: {task.get_condition_display()}."
-            if "start" not in request.POST:
-                messages.success(request, planned)
-                return redirect("home")
-            # "Plan and start": the timer moves to the new task at once.
-            try:
-                services.work_session_start(task=task)
-            except services.LongSession as error:
-                messages.success(request, planned)
-                return _forgotten_timer(request, error)
-            messages.success(request, f"{planned} Timer started.")
+            if "start" in request.POST:
+                # "Plan and start": the timer moves to the new task at once.
+                try:
+                    services.work_session_start(task=task)
+                except services.LongSession as error:
+                    messages.success(request, planned)
+                    return _forgotten_timer(request, error)
+                planned += " Timer started."
+            messages.success(request, planned)
             return redirect("home")
     status = 400 if form.is_bound else 200
     open_tasks = list(selectors.task_list_open(owner=request.user))
