@@ -100,6 +100,11 @@ def test_no_page_has_a_serious_accessibility_violation(browser: Browser, live_se
             for path in paths:
                 response = page.goto(live_server.url + path)
                 assert response.status == 200, (role, path, response.status)
+                # Every section of the dashboards open, so that their tables are checked too.
+                page.evaluate(
+                    "() => document.querySelectorAll('details').forEach(d => d.open = true)"
+                )
+                page.wait_for_timeout(100)
                 found += [
                     (
                         width_name,

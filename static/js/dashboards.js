@@ -161,11 +161,11 @@
         .then(function (r) { return r.json(); })
         .then(function (job) {
           bar.value = job.progress;
-          state.textContent = "(run " + job.id + ": " + job.status + ", " + Math.round(job.progress * 100) + "%)";
+          state.textContent = "(" + Math.round(job.progress * 100) + "% done)";
           if (job.status === "succeeded") {
             window.location.reload();
           } else if (job.status === "failed") {
-            state.textContent = "(run " + job.id + " failed: " + job.message + ")";
+            state.textContent = "(failed: " + job.message + "; the figures shown are the previous ones)";
           } else {
             window.setTimeout(poll, 1000);
           }
@@ -199,6 +199,64 @@
     });
   }
 
+  function drawIn(root) {
+    // Charts inside a closed section wait until it opens: a hidden canvas has no size.
+    root.querySelectorAll(".chart-box canvas").forEach(function (canvas) {
+      if (!window.Chart.getChart(canvas)) draw(canvas);
+    });
+  }
+
+  var OPEN_KEY = "uplift-dashboard-open";
+
+  function openSections() {
+    try {
+      return JSON.parse(window.localStorage.getItem(OPEN_KEY) || "[]");
+    } catch (error) {
+      return [];
+    }
+  }
+
+  function setUpSections() {
+    // The sections a reader opened stay open on the next page (filters reload the page).
+    var remembered = openSections();
+    var target = window.location.hash && document.getElementById(window.location.hash.slice(1));
+    document.querySelectorAll("details[data-section]").forEach(function (section) {
+      if (remembered.indexOf(section.dataset.section) >= 0 || (target && section.contains(target))) {
+        section.open = true;
+      }
+      section.addEventListener("toggle", function () {
+        var open = openSections().filter(function (slug) { return slug !== section.dataset.section; });
+        if (section.open) {
+          open.push(section.dataset.section);
+          drawIn(section);
+          showScrollHints(section);
+        }
+        try {
+          window.localStorage.setItem(OPEN_KEY, JSON.stringify(open));
+        } catch (error) { /* private mode: sections simply start closed */ }
+      });
+    });
+    if (target) target.scrollIntoView();
+  }
+
+  function showScrollHints(root) {
+    // Say so under a table that is wider than its box (the shadow alone is easy to miss).
+    root.querySelectorAll(".table-scroll").forEach(function (box) {
+      var hint = box.nextElementSibling;
+      if (hint && hint.classList.contains("scroll-hint")) {
+        hint.hidden = box.scrollWidth <= box.clientWidth + 1;
+      }
+    });
+  }
+
+  function setUpPrint() {
+    var button = document.querySelector("[data-print]");
+    if (!button) return;
+    button.hidden = false;
+    button.addEventListener("click", function () { window.print(); });
+  }
+
+  setUpSections();
   if (window.Chart && window.ChartErrorBars) {
     window.Chart.register(
       window.ChartErrorBars.BarWithErrorBarsController,
@@ -207,8 +265,14 @@
       window.ChartErrorBars.PointWithErrorBar
     );
     window.Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
-    document.querySelectorAll(".chart-box canvas").forEach(draw);
+    document.querySelectorAll(".chart-box canvas").forEach(function (canvas) {
+      var section = canvas.closest("details");
+      if (!section || section.open) draw(canvas);
+    });
   }
+  showScrollHints(document);
+  window.addEventListener("resize", function () { showScrollHints(document); });
+  setUpPrint();
   followJob();
   autoApplyFilters();
 })();

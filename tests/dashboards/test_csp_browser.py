@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.dashboards.test_dashboard_browser import sign_in
+from tests.dashboards.test_dashboard_browser import open_sections, sign_in
 from tests.factories import MembershipFactory
 from uplift.accounts.models import User
 
@@ -46,6 +46,7 @@ def test_scripts_still_run_under_the_policy(
 ):
     sign_in(page, live_server, "root", password)
     page.goto(f"{live_server.url}/dashboards/org/")
+    open_sections(page)
     page.wait_for_function("() => Object.keys(window.Chart.instances).length > 0")
     rows = page.locator(".chart-box").first.evaluate(
         "box => getComputedStyle(box).getPropertyValue('--rows')"

@@ -66,7 +66,17 @@ def table_rows(page: Page, slug: str) -> list[list[str]]:
     )
 
 
+def open_sections(page: Page) -> None:
+    """Open every section under the summary, as a reader clicking each one would."""
+    ids = page.eval_on_selector_all(
+        "details[data-section]:not([open])", "sections => sections.map(s => s.id)"
+    )
+    for section in ids:
+        page.locator(f"#{section} > summary").click()
+
+
 def wait_for_charts(page: Page) -> None:
+    open_sections(page)
     page.wait_for_function(
         """() => Array.from(document.querySelectorAll(".chart-box canvas"))
                 .every(c => window.Chart && Chart.getChart(c))"""
@@ -86,7 +96,7 @@ def test_lead_sees_charts_drawn_from_the_snapshot(
     rows = {(e.dimension, e.group): e.data for e in ScopedEstimate.objects.filter(scope=scope)}
     forest = chart_data(page, "by-task-type")
     assert forest["type"] == "lineWithErrorBars"
-    assert forest["labels"] == ["Experiment code", "Paper writing", "Rare (insufficient data)"]
+    assert forest["labels"] == ["Experiment code", "Paper writing", "Rare (not enough data yet)"]
     raw = forest["datasets"][0]["data"]
     for point, name in zip(raw, ["Experiment code", "Paper writing"], strict=False):
         row = rows[("task_type", name)]
@@ -124,7 +134,7 @@ def test_changing_a_filter_changes_the_data_and_the_url(
     page.get_by_label("Task type", exact=True).select_option("Experiment code")
     expect(page).to_have_url(f"{live_server.url}/dashboards/org/?window=3m&type=Experiment+code")
     expect(
-        page.get_by_role("heading", name="Measured time change: Experiment code")
+        page.get_by_role("heading", name="Does AI help the organisation with Experiment code?")
     ).to_be_visible()
 
     page.get_by_label("Team", exact=True).select_option("Evaluations")
@@ -158,7 +168,8 @@ def test_insufficient_team_shows_no_number(
     sentence = page.locator("[data-figure=sentence]")
     expect(sentence).to_have_attribute("data-status", "insufficient_data")
     expect(sentence).to_contain_text("Not enough data for an estimate")
-    expect(page.locator("[data-figure=time-change]")).to_have_text("insufficient data")
+    expect(page.locator("[data-figure=verdict]")).to_have_text("○ Not enough data yet")
+    expect(page.locator("[data-figure=time-change]")).to_have_count(0)
     screenshots(page, "team-insufficient")
 
 
@@ -171,13 +182,15 @@ def test_recompute_shows_progress_and_refreshes_when_done(
     sign_in(page, live_server, "lin", password)
     page.goto(f"{live_server.url}/dashboards/")
     old = organisation["snapshot"].pk
-    expect(page.locator("[data-figure=snapshot]")).to_contain_text(f"Snapshot {old},")
+    page.locator("#details-evidence > summary").click()  # stays open on the next pages
+    expect(page.locator("[data-figure=provenance]")).to_contain_text(f"snapshot {old})")
     page.get_by_role("button", name="Recompute estimates").click()
-    expect(page.locator("#job")).to_contain_text("Recompute pending")
+    expect(page.locator("#job")).to_contain_text("Recompute queued")
+    expect(page.locator("#job")).not_to_contain_text(f"run {old + 1}")
     screenshots(page, "team-recompute")
     new = estimates_refresh(only_if_pending=True)  # what the worker would run
-    expect(page.locator("[data-figure=snapshot]")).to_contain_text(
-        f"Snapshot {new.pk},", timeout=10_000
+    expect(page.locator("[data-figure=provenance]")).to_contain_text(
+        f"snapshot {new.pk})", timeout=10_000
     )
     expect(page.locator("#job")).to_have_count(0)
     assert json.loads(page.locator("#chart-data-trend").text_content())["kind"] == "trend"

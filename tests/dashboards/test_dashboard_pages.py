@@ -120,8 +120,15 @@ def test_headline_figures_equal_the_snapshot(lead_client, organisation):
     assert as_percent(figures["speedup"]) == pytest.approx(row["speedup"], abs=0.005)
     assert int(figures["n-tasks"]) == row["n_tasks"] == 98
     assert int(figures["n-researchers"]) == row["n_researchers"] == 6
+    # The interval crosses zero: no finding, and the sentence says so before any number.
+    assert row["ci_low"] < 0 < row["ci_high"]
+    assert figures["verdict"] == "◆ No clear difference yet"
     words = "longer" if row["time_change"] >= 0 else "less time"
-    assert f"took {abs(row['time_change']) * 100:.0f}% {words}, 95% CI" in figures["sentence"]
+    assert figures["sentence"] == (
+        f"No clear difference yet: tasks with AI allowed took "
+        f"{abs(row['time_change']) * 100:.0f}% {words} on average, but the 95% CI runs from "
+        f"{abs(row['ci_low']) * 100:.0f}% less to {row['ci_high'] * 100:.0f}% longer."
+    )
 
 
 def test_chart_tables_equal_the_snapshot_rows(lead_client, organisation):
@@ -151,18 +158,27 @@ def test_insufficient_data_is_shown_as_such_not_as_a_number(admin_client_, organ
     row = scope_rows(team=organisation["tiny"])[("overall", "")]
     assert row["status"] == "insufficient_data"
     html = admin_client_.get(reverse("dashboards:team"), {"team": organisation["tiny"].pk})
-    _, figures = read_dashboard(html.content.decode())
-    assert figures["time-change"] == "insufficient data"
+    page = html.content.decode()
+    tables, figures = read_dashboard(page)
+    assert figures["verdict"] == "○ Not enough data yet"
     assert figures["sentence"].startswith("Not enough data for an estimate: it needs")
     assert "%" not in figures["sentence"]
-    assert "ci-low" not in figures and "speedup" not in figures
+    assert "ci-low" not in figures and "speedup" not in figures and "time-change" not in figures
+    # One state for the page: progress towards the rule, and no chart, table or lab figure.
+    assert figures["progress"] == (
+        f"Completed AI allowed tasks {row['n_ai']} of 5 "
+        f"Completed No AI tasks {row['n_no_ai']} of 5 "
+        f"Researchers with completed tasks {row['n_researchers']} of 3"
+    )
+    assert tables == {}
+    assert "<details" not in page and "chart-box" not in page and "×1.00" not in page
 
 
 def test_insufficient_task_type_has_no_figures_in_its_row(lead_client, organisation):
     tables, _ = read_dashboard(lead_client.get(reverse("dashboards:team")).content.decode())
     rare = next(r for r in tables["by-task-type"] if r[0] == "Rare")
     assert rare[3:10] == [""] * 7
-    assert rare[-1] == "insufficient data"
+    assert rare[-1] == "Not enough data yet"
 
 
 def test_task_type_filter_changes_the_headline(lead_client, organisation):
@@ -323,7 +339,7 @@ def test_the_snapshot_time_is_in_each_readers_zone(lead_client, organisation):
     for zone in ("Asia/Kolkata", "America/New_York"):
         lead_client.cookies["tz"] = zone
         seen[zone] = lead_client.get(reverse("dashboards:team")).content.decode()
-    snapshot = f"Snapshot {organisation['snapshot'].pk}, computed <time datetime="
+    snapshot = "Figures as of <time datetime="
     assert (
         f'{snapshot}"2026-11-28T03:35:00+05:30">Sat 28 Nov 2026, 03:35</time>'
         in seen["Asia/Kolkata"]

@@ -9,7 +9,6 @@ from uplift.accounts.models import Membership
 from uplift.dashboards import charts
 from uplift.dashboards.lead_views import _headline
 from uplift.estimates import compute
-from uplift.estimates.vocabulary import WarningCode
 
 
 def base_row(**figures) -> dict:
@@ -35,11 +34,16 @@ def test_a_not_estimable_row_says_why_on_the_headline_and_in_tables():
     headline = _headline(row)
     assert headline["ok"] is False
     assert headline["sentence"] == f"No estimate: {reason}"
-    assert headline["status"] == "not estimable"
-    assert headline["warnings"] == [WarningCode.NOT_ESTIMABLE.text]
+    assert headline["verdict"].key == "not_estimable"
+    assert headline["status"] == "No estimate possible"
+    assert headline["progress"] == []  # more tasks would not help: nothing to count down
+    assert headline["warnings"] == []  # the verdict says it
     chart = charts.forest_chart([row], "team")
-    assert chart.table.rows[0][-1] == "not estimable"
-    assert chart.config["labels"] == ["core (not estimable)"]
+    assert chart.table.rows[0][-1] == "No estimate possible"
+    assert chart.config["labels"] == ["core (no estimate possible)"]
+    summary = charts.summary_table([row], "team")["rows"][0]
+    assert (summary["verdict"].key, summary["change"]) == ("not_estimable", reason)
+    assert "bar" not in summary
 
 
 def test_a_lower_bound_that_rounds_to_a_ratio_of_zero_leaves_the_speedup_open():
@@ -75,8 +79,8 @@ def test_the_mixed_model_note_says_whether_to_trust_it_and_when_researchers_do_n
 
 
 @pytest.mark.django_db
-def test_a_lab_view_without_any_type_estimate_says_so_instead_of_x1(client, team, researcher):
-    """Four completed tasks: no task type has an estimate, so the lab projects nothing."""
+def test_a_team_of_four_tasks_sees_what_it_needs_not_x1(client, team, researcher):
+    """Four completed tasks: one "not enough data" state, no lab projection of x1.00."""
     lead = UserFactory(username="lead-of-few")
     MembershipFactory(user=lead, team=team, role=Membership.Role.LEAD)
     task_type = TaskTypeFactory(name="Rare work")
@@ -93,5 +97,6 @@ def test_a_lab_view_without_any_type_estimate_says_so_instead_of_x1(client, team
     compute.estimates_refresh()
     client.force_login(lead)
     html = client.get(reverse("dashboards:team")).content.decode()
-    assert "No task type has an estimate yet: the projection needs at least one." in html
+    assert "Not enough data for an estimate: it needs 3 more completed AI allowed tasks" in html
     assert "×1.00" not in html
+    assert "Not enough data yet" in html and "The lab view" not in html

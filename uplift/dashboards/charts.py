@@ -71,18 +71,104 @@ class Chart:
     note: str = ""
 
 
-def time_change_sentence(row: EstimateRowData) -> str:
-    """The headline in words, e.g. "Tasks with AI allowed took 19% longer, 95% CI +2% to +39%"."""
+@dataclass
+class Section:
+    """A part of the dashboard below the summary, shown when opened: its charts, in order."""
+
+    slug: str
+    title: str
+    charts: list[Chart]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What an estimate says, read from its 95% interval: one of four states.
+
+    ``faster`` and ``slower`` need the whole interval on one side of zero; an interval that
+    crosses zero is ``unclear`` ("no clear difference yet"), whatever its point estimate; a row
+    without figures is ``insufficient``. The symbol repeats the word for readers who cannot
+    tell the colours apart.
+    """
+
+    key: str
+    words: str
+    symbol: str
+
+
+VERDICTS = {
+    "faster": Verdict("faster", "Faster with AI", "◀"),
+    "slower": Verdict("slower", "Slower with AI", "▶"),
+    "unclear": Verdict("unclear", "No clear difference yet", "◆"),
+    "insufficient": Verdict("insufficient", "Not enough data yet", "○"),
+    "not_estimable": Verdict("not_estimable", "No estimate possible", "○"),
+}
+
+
+def verdict(row: dict | None) -> Verdict:
+    """The verdict of an estimate row (or fit) from its interval."""
+    status = (row or {}).get("status", RowStatus.OK)
+    if status == RowStatus.NOT_ESTIMABLE:
+        return VERDICTS["not_estimable"]
+    if not row or status != RowStatus.OK:
+        return VERDICTS["insufficient"]
+    low, high = row.get("ci_low"), row.get("ci_high")
+    if low is None or high is None:
+        return VERDICTS["insufficient"]
+    if high < 0:
+        return VERDICTS["faster"]
+    if low > 0:
+        return VERDICTS["slower"]
+    return VERDICTS["unclear"]
+
+
+def amount(change: float) -> str:
+    """The size of a time change, without its sign: "18%", "0.4%" below one percent."""
+    size = abs(change) * 100
+    return f"{size:.0f}%" if size >= 0.95 else f"{size:.1f}%"
+
+
+def _direction(change: float) -> str:
+    return "less time" if change < 0 else "longer"
+
+
+def change_words(change: float) -> str:
+    """A time change in words: "18% less time", "8% longer"."""
+    return f"{amount(change)} {_direction(change)}"
+
+
+def interval_words(row: dict) -> str:
+    """A 95% interval in words, without double negatives.
+
+    Both bounds on one side: "12% to 24% less" (smaller first); either side of zero:
+    "from 17% less to 14% longer".
+    """
+    low, high = row["ci_low"], row["ci_high"]
+    if high < 0:
+        return f"{amount(high)} to {amount(low)} less"
+    if low > 0:
+        return f"{amount(low)} to {amount(high)} longer"
+    return f"from {amount(low)} less to {amount(high)} longer"
+
+
+def verdict_sentence(row: EstimateRowData) -> str:
+    """The headline in words, e.g. "Tasks with AI allowed took 18% less time (95% CI: 12% to
+    24% less)", or for an interval across zero, "No clear difference yet: ..."."""
     change = row["time_change"]
-    direction = "longer" if change >= 0 else "less time"
-    size = f"{abs(change) * 100:.0f}%"
-    return (
-        f"Tasks with AI allowed took {size} {direction}, "
-        f"95% CI {percent(row['ci_low'], 0)}% to {percent(row['ci_high'], 0)}%"
-    )
+    if verdict(row).key == "unclear":
+        return (
+            f"No clear difference yet: tasks with AI allowed took {change_words(change)} on "
+            f"average, but the 95% CI runs {interval_words(row)}"
+        )
+    return f"Tasks with AI allowed took {change_words(change)} (95% CI: {interval_words(row)})"
 
 
-def needed_sentence(row: EstimateRowData) -> str:
+def verdict_cell(row: dict) -> str:
+    """A table row's verdict as one cell: "Faster with AI", or what is missing."""
+    return verdict(row).words
+
+
+def needed_words(row: EstimateRowData) -> str:
+    """What a row without enough data still needs: "needs 3 more completed No AI tasks"."""
     more = row.get("tasks_more_needed") or {}
     parts = []
     if more.get("ai"):
@@ -90,14 +176,42 @@ def needed_sentence(row: EstimateRowData) -> str:
     if more.get("no_ai"):
         parts.append(f"{more['no_ai']} more completed {NO_AI} tasks")
     if more.get("researchers"):
-        parts.append(f"{more['researchers']} more researchers")
-    if not parts:
+        n = more["researchers"]
+        parts.append(f"{n} more researcher{'' if n == 1 else 's'}")
+    return "needs " + ", ".join(parts) if parts else ""
+
+
+def needed_sentence(row: EstimateRowData) -> str:
+    needed = needed_words(row)
+    if not needed:
         return "Not enough data for an estimate."
-    return "Not enough data for an estimate: it needs " + ", ".join(parts) + "."
+    return f"Not enough data for an estimate: it {needed}."
 
 
-def warnings_in_words(row: EstimateRowData) -> list[str]:
-    return [WarningCode.text_of(code) for code in row.get("warnings", [])]
+def sample_progress(row: EstimateRowData) -> list[dict]:
+    """Where a row without an estimate stands against the sample rule, item by item.
+
+    Each item: its label, how many there are, how many the rule asks for, and whether that
+    part is met. Empty for a row that has an estimate or cannot have one for another reason.
+    """
+    more = row.get("tasks_more_needed")
+    if row["status"] != RowStatus.INSUFFICIENT_DATA or not more:
+        return []
+    items = (
+        (f"Completed {AI_ALLOWED} tasks", row["n_ai"], more.get("ai", 0)),
+        (f"Completed {NO_AI} tasks", row["n_no_ai"], more.get("no_ai", 0)),
+        ("Researchers with completed tasks", row["n_researchers"], more.get("researchers", 0)),
+    )
+    return [
+        {"label": label, "have": have, "need": have + missing, "met": not missing}
+        for label, have, missing in items
+    ]
+
+
+def warnings_in_words(row: EstimateRowData, *, skip_status: bool = False) -> list[str]:
+    """A row's warnings in words; with ``skip_status``, not the one repeating its status."""
+    statuses = {WarningCode.INSUFFICIENT_DATA, WarningCode.NOT_ESTIMABLE} if skip_status else set()
+    return [WarningCode.text_of(code) for code in row.get("warnings", []) if code not in statuses]
 
 
 def _change_cells(row: dict) -> list[str]:
@@ -121,10 +235,6 @@ def no_estimate_sentence(row: EstimateRowData) -> str:
     return f"No estimate: {row.get('reason') or status_words(row)}"
 
 
-def _status_cell(row: EstimateRowData) -> str:
-    return status_words(row)
-
-
 def _interval(row: dict | None) -> dict | None:
     # A point with its error bar, in percent; None when there is no estimate to draw.
     if not row or row.get("time_change") is None:
@@ -133,6 +243,64 @@ def _interval(row: dict | None) -> dict | None:
         "value": row["time_change"] * 100,
         "low": row["ci_low"] * 100,
         "high": row["ci_high"] * 100,
+    }
+
+
+# The summary's interval bars: an SVG 200 units wide with zero in the middle, scaled to the
+# widest interval shown (between 10% and 100% either side).
+BAR_WIDTH = 200
+BAR_HALF = 92
+
+
+def summary_table(rows: list[EstimateRowData], dimension: Dimension, *, selected: str = "") -> dict:
+    """The summary's compact table: each subgroup's verdict, its change with its interval in
+    words, and the interval as a bar centred on zero (drawn on the server, same scale for all).
+    """
+    bounds = [
+        abs(bound)
+        for row in rows
+        if row["status"] == RowStatus.OK
+        for bound in (row["ci_low"], row["ci_high"])
+        if bound is not None
+    ]
+    scale = min(1.0, max([0.1, *bounds]))
+
+    def x(value: float) -> float:
+        return round(BAR_WIDTH / 2 + max(-1.0, min(1.0, value / scale)) * BAR_HALF, 1)
+
+    items = []
+    for row in rows:
+        item = {
+            "group": row["group"],
+            "n_tasks": row["n_tasks"],
+            "verdict": verdict(row),
+            "selected": row["group"] == selected,
+        }
+        if row["status"] == RowStatus.OK:
+            item.update(
+                change=change_words(row["time_change"]),
+                interval=interval_words(row),
+                bar={
+                    "low": x(row["ci_low"]),
+                    "high": x(row["ci_high"]),
+                    "point": x(row["time_change"]),
+                    "open_low": row["ci_low"] < -scale,
+                    "open_high": row["ci_high"] > scale,
+                },
+            )
+        else:
+            item["change"] = (
+                needed_words(row)
+                if row["status"] == RowStatus.INSUFFICIENT_DATA
+                else row.get("reason") or ""
+            )
+        items.append(item)
+    return {
+        "dimension": Dimension(dimension).words,
+        "slug": f"summary-{dimension.replace('_', '-')}",
+        "rows": items,
+        "scale": f"{scale * 100:.0f}%",
+        "middle": BAR_WIDTH / 2,
     }
 
 
@@ -151,7 +319,7 @@ def forest_chart(rows: list[EstimateRowData], dimension: Dimension, *, selected:
             "Pooled CI low %",
             "Pooled CI high %",
             "q-value",
-            "Status",
+            "Verdict",
         ]
     )
     labels, raw, pooled = [], [], []
@@ -168,10 +336,10 @@ def forest_chart(rows: list[EstimateRowData], dimension: Dimension, *, selected:
                 *_change_cells(row),
                 *_change_cells(pool),
                 _p(row.get("q_value")),
-                _status_cell(row),
+                verdict_cell(row),
             ]
         )
-        labels.append(row["group"] if ok else f"{row['group']} ({status_words(row)})")
+        labels.append(row["group"] if ok else f"{row['group']} ({verdict(row).words.lower()})")
         raw.append(_interval(row))
         pooled.append(_interval(pool) if pool else None)
     return Chart(
@@ -196,7 +364,7 @@ def forest_chart(rows: list[EstimateRowData], dimension: Dimension, *, selected:
 
 
 def trend_chart(rows: list[EstimateRowData]) -> Chart:
-    table = Table(["Month", "Tasks", "Time change %", "95% CI low %", "95% CI high %", "Status"])
+    table = Table(["Month", "Tasks", "Time change %", "95% CI low %", "95% CI high %", "Verdict"])
     labels, points = [], []
     for row in rows:
         table.rows.append(
@@ -204,7 +372,7 @@ def trend_chart(rows: list[EstimateRowData]) -> Chart:
                 row["group"],
                 str(row["n_tasks"]),
                 *_change_cells(row),
-                _status_cell(row),
+                verdict_cell(row),
             ]
         )
         labels.append(row["group"])

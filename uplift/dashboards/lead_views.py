@@ -29,10 +29,16 @@ from uplift.estimates.selectors import (
     snapshot_scope_windows,
 )
 from uplift.estimates.services import estimates_refresh_queue
-from uplift.estimates.vocabulary import Dimension, EstimateRowData, RowStatus
+from uplift.estimates.vocabulary import (
+    MIN_RESEARCHERS,
+    MIN_TASKS_PER_ARM,
+    Dimension,
+    EstimateRowData,
+    RowStatus,
+)
 from uplift.spreadsheet import escape_row
 from uplift.timezones import in_reader_time_zone
-from uplift.worklog.selectors import task_list_for_team
+from uplift.worklog.selectors import task_exists, task_list_for_team
 
 # How long a slice's rendered charts are kept (they never change; this only bounds memory).
 SCOPE_VIEW_SECONDS = 60 * 60
@@ -91,18 +97,21 @@ def _dashboard(request: HttpRequest, *, org: bool) -> dict:
         "job": snapshot_in_progress(),
         "notices": [],
         "charts": [],
+        "min_tasks_per_arm": MIN_TASKS_PER_ARM,
+        "min_researchers": MIN_RESEARCHERS,
     }
     snapshot = snapshot_latest()
     context["snapshot"] = snapshot
-    if snapshot is None or (not org and team is None):
+    if not org and team is None:
         return context
-
-    candidates = snapshot_scope_windows(snapshot=snapshot, team_id=None if org else team.pk)
+    candidates = []
+    if snapshot is not None:
+        candidates = snapshot_scope_windows(snapshot=snapshot, team_id=None if org else team.pk)
     context["windows"] = candidates
     if not candidates:
-        context["notices"].append(
-            "The latest snapshot has no figures for this team yet: request a recompute."
-        )
+        # Nothing to show: either nothing was ever logged here, or the latest figures were
+        # computed before the first tasks (the recompute they queued brings them).
+        context["state"] = "pending" if task_exists(team=team) else "empty"
         return context
     window = request.GET.get("window", SnapshotScope.Window.ALL)
     scope = _window_scope(candidates, window)
@@ -150,21 +159,30 @@ def _scope_view(*, scope, snapshot, org: bool, team, task_type: str) -> dict:
             )
             task_type, headline = "", overall
     time_share, bottlenecks = charts.lab_charts(scope.lab)
-    chart_list = [
-        charts.forest_chart(types, Dimension.TASK_TYPE, selected=task_type),
-        *(
-            [charts.forest_chart(by_dimension.get(Dimension.TEAM, []), Dimension.TEAM)]
-            if org
-            else []
+    by_type = charts.forest_chart(types, Dimension.TASK_TYPE, selected=task_type)
+    teams = charts.forest_chart(by_dimension.get(Dimension.TEAM, []), Dimension.TEAM)
+    sections = [
+        charts.Section("by-task-type", "Time change by task type", [by_type]),
+        *([charts.Section("by-team", "Time change by team", [teams])] if org else []),
+        charts.Section(
+            "trend", "Trend by month", [charts.trend_chart(by_dimension.get(Dimension.MONTH, []))]
         ),
-        charts.trend_chart(by_dimension.get(Dimension.MONTH, [])),
-        charts.perception_chart(headline),
-        charts.evidence_table(headline),
-        charts.robustness_table(headline),
-        time_share,
-        bottlenecks,
-        charts.tool_chart(by_dimension.get(Dimension.TOOL, []), overall),
+        charts.Section(
+            "perception", "Perceived against measured", [charts.perception_chart(headline)]
+        ),
+        charts.Section(
+            "evidence",
+            "Evidence behind the figures",
+            [charts.evidence_table(headline), charts.robustness_table(headline)],
+        ),
+        charts.Section("lab", "The lab view", [time_share, bottlenecks]),
+        charts.Section(
+            "tools",
+            "AI tools",
+            [charts.tool_chart(by_dimension.get(Dimension.TOOL, []), overall)],
+        ),
     ]
+    chart_list = [chart for section in sections for chart in section.charts]
     query = urlencode(
         {
             key: value
@@ -190,8 +208,17 @@ def _scope_view(*, scope, snapshot, org: bool, team, task_type: str) -> dict:
             "scope": scope,
             "task_type": task_type,
             "headline": _headline(headline),
+            "thin": overall["status"] != RowStatus.OK,
+            "summary_tables": [
+                charts.summary_table(types, Dimension.TASK_TYPE, selected=task_type),
+                *(
+                    [charts.summary_table(by_dimension.get(Dimension.TEAM, []), Dimension.TEAM)]
+                    if org
+                    else []
+                ),
+            ],
             "lab_summary": _lab_summary(scope.lab),
-            "charts": chart_list,
+            "sections": sections,
             "query": query,
         },
     )
@@ -208,6 +235,7 @@ def _scope_view(*, scope, snapshot, org: bool, team, task_type: str) -> dict:
 
 
 def _headline(row: EstimateRowData) -> dict:
+    """The summary's figures for one row: its verdict in words, or what it still needs."""
     ok = row["status"] == RowStatus.OK
     speedup_interval = None
     if ok:
@@ -218,15 +246,18 @@ def _headline(row: EstimateRowData) -> dict:
     return {
         "row": row,
         "ok": ok,
-        "sentence": charts.time_change_sentence(row) if ok else charts.no_estimate_sentence(row),
-        "status": charts.status_words(row),
+        "verdict": charts.verdict(row),
+        "sentence": charts.verdict_sentence(row) if ok else charts.no_estimate_sentence(row),
+        "status": charts.verdict(row).words,
+        "progress": charts.sample_progress(row),
         "time_change": charts.percent(row["time_change"]),
         "ci_low": charts.percent(row["ci_low"]),
         "ci_high": charts.percent(row["ci_high"]),
         "speedup": charts.multiplier(row["speedup"]),
         "speedup_low": charts.multiplier(speedup_interval[0]) if ok else "",
         "speedup_high": charts.multiplier(speedup_interval[1]) if ok else "",
-        "warnings": charts.warnings_in_words(row),
+        # Without figures, the verdict already says what the status warning would.
+        "warnings": charts.warnings_in_words(row, skip_status=True),
     }
 
 
@@ -353,8 +384,8 @@ def org_chart_csv(request: HttpRequest, slug: str) -> HttpResponse:
 def recompute(request: HttpRequest) -> HttpResponse:
     if not request.access.may_recompute:  # analysts read the dashboards and change nothing
         raise PermissionDenied("A recompute is for team leads and admins.")
-    snapshot = estimates_refresh_queue(trigger=Snapshot.Trigger.MANUAL)
-    messages.success(request, f"Recompute requested (run {snapshot.pk}).")
+    estimates_refresh_queue(trigger=Snapshot.Trigger.MANUAL)
+    messages.success(request, "Recompute requested: the figures update when it finishes.")
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()

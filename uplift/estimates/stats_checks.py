@@ -8,9 +8,8 @@ import numpy as np
 from scipy import stats as sps
 
 from uplift.estimates.stats_fit import cr2_standard_error, exp_safe, expm1_safe
+from uplift.estimates.vocabulary import MIN_RESEARCHERS, MIN_TASKS_PER_ARM
 
-MIN_TASKS_PER_ARM = 5
-MIN_RESEARCHERS = 3
 FEW_CLUSTERS = 10
 ATTRITION_ALPHA = 0.05
 SRM_ALPHA = 0.001

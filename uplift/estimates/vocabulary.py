@@ -11,6 +11,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TypedDict
 
+# The sample rule: a scope has an estimate from this many completed tasks in each arm and
+# this many researchers (`tasks_more_needed` counts what is missing; the pages show progress).
+MIN_TASKS_PER_ARM = 5
+MIN_RESEARCHERS = 3
+
 
 class Dimension(StrEnum):
     """What a row's scope is cut by; `group` names the subgroup (None for a single row)."""

@@ -59,6 +59,12 @@ def task_list_for_team(*, team: Team, ids) -> QuerySet[Task]:
     return Task.objects.filter(team=team, pk__in=list(ids)).select_related("task_type", "owner")
 
 
+def task_exists(*, team: Team | None = None) -> bool:
+    """Whether any task was logged, in ``team`` or anywhere."""
+    tasks = Task.objects.all() if team is None else Task.objects.filter(team=team)
+    return tasks.exists()
+
+
 def task_list_open(*, owner: User) -> QuerySet[Task]:
     """The owner's planned and in-progress tasks, newest first, with minutes logged so far."""
     logged = (
