@@ -14,8 +14,12 @@
   var NARROW = 560;
   var reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
+  function signedTick(value) {
+    return (value > 0 ? "+" : "") + value;
+  }
+
   function percentTick(value) {
-    return (value > 0 ? "+" : "") + value + "%";
+    return signedTick(value) + "%";
   }
 
   function fmt(value) {
@@ -80,7 +84,11 @@
       var scale = options.scales[id];
       if (scale.title && scale.title.wide) {
         scale.title.text = width < NARROW ? scale.title.narrow : scale.title.wide;
-        if (id === "x") scale.ticks.maxTicksLimit = width < NARROW ? 5 : 11;
+        if (id === "x") {
+          // A phone has room for six or so signed numbers, not for their "%" (the title says it).
+          scale.ticks.maxTicksLimit = width < NARROW ? 7 : 11;
+          scale.ticks.callback = width < NARROW ? signedTick : percentTick;
+        }
       }
     });
   }
@@ -151,7 +159,7 @@
           x: titled(
             valueAxis(values),
             "← faster with AI allowed | slower with AI allowed →",
-            ["← faster | slower →", "with AI allowed"]
+            ["← faster | slower →", "% time change, AI allowed"]
           ),
           y: {
             type: "linear",
