@@ -6,10 +6,20 @@
   var AI = "#0f7b5f";
   var POOLED = "#2f5bea";
   var MUTED = "#5b6475";
+  var INK = "#1d2330";
+  var GRID = "rgba(0, 0, 0, 0.1)";
+  // Raw and pooled points of one group sit this far (in rows) either side of the row's line.
+  var ROW_OFFSET = 0.18;
+  // Below this canvas width the axis titles take their short forms.
+  var NARROW = 560;
   var reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
+  function signedTick(value) {
+    return (value > 0 ? "+" : "") + value;
+  }
+
   function percentTick(value) {
-    return (value > 0 ? "+" : "") + value + "%";
+    return signedTick(value) + "%";
   }
 
   function fmt(value) {
@@ -23,43 +33,150 @@
     return text;
   }
 
-  function forest(config) {
-    // Points with horizontal error bars, one row per group; raw and pooled side by side.
-    var colours = [AI, POOLED];
+  function isZero(ctx) {
+    return Boolean(ctx.tick) && ctx.tick.value === 0;
+  }
+
+  function valueAxis(points) {
+    // A percent axis that always shows zero, with a little room beyond the widest interval,
+    // and whose zero grid line is drawn darker and thicker than the others.
+    var low = 0;
+    var high = 0;
+    points.forEach(function (p) {
+      if (!p) return;
+      [p.low, p.value, p.high].forEach(function (v) {
+        if (typeof v === "number" && isFinite(v)) {
+          low = Math.min(low, v);
+          high = Math.max(high, v);
+        }
+      });
+    });
+    var pad = Math.max((high - low) * 0.06, 1);
     return {
-      type: "lineWithErrorBars",
+      type: "linear",
+      suggestedMin: low - pad,
+      suggestedMax: high + pad,
+      // No tick skipped (zero's grid line must stay) nor slanted: a narrow canvas gets fewer.
+      ticks: { callback: percentTick, autoSkip: false, maxRotation: 0, maxTicksLimit: 11 },
+      grid: {
+        color: function (ctx) { return isZero(ctx) ? INK : GRID; },
+        lineWidth: function (ctx) { return isZero(ctx) ? 2 : 1; },
+      },
+      afterBuildTicks: function (scale) {
+        // Nice steps include zero whenever it is in range; make sure of it.
+        if (scale.min <= 0 && scale.max >= 0 && !scale.ticks.some(function (t) { return t.value === 0; })) {
+          scale.ticks.push({ value: 0 });
+          scale.ticks.sort(function (a, b) { return a.value - b.value; });
+        }
+      },
+    };
+  }
+
+  function titled(axis, wide, narrow) {
+    // An axis title with a short form for a narrow canvas (see fitWidth).
+    axis.title = { display: true, text: wide, narrow: narrow, wide: wide };
+    return axis;
+  }
+
+  function fitWidth(options, width) {
+    // Short axis titles and fewer value ticks on a narrow canvas; chosen again on resize.
+    Object.keys(options.scales || {}).forEach(function (id) {
+      var scale = options.scales[id];
+      if (scale.title && scale.title.wide) {
+        scale.title.text = width < NARROW ? scale.title.narrow : scale.title.wide;
+        if (id === "x") {
+          // A phone has room for six or so signed numbers, not for their "%" (the title says it).
+          scale.ticks.maxTicksLimit = width < NARROW ? 7 : 11;
+          scale.ticks.callback = width < NARROW ? signedTick : percentTick;
+        }
+      }
+    });
+  }
+
+  function fitLabel(scale, text) {
+    // Truncate a category label with an ellipsis to a share of the canvas width.
+    var max = Math.max(60, Math.round(scale.chart.width * (scale.chart.width < NARROW ? 0.36 : 0.3)));
+    var ctx = scale.ctx;
+    ctx.save();
+    ctx.font = window.Chart.helpers.toFont({ weight: "bold" }).string;
+    var out = text;
+    if (ctx.measureText(text).width > max) {
+      var cut = text.length;
+      do {
+        cut -= 1;
+        out = text.slice(0, cut).replace(/[\s(,:;-]+$/, "") + "…";
+      } while (cut > 1 && ctx.measureText(out).width > max);
+    }
+    ctx.restore();
+    return out;
+  }
+
+  function forest(config) {
+    // One row per group, first on top; each group's raw and pooled points with their 95% CI
+    // as horizontal error bars, offset above and below the row's line so neither hides the other.
+    var colours = [AI, POOLED];
+    var labels = config.labels;
+    var sets = config.datasets;
+    var values = [];
+    sets.forEach(function (set) { values = values.concat(set.points); });
+    function position(setIndex, group) {
+      var present = [];
+      sets.forEach(function (set, k) { if (set.points[group]) present.push(k); });
+      if (present.length < 2) return group;
+      return group + (present.indexOf(setIndex) - (present.length - 1) / 2) * 2 * ROW_OFFSET;
+    }
+    function chosen(ctx) {
+      return Boolean(config.selected) && Boolean(ctx.tick) && labels[ctx.tick.value] === config.selected;
+    }
+    return {
+      type: "scatterWithErrorBars",
       data: {
-        labels: config.labels,
-        datasets: config.datasets.map(function (set, i) {
+        labels: labels,
+        datasets: sets.map(function (set, i) {
           return {
             label: set.label,
-            showLine: false,
             pointStyle: i === 0 ? "circle" : "rectRot",
             pointRadius: 5,
+            pointHoverRadius: 7,
             borderColor: colours[i],
             backgroundColor: colours[i],
             errorBarColor: colours[i],
             errorBarWhiskerColor: colours[i],
             errorBarWhiskerSize: 8,
-            data: set.points.map(function (p) {
-              return p ? { x: p.value, xMin: p.low, xMax: p.high } : { x: null };
+            data: set.points.map(function (p, group) {
+              var y = position(i, group);
+              return p ? { x: p.value, xMin: p.low, xMax: p.high, y: y, group: group } : { x: null, y: y, group: group };
             }),
             uplift: set.points,
           };
         }),
       },
       options: {
-        indexAxis: "y",
+        interaction: { mode: "nearest", intersect: false },
+        // The legend shows each series' marker, as the points do: a circle and a diamond.
+        plugins: { legend: { labels: { usePointStyle: true, boxHeight: 8 } } },
         scales: {
-          x: { title: { display: true, text: "Time change with AI allowed" }, ticks: { callback: percentTick } },
+          x: titled(
+            valueAxis(values),
+            "← faster with AI allowed | slower with AI allowed →",
+            ["← faster | slower →", "% time change, AI allowed"]
+          ),
           y: {
+            type: "linear",
+            reverse: true,
+            min: -0.5,
+            max: Math.max(labels.length, 1) - 0.5,
+            afterBuildTicks: function (scale) {
+              scale.ticks = labels.map(function (_, i) { return { value: i }; });
+            },
+            grid: { color: "rgba(0, 0, 0, 0.06)" },
             ticks: {
-              color: function (ctx) {
-                return config.selected && config.labels[ctx.index] === config.selected ? "#1d2330" : MUTED;
+              autoSkip: false,
+              callback: function (value) {
+                return labels[value] === undefined ? "" : fitLabel(this, labels[value]);
               },
-              font: function (ctx) {
-                return { weight: config.selected && config.labels[ctx.index] === config.selected ? "bold" : "normal" };
-              },
+              color: function (ctx) { return chosen(ctx) ? INK : MUTED; },
+              font: function (ctx) { return { weight: chosen(ctx) ? "bold" : "normal" }; },
             },
           },
         },
@@ -83,7 +200,13 @@
         ],
       },
       options: {
-        scales: { y: { title: { display: true, text: "Time change with AI allowed" }, ticks: { callback: percentTick } } },
+        scales: {
+          y: titled(
+            valueAxis(config.points),
+            "Time change with AI allowed (below 0: faster)",
+            ["Time change with AI", "below 0: faster"]
+          ),
+        },
         plugins: { legend: { labels: { filter: function (item) { return item.datasetIndex === 2; } } } },
       },
     };
@@ -105,7 +228,7 @@
         }],
       },
       options: {
-        scales: { y: { ticks: { callback: percentTick } } },
+        scales: { y: titled(valueAxis(config.points), "Time change (below 0: faster)", ["Time change", "below 0: faster"]) },
         plugins: { legend: { display: false } },
       },
     };
@@ -137,17 +260,22 @@
     var options = chartConfig.options;
     options.maintainAspectRatio = false;
     options.animation = reduceMotion ? false : { duration: 300 };
+    fitWidth(options, box ? box.clientWidth : canvas.clientWidth);
+    options.onResize = function (chart, size) { fitWidth(chart.options, size.width); };
     options.plugins = options.plugins || {};
-    options.plugins.tooltip = {
-      callbacks: {
-        label: function (ctx) {
-          var points = ctx.dataset.uplift;
-          if (points) return ctx.dataset.label + ": " + intervalLabel(points[ctx.dataIndex]);
-          if (config.kind === "trend") return ctx.dataset.label + ": " + fmt(ctx.parsed.y);
-          return ctx.dataset.label + ": " + ctx.formattedValue + "%";
-        },
+    var callbacks = {
+      label: function (ctx) {
+        var points = ctx.dataset.uplift;
+        if (points) return ctx.dataset.label + ": " + intervalLabel(points[ctx.dataIndex]);
+        if (config.kind === "trend") return ctx.dataset.label + ": " + fmt(ctx.parsed.y);
+        return ctx.dataset.label + ": " + ctx.formattedValue + "%";
       },
     };
+    // The axis may show a group's name shortened: the tooltip names it in full.
+    if (config.kind === "forest") {
+      callbacks.title = function (items) { return items.length ? config.labels[items[0].raw.group] : ""; };
+    }
+    options.plugins.tooltip = { callbacks: callbacks };
     new window.Chart(canvas, chartConfig);
   }
 
@@ -262,6 +390,7 @@
       window.ChartErrorBars.BarWithErrorBarsController,
       window.ChartErrorBars.BarWithErrorBar,
       window.ChartErrorBars.LineWithErrorBarsController,
+      window.ChartErrorBars.ScatterWithErrorBarsController,
       window.ChartErrorBars.PointWithErrorBar
     );
     window.Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;

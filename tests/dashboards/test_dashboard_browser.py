@@ -95,7 +95,7 @@ def test_lead_sees_charts_drawn_from_the_snapshot(
     scope = SnapshotScope.objects.get(kind="team", team=organisation["alignment"], window="all")
     rows = {(e.dimension, e.group): e.data for e in ScopedEstimate.objects.filter(scope=scope)}
     forest = chart_data(page, "by-task-type")
-    assert forest["type"] == "lineWithErrorBars"
+    assert forest["type"] == "scatterWithErrorBars"  # rows on a numeric axis, points offset
     assert forest["labels"] == ["Experiment code", "Paper writing", "Rare (not enough data yet)"]
     raw = forest["datasets"][0]["data"]
     for point, name in zip(raw, ["Experiment code", "Paper writing"], strict=False):
