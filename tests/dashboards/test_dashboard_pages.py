@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -247,6 +248,13 @@ def test_recompute_queues_a_run_and_reports_its_progress(lead_client, organisati
     assert job == {"id": queued.pk, "status": "pending", "progress": 0.0, "message": ""}
     page = lead_client.get(reverse("dashboards:team"))
     assert page.context["job"] == queued
+    # Internal numbers stay in "Where these figures come from", out of the main text.
+    html = page.content.decode()
+    start = html.index('<dl class="provenance"')
+    main = html[:start] + html[html.index("</dl>", start) :]
+    assert re.findall(r"(?i)\b(?:run|snapshot) \d+", main) == []
+    assert "Recompute requested: the figures update when it finishes." in html
+    assert re.search(r"Recompute queued</strong> <span[^>]*>\(0% done\)", html)
 
 
 def test_recompute_refuses_a_redirect_off_site(lead_client, organisation, monkeypatch):

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.dashboards.test_dashboard_browser import ARTIFACTS, screenshots, sign_in
+from tests.dashboards.test_dashboard_browser import ARTIFACTS, open_sections, screenshots, sign_in
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
 from uplift.accounts.models import Membership
 from uplift.estimates.models import ScopedEstimate
@@ -201,3 +201,36 @@ def test_the_summary_is_above_the_fold_at_1280(
     )
     assert sizes["table"] <= 800, sizes
     assert sizes["page"] < 2000, sizes  # 5,320 px with every part open, as it was
+
+
+def test_a_table_wider_than_the_screen_says_it_scrolls(
+    page: Page, live_server, organisation, password, plain_http
+):
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, live_server, "lin", password)
+    page.goto(f"{live_server.url}/dashboards/")
+    open_sections(page)
+    page.wait_for_timeout(200)
+    tables = page.eval_on_selector_all(
+        ".chart-part .table-scroll",
+        """boxes => boxes.map(box => ({
+            table: box.querySelector("table").dataset.chart,
+            overflows: box.scrollWidth > box.clientWidth + 1,
+            hint: !box.nextElementSibling.hidden
+                && box.nextElementSibling.getBoundingClientRect().height > 0,
+        }))""",
+    )
+    overflowing = {t["table"] for t in tables if t["overflows"]}
+    # The wide ones (the forest table's 11 columns, the robustness notes) scroll at 390 px.
+    assert {"by-task-type", "robustness"} <= overflowing
+    assert all(t["hint"] == t["overflows"] for t in tables), tables
+    # Scrolled to its end, the last column of the widest table is fully in view.
+    box = page.locator(".table-scroll:has(table[data-chart=by-task-type])")
+    box.evaluate("box => { box.scrollLeft = box.scrollWidth; }")
+    last = page.locator("table[data-chart=by-task-type] thead th").last
+    expect(last).to_have_text("Verdict")
+    edges = last.evaluate(
+        """th => [th.getBoundingClientRect().right,
+                  th.closest('.table-scroll').getBoundingClientRect().right]"""
+    )
+    assert edges[0] <= edges[1] + 1
