@@ -178,7 +178,7 @@ def _scope_view(*, scope, snapshot, org: bool, team, task_type: str) -> dict:
         charts.Section("lab", "The lab view", [time_share, bottlenecks]),
         charts.Section(
             "tools",
-            "AI tools",
+            "AI tool usage",
             [charts.tool_chart(by_dimension.get(Dimension.TOOL, []), overall)],
         ),
     ]
