@@ -141,7 +141,9 @@ def test_changing_a_filter_changes_the_data_and_the_url(
     team = organisation["evaluations"].pk
     expect(page).to_have_url(f"{live_server.url}/dashboards/?team={team}&window=3m")
     expect(page.get_by_role("heading", name="Evaluations dashboard")).to_be_visible()
-    expect(page.get_by_role("status").filter(has_text="not precomputed")).to_be_visible()
+    # Teams have the organisation's date ranges: the team's last 3 months, no notice.
+    expect(page.get_by_label("Date range", exact=True)).to_have_value("3m")
+    expect(page.locator("p.notice")).to_have_count(0)
 
 
 def test_csv_download_matches_the_table(

@@ -196,12 +196,52 @@ def test_window_filter_offers_only_precomputed_windows(admin_client_, organisati
     row = scope_rows(window="3m")[("overall", "")]
     _, figures = read_dashboard(response.content.decode())
     assert int(figures["n-tasks"]) == row["n_tasks"]
-    # Teams are precomputed over all time only: the page says so and shows all time.
-    team = admin_client_.get(
-        reverse("dashboards:team"), {"team": organisation["alignment"].pk, "window": "3m"}
-    )
-    assert team.context["scope"].window == "all"
-    assert any("not precomputed" in n for n in team.context["notices"])
+    # A malformed range: all time, said so, no error.
+    odd = admin_client_.get(reverse("dashboards:org"), {"window": "<b>12m"})
+    assert odd.status_code == 200
+    assert odd.context["scope"].window == "all"
+    assert odd.context["notices"] == ["There is no such date range: showing all time."]
+    assert "&lt;b&gt;12m" not in odd.content.decode()
+
+
+def window_select(html: str) -> list[tuple[str, str, bool]]:
+    """(value, label, selected) of each option of the Date range select."""
+    select = html[
+        html.index('<select id="filter-window"') : html.index(
+            "</select>", html.index('<select id="filter-window"')
+        )
+    ]
+    options = []
+    for part in select.split("<option")[1:]:
+        head, label = part.split(">", 1)
+        value = head.split('value="', 1)[1].split('"', 1)[0]
+        options.append((value, label.split("</option", 1)[0], " selected" in head))
+    return options
+
+
+def test_team_date_range_shows_the_team_figures_of_those_months(lead_client, organisation):
+    alignment = organisation["alignment"]
+    months = {
+        s.window: (s.first_month, s.last_month)
+        for s in SnapshotScope.objects.filter(kind="team", team=alignment)
+    }
+    assert set(months) == {"all", "12m", "6m", "3m"}
+    response = lead_client.get(reverse("dashboards:team"), {"window": "3m"})
+    assert response.context["scope"].window == "3m"
+    assert response.context["notices"] == []
+    row = scope_rows(team=alignment, window="3m")[("overall", "")]
+    every = scope_rows(team=alignment)[("overall", "")]
+    assert 0 < row["n_tasks"] < every["n_tasks"]
+    _, figures = read_dashboard(response.content.decode())
+    assert int(figures["n-tasks"]) == row["n_tasks"]
+    assert as_percent(figures["time-change"]) == pytest.approx(row["time_change"] * 100, abs=0.05)
+    first, last = months["3m"]
+    assert window_select(response.content.decode()) == [
+        ("all", "All time", False),
+        ("12m", f"Last 12 months ({months['12m'][0]} to {months['12m'][1]})", False),
+        ("6m", f"Last 6 months ({months['6m'][0]} to {months['6m'][1]})", False),
+        ("3m", f"Last 3 months ({first} to {last})", True),
+    ]
 
 
 def test_csv_download_is_the_table(lead_client, organisation):

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from uplift.accounts.models import Team
 from uplift.dashboards import charts
-from uplift.estimates.models import Snapshot, SnapshotScope
+from uplift.estimates.models import Snapshot, SnapshotScope, window_month_range
 from uplift.estimates.selectors import (
     scoped_estimate_get,
     scoped_estimate_list,
@@ -83,6 +83,45 @@ def _window_scope(candidates: list[SnapshotScope], window: str) -> SnapshotScope
     return scope
 
 
+def _window_options(candidates: list[SnapshotScope]) -> list[dict]:
+    """Every date range of the select, in order, with its months where it was computed."""
+    computed = {scope.window: scope for scope in candidates}
+    options = []
+    for value, label in SnapshotScope.Window.choices:
+        scope = computed.get(value)
+        if scope is not None and scope.first_month:
+            label = f"{label} ({scope.first_month} to {scope.last_month})"
+        options.append({"value": value, "label": label, "selected": False})
+    return options
+
+
+def _missing_range_notice(
+    window: str, *, shown: SnapshotScope, snapshot: Snapshot, org: bool, job
+) -> str:
+    """Why the requested date range has no figures, in words; ``shown`` is what is shown."""
+    showing = f"showing {shown.get_window_display().lower()}"
+    if window not in SnapshotScope.Window.values:
+        return f"There is no such date range: {showing}."
+    label = SnapshotScope.Window(window).label.lower()
+    if window in snapshot.planned_windows("org" if org else "team"):
+        # Computed with the snapshot, and no task fell in it: the months of the snapshot.
+        day = timezone.localdate(
+            snapshot.started_at or snapshot.finished_at, timezone.get_default_timezone()
+        )
+        first, last = window_month_range(window, day)
+        whose = "" if org else " of this team"
+        return f"No task{whose} was randomized in the {label} ({first} to {last}): {showing}."
+    if job is not None:
+        return (
+            f"The {label} are not in the latest figures yet: they will be ready when the "
+            f"recompute under way finishes. Until then, {showing}."
+        )
+    return (
+        f"The {label} are not in the latest figures yet: the next recompute will compute "
+        f"them. Until then, {showing}."
+    )
+
+
 def _dashboard(request: HttpRequest, *, org: bool) -> dict:
     """Everything one dashboard page shows, for the filters in the request's query string."""
     teams = _dashboard_teams(request)
@@ -108,6 +147,7 @@ def _dashboard(request: HttpRequest, *, org: bool) -> dict:
     if snapshot is not None:
         candidates = snapshot_scope_windows(snapshot=snapshot, team_id=None if org else team.pk)
     context["windows"] = candidates
+    context["window_options"] = _window_options(candidates)
     if not candidates:
         # Nothing to show: either nothing was ever logged here, or the latest figures were
         # computed before the first tasks (the recompute they queued brings them).
@@ -117,9 +157,12 @@ def _dashboard(request: HttpRequest, *, org: bool) -> dict:
     scope = _window_scope(candidates, window)
     if scope.window != window:
         context["notices"].append(
-            "That date range was not precomputed for this view; showing "
-            f"{scope.get_window_display().lower()}."
+            _missing_range_notice(
+                window, shown=scope, snapshot=snapshot, org=org, job=context["job"]
+            )
         )
+    for option in context["window_options"]:
+        option["selected"] = option["value"] == scope.window
     context["scope"] = scope
 
     view = _scope_view(

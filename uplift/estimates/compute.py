@@ -17,7 +17,13 @@ from django.utils import timezone
 from uplift.accounts.models import Team
 from uplift.estimates.compute_input import ASSIGNED_MONTH, estimate_input
 from uplift.estimates.lock import RefreshBusy, refresh_lock
-from uplift.estimates.models import Estimate, ScopedEstimate, Snapshot, SnapshotScope
+from uplift.estimates.models import (
+    WINDOW_MONTHS,
+    Estimate,
+    ScopedEstimate,
+    Snapshot,
+    SnapshotScope,
+)
 from uplift.estimates.selectors import snapshot_latest
 from uplift.estimates.services import snapshot_request
 from uplift.estimates.stats import METHOD_VERSION, estimate_all
@@ -27,10 +33,12 @@ PROGRESS_INTERVAL = 0.5
 PROGRESS_STEPS = 1000
 # The precomputed windows of each kind of scope. At 1M tasks and 50 teams (bench/dashboard.py)
 # a team slice costs ~0.25 s and an organisation window ~1.2 s; unchanged team slices are
-# reused from the previous snapshot, so a refresh after a change recomputes only that team.
-# Team windows would add ~0.25 s per team per window on every refresh that touches the team.
-SCOPE_WINDOWS = {"org": ("all", "6m", "3m"), "team": ("all",)}
-WINDOW_MONTHS = {"all": 0, "6m": 6, "3m": 3}
+# reused from the previous snapshot window by window, so a refresh after a change recomputes
+# only that team's windows holding the change. Teams' windows (4 slices a team, not 1),
+# measured on 50 teams (docs/performance.md, "Team date ranges: refresh cost"): a refresh of
+# every slice took 40-46 s CPU instead of 17 s at 25,000 tasks and 63-70 s instead of 19-21 s
+# at 100,000; after a change in one team 6 s instead of 4 s, and 8-10 s instead of 4-5 s.
+SCOPE_WINDOWS = {"org": ("all", "12m", "6m", "3m"), "team": ("all", "12m", "6m", "3m")}
 
 
 def estimates_refresh(*, only_if_pending: bool = False, trigger: str = Snapshot.Trigger.MANUAL):
@@ -77,11 +85,18 @@ def _compute(snapshot: Snapshot) -> None:
     last_write = 0.0
 
     tasks, n_tasks, changed_at = estimate_input()
-    plan = scope_plan(tasks, team_ids=dict(Team.objects.values_list("name", "id")))
+    # The windows' months: those of the run's start, as the pages say them.
+    plan = scope_plan(
+        tasks,
+        team_ids=dict(Team.objects.values_list("name", "id")),
+        today=timezone.localdate(snapshot.started_at),
+    )
     reused = _scope_rows_to_reuse(plan)
     # Progress counts estimate_all calls, each split by its own (done, total).
     calls = 1 + sum(
-        1 for i, item in enumerate(plan) if item["tasks"] is not None and i not in reused
+        1
+        for i, item in enumerate(plan)
+        if item["tasks"] is not None and item["same_as"] is None and i not in reused
     )
     call_index = 0
 
@@ -98,14 +113,18 @@ def _compute(snapshot: Snapshot) -> None:
     result = estimate_all(tasks, progress=progress)
     estimates = Estimate.from_rows(result["estimates"], snapshot=snapshot)
     scoped = []
+    results: dict[int, dict] = {}
     for index, item in enumerate(plan):
         if item["tasks"] is None:  # the organisation over all time: the result above
             scope_result = result
         elif index in reused:  # same input as in the previous snapshot: same numbers
             scope_result = reused[index]
+        elif item["same_as"] is not None:  # a team window holding all the team's tasks
+            scope_result = results[item["same_as"]]
         else:
             call_index += 1
             scope_result = estimate_all(item["tasks"], progress=progress)
+        results[index] = scope_result
         scope = SnapshotScope(
             snapshot=snapshot,
             kind=item["kind"],
@@ -134,6 +153,7 @@ def _compute(snapshot: Snapshot) -> None:
         snapshot.data_changed_at = changed_at
         snapshot.method = result["method"]
         snapshot.lab = result["lab"]
+        snapshot.scope_windows = {kind: list(windows) for kind, windows in SCOPE_WINDOWS.items()}
         snapshot.progress_done = snapshot.progress_total = PROGRESS_STEPS
         snapshot.save()
 
@@ -159,7 +179,8 @@ def scope_plan(
     before it is not in it. A window in which no task got its arm is left out. Which windows
     each kind gets is ``SCOPE_WINDOWS``. ``tasks`` is None for the organisation over all time,
     which is the main result itself, and for an organisation window that holds every task (its
-    figures are the same).
+    figures are the same). A team window that holds every task of the team names the team's
+    all-time item in ``same_as`` (its figures are the same: computed once); else it is None.
     """
     today = today or timezone.localdate()  # one month for every window of the refresh
     row_hashes = _row_hashes(tasks)
@@ -171,6 +192,7 @@ def scope_plan(
         if name in team_ids
     ]
     for kind, team_id, label, subset in teams:
+        all_time = None  # the position of this scope's all-time item in the plan
         for window in SCOPE_WINDOWS[kind]:
             n_months = WINDOW_MONTHS[window]
             covered = window_months(n_months, today=today) if n_months else []
@@ -181,6 +203,12 @@ def scope_plan(
             else:
                 subset_in_window = subset
             whole = kind == SnapshotScope.Kind.ORG and len(subset_in_window) == len(tasks)
+            same_as = None
+            if kind == SnapshotScope.Kind.TEAM and n_months:
+                if all_time is not None and len(subset_in_window) == len(subset):
+                    same_as = all_time
+            elif not n_months:
+                all_time = len(plan)
             plan.append(
                 {
                     "kind": kind,
@@ -191,6 +219,7 @@ def scope_plan(
                     "last_month": covered[-1] if covered else "",
                     "n_tasks": len(subset_in_window),
                     "tasks": None if whole else subset_in_window,
+                    "same_as": same_as,
                     # Teams are reused when unchanged; the organisation changes with any team.
                     "input_hash": ""
                     if kind == SnapshotScope.Kind.ORG

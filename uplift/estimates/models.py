@@ -1,7 +1,22 @@
+from datetime import date
+
 from django.db import models
 from django.db.models import Q
 
 from uplift.estimates.vocabulary import Dimension, EstimateRowData, RowStatus
+
+# Calendar months of each date range of the dashboards (0: all time).
+WINDOW_MONTHS = {"all": 0, "12m": 12, "6m": 6, "3m": 3}
+
+
+def window_month_range(window: str, day: date) -> tuple[str, str]:
+    """First and last month ("YYYY-MM") of a date range ending with ``day``'s month; ("", "")
+    for all time. The same months as ``compute.window_months``, without numpy (web side)."""
+    n_months = WINDOW_MONTHS[window]
+    if not n_months:
+        return "", ""
+    first = day.year * 12 + day.month - n_months  # months since year 0, zero-based
+    return f"{first // 12:04d}-{first % 12 + 1:02d}", f"{day.year:04d}-{day.month:02d}"
 
 
 class Snapshot(models.Model):
@@ -36,6 +51,12 @@ class Snapshot(models.Model):
     data_changed_at = models.DateTimeField(null=True, blank=True)
     method = models.JSONField(default=dict, blank=True)
     lab = models.JSONField(null=True, blank=True)
+    # The date ranges the refresh planned for each kind of slice ({"org": [...], "team":
+    # [...]}, compute.SCOPE_WINDOWS): a range planned but not stored held no task. Empty for a
+    # snapshot computed before teams had date ranges (``LEGACY_SCOPE_WINDOWS``).
+    scope_windows = models.JSONField(default=dict, blank=True)
+
+    LEGACY_SCOPE_WINDOWS = {"org": ["all", "6m", "3m"], "team": ["all"]}
 
     class Meta:
         ordering = ["-requested_at", "-id"]
@@ -53,6 +74,10 @@ class Snapshot(models.Model):
 
     def __str__(self) -> str:
         return f"Snapshot {self.pk} ({self.status})"
+
+    def planned_windows(self, kind: str) -> list[str]:
+        """The date ranges this snapshot's refresh planned for a kind of slice ("org", "team")."""
+        return (self.scope_windows or self.LEGACY_SCOPE_WINDOWS).get(kind, [])
 
     @property
     def progress(self) -> float:
@@ -132,6 +157,7 @@ class SnapshotScope(models.Model):
 
     class Window(models.TextChoices):
         ALL = "all", "All time"
+        LAST_12 = "12m", "Last 12 months"
         LAST_6 = "6m", "Last 6 months"
         LAST_3 = "3m", "Last 3 months"
 
@@ -170,7 +196,8 @@ class SnapshotScope(models.Model):
                 name="snapshot_scope_org_has_no_team",
             ),
             models.CheckConstraint(
-                condition=Q(window__in=["all", "6m", "3m"]), name="snapshot_scope_window_valid"
+                condition=Q(window__in=["all", "12m", "6m", "3m"]),
+                name="snapshot_scope_window_valid",
             ),
         ]
 
