@@ -109,14 +109,20 @@ def shoot(page: Page, name: str, viewport: dict) -> None:
             box.screenshot(path=str(ARTIFACTS / f"forest-{name}-{slug}-{viewport['width']}.png"))
 
 
+def open_charts(page: Page, live_server, password, user: str, path: str, viewport) -> None:
+    """Sign in as ``user`` and open ``path`` at ``viewport`` with every chart drawn (points
+    drawn where they end, at once: no animation)."""
+    page.emulate_media(reduced_motion="reduce")
+    sign_in(page, live_server, user, password)
+    page.set_viewport_size(viewport)
+    page.goto(f"{live_server.url}{path}")
+    wait_for_charts(page)
+
+
 def test_forest_plots_show_zero_sides_and_fit_a_phone(
     page: Page, live_server, organisation, password, plain_http
 ):
-    page.emulate_media(reduced_motion="reduce")  # points drawn where they end, at once
-    sign_in(page, live_server, "root", password)
-    page.set_viewport_size(DESKTOP)
-    page.goto(f"{live_server.url}/dashboards/org/")
-    wait_for_charts(page)
+    open_charts(page, live_server, password, "root", "/dashboards/org/", DESKTOP)
     for slug in ("by-team", "by-task-type"):
         assert_readable_forest(geometry(page, slug))
     shoot(page, "org", DESKTOP)
@@ -149,11 +155,9 @@ def test_zero_stays_on_the_axis_when_every_interval_is_faster(
             data["group"] = LONG_TYPE
         estimate.data = data
         estimate.save(update_fields=["data"])
-    page.emulate_media(reduced_motion="reduce")
-    sign_in(page, live_server, "root", password)
-    page.set_viewport_size(DESKTOP)
-    page.goto(f"{live_server.url}/dashboards/org/?type=Experiment+code")
-    wait_for_charts(page)
+    open_charts(
+        page, live_server, password, "root", "/dashboards/org/?type=Experiment+code", DESKTOP
+    )
 
     g = geometry(page, "by-task-type")
     assert g["labels"][:2] == ["Experiment code", LONG_TYPE]
@@ -178,11 +182,7 @@ def test_zero_stays_on_the_axis_when_every_interval_is_faster(
 def test_forest_tooltip_names_the_group_in_full(
     page: Page, live_server, organisation, password, plain_http
 ):
-    page.emulate_media(reduced_motion="reduce")
-    sign_in(page, live_server, "lin", password)
-    page.set_viewport_size(PHONE)
-    page.goto(f"{live_server.url}/dashboards/")
-    wait_for_charts(page)
+    open_charts(page, live_server, password, "lin", "/dashboards/", PHONE)
     g = geometry(page, "by-task-type")
     assert_readable_forest(g)
     point = g["datasets"][0]["points"][1]
