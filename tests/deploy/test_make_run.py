@@ -96,7 +96,8 @@ def test_make_run_serves_the_demo_computes_in_its_worker_and_stops_on_ctrl_c(tmp
         lead.post("/accounts/login/", {"username": "lin", "password": "uplift-demo"})
         lead.get("/dashboards/")
         page = lead.post("/dashboards/recompute/", {"next": "/dashboards/"})
-        run = int(re.search(r"Recompute requested \(run (\d+)\)", page)[1])
+        assert "Recompute requested: the figures update when it finishes." in page
+        run = int(re.search(r'data-job-url="/dashboards/jobs/(\d+)/"', page)[1])
 
         def finished() -> str | None:
             status = lead.get(f"/dashboards/jobs/{run}/")
