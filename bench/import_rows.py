@@ -82,9 +82,17 @@ def _peak_mb() -> float:
 
 def child(path: Path) -> None:
     """In the benchmark's own process: import the file twice, print the figures as JSON."""
+    import logging
+
     import django
 
     django.setup()
+    # Each step's time (uplift.worklog.services.importing), on stderr.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("    %(message)s"))
+    steps = logging.getLogger("uplift.worklog.services.importing")
+    steps.addHandler(handler)
+    steps.setLevel(logging.DEBUG)
     from django.db import connection
 
     from uplift.worklog.services import import_worklog_file
@@ -101,16 +109,22 @@ def child(path: Path) -> None:
             "updated": result.updated,
             "unchanged": result.unchanged,
         }
+        print(f"  ({run}: {json.dumps(figures[run])})", file=sys.stderr, flush=True)
     figures["peak_mb"] = _peak_mb()
     print(json.dumps(figures))
 
 
-def _run(env: dict, *args: str, check: bool = True) -> str:
+def _run(env: dict, *args: str, check: bool = True, quiet: bool = True) -> str:
     done = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if quiet else None,
+        text=True,
     )
     if check and done.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"{' '.join(args)} failed:\n{(done.stderr or '')[-3000:]}")
     return done.stdout
 
 
@@ -139,7 +153,7 @@ def measure(database: str, path: Path, rows: int, database_url: str) -> dict:
             env["UPLIFT_VAR_DIR"] = var_dir
         _run(env, "manage.py", "migrate", "--no-input", "-v", "0")
         load_before = os.getloadavg()
-        out = _run(env, "-m", "bench.import_rows", "--child", str(path))
+        out = _run(env, "-m", "bench.import_rows", "--child", str(path), quiet=False)
         load_after = os.getloadavg()
     figures = json.loads(out.strip().splitlines()[-1])
     figures.update(rows=rows, load_before=load_before, load_after=load_after)

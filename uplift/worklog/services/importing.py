@@ -10,8 +10,11 @@ time is one row, one chunk of rows read back (refusals and audited changes), or 
 names: the memory does not grow with the file (docs/performance.md).
 """
 
+import logging
 import secrets
+import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
@@ -35,6 +38,8 @@ from uplift.worklog.worklog_csv import (
     duplicate_problem,
     worklog_records,
 )
+
+logger = logging.getLogger(__name__)
 
 IMPORT_SOURCE = "worklog"
 # Planned allocation assumed for a new imported randomized task whose row gives none.
@@ -139,20 +144,32 @@ def _import(
     records: Iterator[TaskRecord], problems: Problems, *, source: str, actor: User | None
 ) -> ImportResult:
     refused = None
-    with transaction.atomic():
+    with _step("import"), transaction.atomic():
         staging = _Staging(source=source)
         staging.create()
-        staging.load(records)
-        staging.check(problems)
-        refused = staging.refuse_locked_changes(actor=actor)
+        with _step("read and load"):
+            staging.load(records)
+        with _step("check"):
+            staging.check(problems)
+        with _step("refusals"):
+            refused = staging.refuse_locked_changes(actor=actor)
         if refused is None:
             result = staging.write(actor=actor)
-        staging.drop()
+        with _step("drop and commit"):
+            staging.drop()
     if refused is not None:
         raise refused
     if result.created or result.updated:
         tasks_changed.send(sender=Task)
     return result
+
+
+@contextmanager
+def _step(name: str):
+    """Log how long a step of the import took (at DEBUG: bench/import_rows.py prints them)."""
+    started = time.perf_counter()
+    yield
+    logger.debug("import step %s: %.2f s", name, time.perf_counter() - started)
 
 
 class _Staging:
@@ -364,7 +381,11 @@ class _Staging:
     # --- Writing ---------------------------------------------------------------------------
 
     def write(self, *, actor: User | None) -> ImportResult:
-        self._resolve_names()
+        # The moment of the writes, not of the reading's start: tasks' updated_at is the
+        # estimates' refresh watermark.
+        self.now = timezone.now()
+        with _step("names"):
+            self._resolve_names()
         self.sql(
             f"INSERT {'' if self.postgres else 'OR IGNORE '}INTO {_MEMBERSHIP} "
             "(user_id, team_id, role, created_at) "
@@ -374,10 +395,14 @@ class _Staging:
             f"{'ON CONFLICT DO NOTHING' if self.postgres else ''}",
             [Membership.Role.RESEARCHER, self.moment(self.now)],
         )
-        existing, updated = self._compare_existing()
-        self._audit_changes(actor=actor)
-        self._update_existing()
-        created = self._insert_new()
+        with _step("compare existing"):
+            existing, updated = self._compare_existing()
+        with _step("audit changes"):
+            self._audit_changes(actor=actor)
+        with _step("update existing"):
+            self._update_existing()
+        with _step("insert new"):
+            created = self._insert_new()
         return ImportResult(created=created, updated=updated, unchanged=existing - updated)
 
     def _resolve_names(self) -> None:
@@ -450,21 +475,27 @@ class _Staging:
                 ),
             ]
         )
-        file_tools = (
-            "SELECT m.id FROM import_stage_tool st JOIN import_tool m ON m.key = st.key "
-            "WHERE st.row_number = e.row_number"
-        )
-        tools_differ = (
-            f"EXISTS ({file_tools} AND m.id NOT IN "
-            f"(SELECT tool_id FROM {_TOOL_USE} WHERE task_id = e.task_pk)) "
-            f"OR EXISTS (SELECT 1 FROM {_TOOL_USE} x WHERE x.task_id = e.task_pk "
-            f"AND x.tool_id NOT IN ({file_tools}))"
-        )
+        # Set-based, so that the database joins by hash rather than probing once per row.
         self.sql(
-            f"UPDATE import_existing AS e SET changed = ({changed}), "
-            f"tools_differ = ({tools_differ}) "
+            "UPDATE import_existing AS e SET changed = TRUE "
             f"FROM import_stage s {self._JOIN_NAMES}, {_TASK} t "
-            "WHERE s.row_number = e.row_number AND t.id = e.task_pk"
+            f"WHERE s.row_number = e.row_number AND t.id = e.task_pk AND ({changed})"
+        )
+        # A tool of the file the task lacks, or a tool of the task the file lacks.
+        self.sql(
+            "UPDATE import_existing SET tools_differ = TRUE WHERE row_number IN ("
+            "SELECT e.row_number FROM import_existing e "
+            "JOIN import_stage_tool st ON st.row_number = e.row_number "
+            "JOIN import_tool m ON m.key = st.key "
+            f"LEFT JOIN {_TOOL_USE} x ON x.task_id = e.task_pk AND x.tool_id = m.id "
+            "WHERE x.id IS NULL "
+            "UNION "
+            "SELECT e.row_number FROM import_existing e "
+            f"JOIN {_TOOL_USE} x ON x.task_id = e.task_pk "
+            "LEFT JOIN (SELECT st.row_number, m.id FROM import_stage_tool st "
+            "JOIN import_tool m ON m.key = st.key) AS f "
+            "ON f.row_number = e.row_number AND f.id = x.tool_id "
+            "WHERE f.row_number IS NULL)"
         )
         existing, updated = self.sql(
             "SELECT count(*), "
