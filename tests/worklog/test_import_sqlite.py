@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.import_rows import HEADER as BENCH_HEADER
+from bench.import_rows import row as bench_row
 from tests.processes import manage_local as manage
 from tests.worklog.test_bounds import HEADER, row
 
@@ -92,3 +94,37 @@ def test_sqlite_keeps_each_allocation_exports_it_and_refuses_a_change(sqlite_dir
         "has 0.5)" in result.stderr
     )
     assert "Traceback" not in result.stderr
+
+
+def test_sqlite_writes_nothing_when_the_last_row_of_a_large_file_is_bad(sqlite_dir, tmp_path):
+    path = tmp_path / "large.csv"
+    with path.open("w", encoding="utf-8") as out:
+        out.write(BENCH_HEADER)
+        for i in range(20_000):
+            out.write(bench_row(i).replace("W", "LARGE", 1))
+        out.write(bench_row(20_000).replace("W", "LARGE", 1).replace(",ai,", ",sometimes,", 1))
+    result = manage("import_worklog", str(path), var_dir=sqlite_dir)
+    assert result.returncode == 1
+    assert "Nothing was imported: 1 problem(s)" in result.stderr
+    assert "row 20002, column condition: must be one of ai, no_ai, not 'sometimes'" in result.stderr
+    assert "LARGE" not in exported(sqlite_dir)
+
+
+def test_sqlite_imports_a_large_file_then_counts_its_reimport(sqlite_dir, tmp_path):
+    path = tmp_path / "large.csv"
+    rows = [bench_row(i).replace("W", "SQL", 1) for i in range(20_000)]
+    path.write_text(BENCH_HEADER + "".join(rows), encoding="utf-8")
+    result = manage("import_worklog", str(path), var_dir=sqlite_dir)
+    assert result.returncode == 0, result.stderr
+    assert "20000 created, 0 updated, 0 unchanged" in result.stdout
+    # Again, with one title and one task's tools changed.
+    rows[5] = rows[5].replace("Task 5:", "Task five:", 1)
+    rows[7] = rows[7].rstrip("\n").rsplit(",", 1)[0] + ",Claude;Cursor\n"
+    path.write_text(BENCH_HEADER + "".join(rows), encoding="utf-8")
+    result = manage("import_worklog", str(path), var_dir=sqlite_dir)
+    assert result.returncode == 0, result.stderr
+    assert "0 created, 2 updated, 19998 unchanged" in result.stdout
+    lines = [line for line in exported(sqlite_dir).splitlines() if line.startswith("SQL")]
+    assert len(lines) == 20_000
+    assert any(line.startswith("SQL0000005,") and "Task five:" in line for line in lines)
+    assert any(line.startswith("SQL0000007,") and line.endswith(",Claude;Cursor") for line in lines)

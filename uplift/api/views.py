@@ -42,7 +42,6 @@ from uplift.worklog.worklog_csv import (
     MAX_PROBLEMS_LISTED,
     MAX_ROWS,
     decoded_lines,
-    read_worklog,
 )
 
 # The largest worklog CSV the API accepts (about 250,000 typical rows).
@@ -466,9 +465,9 @@ class ImportView(KnownQueryParameters, APIView):
                 {"file": [f"The file is larger than {IMPORT_MAX_BYTES // 2**20} MiB: split it."]}
             )
         upload.seek(0)
-        # Read row by row from the uploaded file (on disk when large), never as one string.
-        records = read_worklog(decoded_lines(upload))
-        result = services.worklog_import(records=records, actor=request.user)
+        # Read row by row from the uploaded file (on disk when large) into the database's
+        # staging table: neither the file nor its rows are ever held whole.
+        result = services.import_worklog_file(decoded_lines(upload), actor=request.user)
         return Response(
             {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
         )

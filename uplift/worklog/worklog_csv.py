@@ -36,8 +36,9 @@ from uplift.worklog.models import TITLE_MAX_LENGTH, Task
 
 TOOL_SEPARATOR = ";"
 PROBABILITY_RULE = "must be a probability strictly between 0 and 1"
-# A file holds at most this many task rows: larger ones are refused, to be split.
-MAX_ROWS = 200_000
+# A file holds at most this many task rows: larger ones are refused, to be split. The import
+# streams a file through the database, so this bounds one transaction, not the memory.
+MAX_ROWS = 1_000_000
 # A refused file lists this many problems, then says how many there are in all.
 MAX_PROBLEMS_LISTED = 100
 # The longest cell the reader accepts (Python's csv default): far above any column's length.
@@ -424,18 +425,84 @@ def _shorten(value: str, limit: int = 40) -> str:
     return value if len(value) <= limit else value[:limit] + "..."
 
 
+# Cells remembered per column while a file is read: most columns repeat a few values
+# (researchers, teams, statuses, minutes, tools), and looking a cell up costs far less than
+# reading it. Bounded, so that a file of any size costs the same memory.
+CELLS_REMEMBERED = 4096
+# Columns whose every cell differs: read each time.
+_NOT_REMEMBERED = frozenset({"task_id", "title"})
+
+
+class _CellReads:
+    """Reads a file's cells, remembering what each cell of a column gave (its value and its
+    problems): a column's reading depends on its cell alone (and the time the file is read)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        # (name, column, its remembered cells or None, whether its value is a list to copy)
+        self.columns = [
+            (
+                column.name,
+                column,
+                None if column.name in _NOT_REMEMBERED else {},
+                column.kind is TOOLS,
+            )
+            for column in COLUMN_SPECS
+        ]
+        self.emails: dict[str, bool] = {}
+
+    def read(self, read: "_RowReader") -> dict[str, Any]:
+        fields = {}
+        values = read.values
+        for name, column, remembered, is_list in self.columns:
+            if remembered is None:
+                fields[name] = column.kind.read(read, column)
+                continue
+            cell = values.get(name)
+            known = remembered.get(cell)
+            if known is None:
+                alone = _RowReader(read.row, {} if cell is None else {name: cell}, self.now)
+                value = column.kind.read(alone, column)
+                known = (value, tuple((p.column, p.message) for p in alone.problems))
+                if len(remembered) < CELLS_REMEMBERED:
+                    remembered[cell] = known
+            value, problems = known
+            if problems:
+                for problem_column, message in problems:
+                    read.problem(problem_column, message)
+            # A record's tools are its own list.
+            fields[name] = list(value) if is_list else value
+        return fields
+
+    def is_email(self, value: str) -> bool:
+        known = self.emails.get(value)
+        if known is None:
+            known = _is_email(value)
+            if len(self.emails) < CELLS_REMEMBERED:
+                self.emails[value] = known
+        return known
+
+
+def _is_email(value: str) -> bool:
+    try:
+        validate_email(value)
+    except ValidationError:
+        return False
+    return True
+
+
 def _record_from_row(
-    row_number: int, values: dict[str, str], now: datetime
+    row_number: int, values: dict[str, str], now: datetime, cells: _CellReads | None = None
 ) -> tuple[TaskRecord | None, list]:
     read = _RowReader(row_number, values, now)
-    record = TaskRecord(
-        row=row_number, **{column.name: column.kind.read(read, column) for column in COLUMN_SPECS}
-    )
-    if record.researcher:
-        try:
-            validate_email(record.researcher)
-        except ValidationError:
-            read.problem("researcher", f"must be an email address, not {record.researcher!r}")
+    if cells is None:
+        fields = {column.name: column.kind.read(read, column) for column in COLUMN_SPECS}
+    else:
+        fields = cells.read(read)
+    record = TaskRecord(row=row_number, **fields)
+    is_email = cells.is_email if cells else _is_email
+    if record.researcher and not is_email(record.researcher):
+        read.problem("researcher", f"must be an email address, not {record.researcher!r}")
     if record.assignment == Task.Assignment.SELF_SELECTED and record.allocation_ai is not None:
         read.problem("allocation_ai", "must be empty: only randomized tasks have an allocation")
     if "\n" in record.title or "\r" in record.title:
@@ -491,21 +558,50 @@ def read_worklog(stream: Iterable[str]) -> list[TaskRecord]:
 
     ``stream`` is read once, row by row: a file of any size costs memory for its valid
     records only, and at most ``MAX_PROBLEMS_LISTED`` problems are kept (all are counted).
+    The import of a file (``uplift.worklog.services.import_worklog_file``) holds none of its
+    records: it reads them with ``worklog_records``.
     """
     problems = Problems()
+    records: list[TaskRecord] = []
+    first_row_of: dict[str, int] = {}
+    for record in worklog_records(stream, problems):
+        if record.task_id in first_row_of:
+            first = first_row_of[record.task_id]
+            problems.add(duplicate_problem(record.row, record.task_id, first))
+            continue
+        first_row_of[record.task_id] = record.row
+        if not problems:
+            records.append(record)
+    if problems:
+        raise problems.error()
+    return records
+
+
+def duplicate_problem(row: int, task_id: str, first_row: int) -> Problem:
+    """The problem of a row whose task id an earlier (valid) row has."""
+    return Problem(row, "task_id", f"{task_id!r} already appears on row {first_row}")
+
+
+def worklog_records(stream: Iterable[str], problems: Problems) -> Iterator[TaskRecord]:
+    """The valid rows of a worklog CSV as records, one at a time, each row's problems added to
+    ``problems`` as it is read; a header with problems raises ``WorklogFileError`` at once.
+
+    Each row is checked on its own: that no two rows share a task id is the caller's check
+    (``read_worklog`` remembers the ids; the import asks the database).
+    """
     reader = csv.DictReader(stream)
     try:
         header = [name.strip() for name in (reader.fieldnames or [])]
     except (csv.Error, UnicodeDecodeError) as error:
         raise WorklogFileError([Problem(1, "-", _unreadable(error))]) from None
-    for problem in _header_problems(header):
-        problems.add(problem)
-    if problems:
+    header_problems = _header_problems(header)
+    if header_problems:
+        for problem in header_problems:
+            problems.add(problem)
         raise problems.error()
-    reader.fieldnames = header
-    records: list[TaskRecord] = []
-    first_row_of: dict[str, int] = {}
     now = timezone.now()
+    cells = _CellReads(now)
+    width = len(header)
     row_number = 1
     # The underlying reader, not DictReader's iteration: DictReader skips blank lines, and a
     # spreadsheet counts them, so problems would name the wrong row after one.
@@ -513,18 +609,15 @@ def read_worklog(stream: Iterable[str]) -> list[TaskRecord]:
     while True:
         row_number += 1
         try:
-            cells = next(rows)
+            row = next(rows)
         except StopIteration:
             break
         except (csv.Error, UnicodeDecodeError) as error:
             # The reader cannot find where this row ends: nothing after it can be trusted.
             problems.add(Problem(row_number, "-", _unreadable(error)))
             break
-        if not cells:
+        if not row:
             continue  # a blank line: counted, not imported
-        values = dict(zip(header, cells, strict=False))
-        if len(cells) > len(header):
-            values[None] = cells[len(header) :]
         if row_number - 1 > MAX_ROWS:
             problems.add(
                 Problem(
@@ -534,29 +627,15 @@ def read_worklog(stream: Iterable[str]) -> list[TaskRecord]:
                 )
             )
             break
-        if None in values:
+        if len(row) > width:
             problems.add(Problem(row_number, "-", "has more values than the header has columns"))
             continue
-        record, row_problems = _record_from_row(row_number, values, now)
+        values = dict(zip(header, row, strict=False))
+        record, row_problems = _record_from_row(row_number, values, now, cells)
         for problem in row_problems:
             problems.add(problem)
-        if record is None:
-            continue
-        if record.task_id in first_row_of:
-            problems.add(
-                Problem(
-                    row_number,
-                    "task_id",
-                    f"{record.task_id!r} already appears on row {first_row_of[record.task_id]}",
-                )
-            )
-            continue
-        first_row_of[record.task_id] = row_number
-        if not problems:
-            records.append(record)
-    if problems:
-        raise problems.error()
-    return records
+        if record is not None:
+            yield record
 
 
 def _unreadable(error: Exception) -> str:

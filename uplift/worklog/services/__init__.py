@@ -19,6 +19,7 @@ from uplift.worklog.services.importing import (
     IMPORT_SOURCE,
     IMPORTED_ALLOCATION_AI,
     ImportResult,
+    import_worklog_file,
     worklog_import,
 )
 from uplift.worklog.services.planning import MAX_BLOCK_SIZE, block_base_size, task_plan
@@ -71,6 +72,7 @@ __all__ = [
     "work_session_start",
     "work_session_stop",
     "work_session_update",
+    "import_worklog_file",
     "worklog_import",
     "worklog_rows",
     "worklog_task_id",

@@ -1,10 +1,24 @@
-"""Importing the worklog CSV: whole files or nothing, re-imports updating their tasks."""
+"""Importing the worklog CSV: whole files or nothing, re-imports updating their tasks.
 
+A file is imported through temporary staging tables, never held in memory: its rows are read,
+checked and loaded into ``import_stage`` one at a time (PostgreSQL: ``COPY``; SQLite: inserts a
+chunk at a time), then the database finds the repeated task ids, the refused changes of locked
+fields and the tasks that exist already, the names (teams, researchers, task types, tools) are
+resolved once per distinct name, and the tasks and their tools are written by a few set-based
+``INSERT ... SELECT`` and ``UPDATE`` statements, all in one transaction. What Python holds at a
+time is one row, one chunk of rows read back (refusals and audited changes), or one chunk of
+names: the memory does not grow with the file (docs/performance.md).
+"""
+
+import logging
 import secrets
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -14,7 +28,18 @@ from uplift.worklog.models import AuditEntry, Task, TaskType, Tool, ToolUse
 from uplift.worklog.services._common import shown
 from uplift.worklog.services.refusals import LockedFieldRefusal, audit_record_refusals
 from uplift.worklog.signals import tasks_changed
-from uplift.worklog.worklog_csv import TaskRecord, WorklogFileError
+from uplift.worklog.worklog_csv import (
+    MAX_PROBLEMS_LISTED,
+    TOOL_SEPARATOR,
+    Problem,
+    Problems,
+    TaskRecord,
+    WorklogFileError,
+    duplicate_problem,
+    worklog_records,
+)
+
+logger = logging.getLogger(__name__)
 
 IMPORT_SOURCE = "worklog"
 # Planned allocation assumed for a new imported randomized task whose row gives none.
@@ -32,8 +57,19 @@ class ImportResult:
         return self.created + self.updated + self.unchanged
 
 
+def import_worklog_file(
+    lines: Iterable[str], *, source: str = IMPORT_SOURCE, actor: User | None = None
+) -> ImportResult:
+    """Read, check and import a worklog CSV (its lines: ``decoded_lines`` of the upload) whole
+    or not at all, as ``worklog_import`` does, without ever holding its rows: a file of any
+    size costs the same memory. A bad file raises the ``WorklogFileError`` that
+    ``read_worklog`` raises for it, and writes nothing."""
+    problems = Problems()
+    return _import(worklog_records(lines, problems), problems, source=source, actor=actor)
+
+
 def worklog_import(
-    *, records: list[TaskRecord], source: str = IMPORT_SOURCE, actor: User | None = None
+    *, records: Iterable[TaskRecord], source: str = IMPORT_SOURCE, actor: User | None = None
 ) -> ImportResult:
     """Import task records whole or not at all; re-importing an id updates that task.
 
@@ -43,164 +79,558 @@ def worklog_import(
     ``IMPORTED_ALLOCATION_AI`` when the record has none; an existing task whose record has none
     keeps its own.
     """
-    try:
-        with transaction.atomic():
-            result = _import_records(records=records, source=source, actor=actor)
-            if result.created or result.updated:
-                tasks_changed.send(sender=Task)
-            return result
-    except _LockedFieldsChanged as refused:
-        audit_record_refusals(refusals=refused.refusals, actor=actor, via="import")
-        raise WorklogFileError([refusal.problem() for refusal in refused.refusals]) from None
-
-
-class _LockedFieldsChanged(Exception):
-    def __init__(self, refusals: list[LockedFieldRefusal]):
-        self.refusals = refusals
+    return _import(iter(records), Problems(), source=source, actor=actor)
 
 
 # Values of an existing task that a re-import may change, each change written to the audit log.
 AUDITED_ON_IMPORT = ("owner", "team", "status", "actual_minutes", "perceived_other_minutes")
 
+# Values per lookup query: SQLite allows 32,766 variables in one statement.
+_LOOKUP_CHUNK = 5000
+# Rows read back from the staging tables at a time (refusals, audited changes).
+_READ_CHUNK = 5000
 
-def _import_records(*, records: list[TaskRecord], source: str, actor: User | None) -> ImportResult:
-    teams = _named(Team, {r.team for r in records})
-    task_types = _named(TaskType, {r.task_type for r in records})
-    tools = _named(Tool, {name for r in records for name in r.tools})
-    researchers = _researchers({r.researcher for r in records})
-    _ensure_memberships({(researchers[r.researcher].pk, teams[r.team.lower()].pk) for r in records})
+_TASK = Task._meta.db_table
+_TOOL_USE = ToolUse._meta.db_table
+_USER = User._meta.db_table
+_TEAM = Team._meta.db_table
+_MEMBERSHIP = Membership._meta.db_table
 
-    existing = {}
-    for ids in chunks((r.task_id for r in records), _LOOKUP_CHUNK):
-        tasks = Task.objects.filter(source=source, external_id__in=ids).select_related("owner")
-        existing.update({task.external_id: task for task in tasks})
-    tools_of = {}
-    for task_ids in chunks((task.pk for task in existing.values()), _LOOKUP_CHUNK):
-        uses = ToolUse.objects.filter(task_id__in=task_ids).values_list("task_id", "tool_id")
-        for task_id, tool_id in uses:
-            tools_of.setdefault(task_id, set()).add(tool_id)
-    now = timezone.now()
-    new_records, to_update, refusals, changes = [], [], [], []
-    unchanged = 0
+# The staging table's columns, in the order each record's row gives them.
+_STAGE_COLUMNS = (
+    ("row_number", "integer NOT NULL"),
+    ("task_id", "text NOT NULL"),
+    ("researcher", "text NOT NULL"),
+    ("team", "text NOT NULL"),
+    ("team_key", "text NOT NULL"),
+    ("task_type", "text NOT NULL"),
+    ("task_type_key", "text NOT NULL"),
+    ("title", "text NOT NULL"),
+    ("assignment", "text NOT NULL"),
+    ("condition", "text NOT NULL"),
+    ("allocation_ai", "{float}"),
+    ("forecast_no_ai_minutes", "{float} NOT NULL"),
+    ("forecast_ai_minutes", "{float} NOT NULL"),
+    ("status", "text NOT NULL"),
+    ("actual_minutes", "{float}"),
+    ("actual_imputed", "{bool} NOT NULL"),
+    ("started_at", "{moment}"),
+    ("completed_at", "{moment}"),
+    ("perceived_other_minutes", "{float}"),
+    # PostgreSQL: the tools' names and keys, separated as in the file; SQLite: empty (its rows
+    # go straight to import_stage_tool).
+    ("tools", "text NOT NULL"),
+    ("tool_keys", "text NOT NULL"),
+)
+_TEMP_TABLES = (
+    "import_stage",
+    "import_stage_tool",
+    "import_existing",
+    "import_user",
+    "import_team",
+    "import_task_type",
+    "import_tool",
+)
 
-    def values_of(record: TaskRecord) -> dict:
-        return {
-            "owner": researchers[record.researcher],
-            "team": teams[record.team.lower()],
-            "task_type": task_types[record.task_type.lower()],
-            "title": record.title,
-            "status": record.status,
-            "actual_minutes": record.actual_minutes,
-            "actual_imputed": record.actual_imputed,
-            "started_at": record.started_at,
-            "completed_at": record.completed_at,
-            "perceived_other_minutes": record.perceived_other_minutes,
-        }
 
-    for record in records:
-        task = existing.get(record.task_id)
-        if task is None:
-            new_records.append(record)
-            continue
-        for name in _locked_on_import(task, record):
-            old, new = getattr(task, name), getattr(record, name)
-            if old != new:
-                message = (
-                    f"cannot change after assignment (task {record.task_id} has "
-                    f"{shown(old)}, the file has {shown(new)})"
-                )
-                refusals.append(
-                    LockedFieldRefusal(
-                        task=task, field=name, old=old, new=new, message=message, row=record.row
-                    )
-                )
-        values = values_of(record)
-        changed = [name for name, value in values.items() if getattr(task, name) != value]
-        same_tools = tools_of.get(task.pk, set()) == {tools[n.lower()].pk for n in record.tools}
-        if not changed and same_tools:
-            unchanged += 1
-            continue
-        changes += [
-            (task, name, getattr(task, name), values[name])
-            for name in changed
-            if name in AUDITED_ON_IMPORT
-        ]
-        for name in changed:
-            setattr(task, name, values[name])
-        to_update.append((task, changed, record))
-    if refusals:
-        raise _LockedFieldsChanged(refusals)
+class _Refused(Exception):
+    """Locked fields the file would change: recorded in the audit log, the file refused."""
 
-    for task, changed, _ in to_update:
-        if changed:
-            task.save(update_fields=[*changed, "updated_at"])
-    _audit_import_changes(changes=changes, actor=actor)
-    _replace_tool_uses(
-        records=[record for _, _, record in to_update],
-        tasks={task.external_id: task for task, _, _ in to_update},
-        tools=tools,
-    )
-    # New tasks are built and written a batch at a time: a large file never holds them all.
-    for batch in chunks(new_records, BATCH):
-        created = Task.objects.bulk_create(
-            [_new_task(record, values_of(record), source=source, now=now) for record in batch]
+    def __init__(self, error: WorklogFileError):
+        self.error = error
+
+
+def _import(
+    records: Iterator[TaskRecord], problems: Problems, *, source: str, actor: User | None
+) -> ImportResult:
+    refused = None
+    with _step("import"), transaction.atomic():
+        staging = _Staging(source=source)
+        staging.create()
+        with _step("read and load"):
+            staging.load(records)
+        with _step("check"):
+            staging.check(problems)
+        with _step("refusals"):
+            refused = staging.refuse_locked_changes(actor=actor)
+        if refused is None:
+            result = staging.write(actor=actor)
+        with _step("drop and commit"):
+            staging.drop()
+    if refused is not None:
+        raise refused
+    if result.created or result.updated:
+        tasks_changed.send(sender=Task)
+    return result
+
+
+@contextmanager
+def _step(name: str):
+    """Log how long a step of the import took (at DEBUG: bench/import_rows.py prints them)."""
+    started = time.perf_counter()
+    yield
+    logger.debug("import step %s: %.2f s", name, time.perf_counter() - started)
+
+
+class _Staging:
+    """The file's rows in temporary tables, and the set-based statements that import them."""
+
+    def __init__(self, *, source: str):
+        self.source = source
+        self.postgres = connection.vendor == "postgresql"
+        self.now = timezone.now()
+        self.distinct = "IS DISTINCT FROM" if self.postgres else "IS NOT"
+        # Python's order of names (code points), for the spelling kept of a new name.
+        self.binary = ' COLLATE "C"' if self.postgres else ""
+
+    def sql(self, statement: str, params=()) -> list:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def moment(self, value):
+        """A date and time as the database stores it (SQLite: text)."""
+        return connection.ops.adapt_datetimefield_value(value)
+
+    # --- Loading ---------------------------------------------------------------------------
+
+    def create(self) -> None:
+        types = (
+            {"float": "double precision", "bool": "boolean", "moment": "timestamptz"}
+            if self.postgres
+            else {"float": "REAL", "bool": "integer", "moment": "text"}
         )
-        ToolUse.objects.bulk_create(
-            [
-                ToolUse(task=task, tool=tools[name.lower()])
-                for task, record in zip(created, batch, strict=True)
-                for name in record.tools
+        columns = ", ".join(f"{name} {kind.format(**types)}" for name, kind in _STAGE_COLUMNS)
+        for table in _TEMP_TABLES:
+            self.sql(f"DROP TABLE IF EXISTS {table}")
+        self.sql(f"CREATE TEMP TABLE import_stage ({columns})")
+        self.sql(
+            "CREATE TEMP TABLE import_stage_tool "
+            "(row_number integer NOT NULL, position integer NOT NULL, name text NOT NULL, "
+            "key text NOT NULL)"
+        )
+        self.sql(
+            "CREATE TEMP TABLE import_existing (row_number integer PRIMARY KEY, "
+            "task_pk bigint NOT NULL, changed boolean NOT NULL DEFAULT FALSE, "
+            "tools_differ boolean NOT NULL DEFAULT FALSE)"
+        )
+        for table in ("import_user", "import_team", "import_task_type", "import_tool"):
+            self.sql(f"CREATE TEMP TABLE {table} (key text PRIMARY KEY, name text, id bigint)")
+
+    def drop(self) -> None:
+        for table in _TEMP_TABLES:
+            self.sql(f"DROP TABLE IF EXISTS {table}")
+
+    def _row(self, record: TaskRecord, moment) -> tuple:
+        tools = record.tools
+        return (
+            record.row,
+            record.task_id,
+            record.researcher,
+            record.team,
+            record.team.lower(),
+            record.task_type,
+            record.task_type.lower(),
+            record.title,
+            record.assignment,
+            record.condition,
+            record.allocation_ai,
+            record.forecast_no_ai_minutes,
+            record.forecast_ai_minutes,
+            record.status,
+            record.actual_minutes,
+            record.actual_imputed,
+            moment(record.started_at),
+            moment(record.completed_at),
+            record.perceived_other_minutes,
+            TOOL_SEPARATOR.join(tools) if self.postgres else "",
+            TOOL_SEPARATOR.join(name.lower() for name in tools) if self.postgres else "",
+        )
+
+    def load(self, records: Iterator[TaskRecord]) -> None:
+        names = ", ".join(name for name, _ in _STAGE_COLUMNS)
+        if self.postgres:
+            with connection.cursor() as cursor:
+                same = _same
+                with cursor.cursor.copy(f"COPY import_stage ({names}) FROM STDIN") as copy:
+                    write = copy.write_row
+                    for record in records:
+                        write(self._row(record, same))
+            # Temporary tables are never analyzed on their own: the planner needs their size.
+            self.sql(
+                "INSERT INTO import_stage_tool (row_number, position, name, key) "
+                "SELECT s.row_number, u.position, u.name, u.key FROM import_stage s, "
+                "unnest(string_to_array(s.tools, %s), string_to_array(s.tool_keys, %s)) "
+                "WITH ORDINALITY AS u(name, key, position) WHERE s.tools <> ''",
+                [TOOL_SEPARATOR, TOOL_SEPARATOR],
+            )
+        else:
+            marks = ", ".join(["%s"] * len(_STAGE_COLUMNS))
+            moment = self.moment
+            with connection.cursor() as cursor:
+                for chunk in chunks(records, BATCH):
+                    cursor.executemany(
+                        f"INSERT INTO import_stage ({names}) VALUES ({marks})",
+                        [self._row(record, moment) for record in chunk],
+                    )
+                    cursor.executemany(
+                        "INSERT INTO import_stage_tool (row_number, position, name, key) "
+                        "VALUES (%s, %s, %s, %s)",
+                        [
+                            (record.row, position, name, name.lower())
+                            for record in chunk
+                            for position, name in enumerate(record.tools, 1)
+                        ],
+                    )
+        self.sql("CREATE UNIQUE INDEX import_stage_row ON import_stage (row_number)")
+        self.sql("CREATE INDEX import_stage_tool_row ON import_stage_tool (row_number)")
+        if self.postgres:
+            self.sql("ANALYZE import_stage")
+            self.sql("ANALYZE import_stage_tool")
+
+    # --- Checking --------------------------------------------------------------------------
+
+    def check(self, problems: Problems) -> None:
+        """Raise the file's problems: its rows' own, and the task ids repeated on later rows
+        (the rows of both, in row order, as ``read_worklog`` reports them)."""
+        repeated = self.sql(
+            "SELECT COALESCE(SUM(n - 1), 0) FROM (SELECT count(*) AS n FROM import_stage "
+            "GROUP BY task_id HAVING count(*) > 1) AS d"
+        )[0][0]
+        if not problems and not repeated:
+            return
+        listed = list(problems.listed)
+        if repeated:
+            rows = self.sql(
+                "SELECT s.row_number, s.task_id, f.first_row FROM import_stage s "
+                "JOIN (SELECT task_id, min(row_number) AS first_row FROM import_stage "
+                "GROUP BY task_id HAVING count(*) > 1) AS f ON f.task_id = s.task_id "
+                "WHERE s.row_number > f.first_row ORDER BY s.row_number LIMIT %s",
+                [MAX_PROBLEMS_LISTED],
+            )
+            listed += [duplicate_problem(row, task_id, first) for row, task_id, first in rows]
+            # Sorted by row only: a row has either problems of its own or a repeated id.
+            listed.sort(key=lambda problem: problem.row)
+        raise WorklogFileError(listed[:MAX_PROBLEMS_LISTED], problems.total + int(repeated))
+
+    def refuse_locked_changes(self, *, actor: User | None) -> WorklogFileError | None:
+        """Find the tasks of the file that exist; when the file changes a locked field of any,
+        write each refused change to the audit log and return the file's error."""
+        self.sql(
+            "INSERT INTO import_existing (row_number, task_pk) SELECT s.row_number, t.id "
+            f"FROM import_stage s JOIN {_TASK} t ON t.source = %s AND t.external_id = s.task_id "
+            "WHERE t.external_id <> ''",
+            [self.source],
+        )
+        if self.postgres:
+            self.sql("ANALYZE import_existing")
+        locked = " OR ".join(
+            [f"t.{name} <> s.{name}" for name in Task.LOCKED_FIELDS]
+            + [
+                "(s.allocation_ai IS NOT NULL AND s.assignment = t.assignment "
+                f"AND t.allocation_ai {self.distinct} s.allocation_ai)"
             ]
         )
-    return ImportResult(created=len(new_records), updated=len(to_update), unchanged=unchanged)
-
-
-def _locked_on_import(task: Task, record: TaskRecord) -> tuple[str, ...]:
-    """The fields a re-import may not change: the locked ones, and the allocation (fixed, as the
-    database holds it, when the task was drawn) when the record gives one for a task of the
-    same assignment (a changed assignment is refused on its own)."""
-    if record.allocation_ai is not None and record.assignment == task.assignment:
-        return (*Task.LOCKED_FIELDS, "allocation_ai")
-    return Task.LOCKED_FIELDS
-
-
-def _new_task(record: TaskRecord, values: dict, *, source: str, now) -> Task:
-    randomized = record.assignment == Task.Assignment.RANDOMIZED
-    allocation_ai = record.allocation_ai
-    if randomized and allocation_ai is None:
-        allocation_ai = IMPORTED_ALLOCATION_AI
-    return Task(
-        source=source,
-        external_id=record.task_id,
-        randomized_at=(record.started_at or record.completed_at or now) if randomized else None,
-        allocation_ai=allocation_ai,
-        draw=Task.Draw.IMPORTED if randomized else "",
-        forecast_no_ai_minutes=record.forecast_no_ai_minutes,
-        forecast_ai_minutes=record.forecast_ai_minutes,
-        assignment=record.assignment,
-        condition=record.condition,
-        **values,
-    )
-
-
-def _audit_import_changes(*, changes, actor: User | None) -> None:
-    """Record who changed which task's owner, team, status or minutes by importing a file."""
-    AuditEntry.objects.bulk_create(
-        [
-            AuditEntry(
-                actor=actor,
-                task=task,
-                action=AuditEntry.Action.CHANGED,
-                field=name,
-                old_value=_audit_value(old),
-                new_value=_audit_value(new),
-                via="import",
-                detail=f"Changed by importing task {task.external_id} again.",
+        fields = (*Task.LOCKED_FIELDS, "allocation_ai")
+        listed: list[Problem] = []
+        total = 0
+        after = 0
+        while True:
+            rows = self.sql(
+                f"SELECT s.row_number, e.task_pk, s.task_id, "
+                f"{', '.join(f't.{name}' for name in fields)}, "
+                f"{', '.join(f's.{name}' for name in fields)} "
+                f"FROM import_existing e JOIN import_stage s ON s.row_number = e.row_number "
+                f"JOIN {_TASK} t ON t.id = e.task_pk "
+                f"WHERE e.row_number > %s AND ({locked}) ORDER BY e.row_number LIMIT %s",
+                [after, _READ_CHUNK],
             )
-            for task, name, old, new in changes
-        ],
-        batch_size=BATCH,
+            refusals = []
+            for row_number, task_pk, task_id, *values in rows:
+                old = dict(zip(fields, values[: len(fields)], strict=True))
+                new = dict(zip(fields, values[len(fields) :], strict=True))
+                checked = Task.LOCKED_FIELDS
+                if new["allocation_ai"] is not None and new["assignment"] == old["assignment"]:
+                    checked = fields
+                task = Task(pk=task_pk, external_id=task_id)
+                for name in checked:
+                    if old[name] != new[name]:
+                        message = (
+                            f"cannot change after assignment (task {task_id} has "
+                            f"{shown(old[name])}, the file has {shown(new[name])})"
+                        )
+                        refusals.append(
+                            LockedFieldRefusal(
+                                task=task,
+                                field=name,
+                                old=old[name],
+                                new=new[name],
+                                message=message,
+                                row=row_number,
+                            )
+                        )
+            if refusals:
+                audit_record_refusals(refusals=refusals, actor=actor, via="import")
+                total += len(refusals)
+                listed += [r.problem() for r in refusals[: MAX_PROBLEMS_LISTED - len(listed)]]
+            if len(rows) < _READ_CHUNK:
+                break
+            after = rows[-1][0]
+        return WorklogFileError(listed, total) if total else None
+
+    # --- Writing ---------------------------------------------------------------------------
+
+    def write(self, *, actor: User | None) -> ImportResult:
+        # The moment of the writes, not of the reading's start: tasks' updated_at is the
+        # estimates' refresh watermark.
+        self.now = timezone.now()
+        with _step("names"):
+            self._resolve_names()
+        self.sql(
+            f"INSERT {'' if self.postgres else 'OR IGNORE '}INTO {_MEMBERSHIP} "
+            "(user_id, team_id, role, created_at) "
+            "SELECT DISTINCT u.id, tm.id, %s, %s FROM import_stage s "
+            "JOIN import_user u ON u.key = s.researcher "
+            "JOIN import_team tm ON tm.key = s.team_key "
+            f"{'ON CONFLICT DO NOTHING' if self.postgres else ''}",
+            [Membership.Role.RESEARCHER, self.moment(self.now)],
+        )
+        with _step("compare existing"):
+            existing, updated = self._compare_existing()
+        with _step("audit changes"):
+            self._audit_changes(actor=actor)
+        with _step("update existing"):
+            self._update_existing()
+        with _step("insert new"):
+            created = self._insert_new()
+        return ImportResult(created=created, updated=updated, unchanged=existing - updated)
+
+    def _resolve_names(self) -> None:
+        """Each distinct name of the file, once: found whatever its case, or created."""
+        self.sql(
+            "INSERT INTO import_user (key, name) SELECT DISTINCT researcher, researcher "
+            "FROM import_stage"
+        )
+        for table, key, name in (
+            ("import_team", "team_key", "team"),
+            ("import_task_type", "task_type_key", "task_type"),
+        ):
+            self.sql(
+                f"INSERT INTO {table} (key, name) SELECT {key}, max({name}{self.binary}) "
+                f"FROM import_stage GROUP BY {key}"
+            )
+        self.sql(
+            f"INSERT INTO import_tool (key, name) SELECT key, max(name{self.binary}) "
+            "FROM import_stage_tool GROUP BY key"
+        )
+        for table, resolve in (
+            ("import_user", lambda names: {k: u.pk for k, u in _researchers(names).items()}),
+            ("import_team", lambda names: _named_ids(Team, names)),
+            ("import_task_type", lambda names: _named_ids(TaskType, names)),
+            ("import_tool", lambda names: _named_ids(Tool, names)),
+        ):
+            after = ""
+            while True:
+                names = self.sql(
+                    f"SELECT key, name FROM {table} WHERE key > %s ORDER BY key LIMIT %s",
+                    [after, _LOOKUP_CHUNK],
+                )
+                if not names:
+                    break
+                ids = resolve({name for _, name in names})
+                with connection.cursor() as cursor:
+                    cursor.executemany(
+                        f"UPDATE {table} SET id = %s WHERE key = %s",
+                        [(ids[key], key) for key, _ in names],
+                    )
+                if len(names) < _LOOKUP_CHUNK:
+                    break
+                after = names[-1][0]
+
+    _JOIN_NAMES = (
+        "JOIN import_user u ON u.key = s.researcher "
+        "JOIN import_team tm ON tm.key = s.team_key "
+        "JOIN import_task_type tt ON tt.key = s.task_type_key "
     )
+
+    def _compare_existing(self) -> tuple[int, int]:
+        """Mark which existing tasks the file changes, and which of their tools; count them."""
+        d = self.distinct
+        changed = " OR ".join(
+            [
+                "t.owner_id <> u.id",
+                "t.team_id <> tm.id",
+                "t.task_type_id <> tt.id",
+                "t.title <> s.title",
+                "t.status <> s.status",
+                "t.actual_imputed <> s.actual_imputed",
+                *(
+                    f"t.{name} {d} s.{name}"
+                    for name in (
+                        "actual_minutes",
+                        "started_at",
+                        "completed_at",
+                        "perceived_other_minutes",
+                    )
+                ),
+            ]
+        )
+        # Set-based, so that the database joins by hash rather than probing once per row.
+        self.sql(
+            "UPDATE import_existing AS e SET changed = TRUE "
+            f"FROM import_stage s {self._JOIN_NAMES}, {_TASK} t "
+            f"WHERE s.row_number = e.row_number AND t.id = e.task_pk AND ({changed})"
+        )
+        # A tool of the file the task lacks, or a tool of the task the file lacks.
+        self.sql(
+            "UPDATE import_existing SET tools_differ = TRUE WHERE row_number IN ("
+            "SELECT e.row_number FROM import_existing e "
+            "JOIN import_stage_tool st ON st.row_number = e.row_number "
+            "JOIN import_tool m ON m.key = st.key "
+            f"LEFT JOIN {_TOOL_USE} x ON x.task_id = e.task_pk AND x.tool_id = m.id "
+            "WHERE x.id IS NULL "
+            "UNION "
+            "SELECT e.row_number FROM import_existing e "
+            f"JOIN {_TOOL_USE} x ON x.task_id = e.task_pk "
+            "LEFT JOIN (SELECT st.row_number, m.id FROM import_stage_tool st "
+            "JOIN import_tool m ON m.key = st.key) AS f "
+            "ON f.row_number = e.row_number AND f.id = x.tool_id "
+            "WHERE f.row_number IS NULL)"
+        )
+        existing, updated = self.sql(
+            "SELECT count(*), "
+            "COALESCE(SUM(CASE WHEN changed OR tools_differ THEN 1 ELSE 0 END), 0) "
+            "FROM import_existing"
+        )[0]
+        return existing, updated
+
+    def _audit_changes(self, *, actor: User | None) -> None:
+        """Record who changed which task's owner, team, status or minutes by importing a file,
+        a chunk of changed tasks at a time."""
+        after = 0
+        while True:
+            rows = self.sql(
+                "SELECT e.row_number, e.task_pk, s.task_id, "
+                "t.owner_id, ou.email, ou.username, u.id, nu.email, nu.username, "
+                "t.team_id, ot.name, tm.id, nt.name, t.status, s.status, "
+                "t.actual_minutes, s.actual_minutes, "
+                "t.perceived_other_minutes, s.perceived_other_minutes "
+                "FROM import_existing e JOIN import_stage s ON s.row_number = e.row_number "
+                f"JOIN {_TASK} t ON t.id = e.task_pk {self._JOIN_NAMES}"
+                f"JOIN {_USER} ou ON ou.id = t.owner_id JOIN {_USER} nu ON nu.id = u.id "
+                f"JOIN {_TEAM} ot ON ot.id = t.team_id JOIN {_TEAM} nt ON nt.id = tm.id "
+                "WHERE e.changed AND e.row_number > %s ORDER BY e.row_number LIMIT %s",
+                [after, _READ_CHUNK],
+            )
+            entries = []
+            for row in rows:
+                (_, task_pk, task_id, old_owner, old_email, old_username, new_owner) = row[:7]
+                (new_email, new_username, old_team, old_team_name, new_team) = row[7:12]
+                (new_team_name, old_status, new_status) = row[12:15]
+                (old_actual, new_actual, old_perceived, new_perceived) = row[15:19]
+                values = (
+                    ("owner", old_owner, new_owner, old_email or old_username,
+                     new_email or new_username),
+                    ("team", old_team, new_team, old_team_name, new_team_name),
+                    ("status", old_status, new_status, old_status, new_status),
+                    ("actual_minutes", old_actual, new_actual,
+                     _audit_value(old_actual), _audit_value(new_actual)),
+                    ("perceived_other_minutes", old_perceived, new_perceived,
+                     _audit_value(old_perceived), _audit_value(new_perceived)),
+                )  # fmt: skip
+                entries += [
+                    AuditEntry(
+                        actor=actor,
+                        task_id=task_pk,
+                        action=AuditEntry.Action.CHANGED,
+                        field=name,
+                        old_value=old_text,
+                        new_value=new_text,
+                        via="import",
+                        detail=f"Changed by importing task {task_id} again.",
+                    )
+                    for name, old, new, old_text, new_text in values
+                    if old != new
+                ]
+            AuditEntry.objects.bulk_create(entries, batch_size=BATCH)
+            if len(rows) < _READ_CHUNK:
+                break
+            after = rows[-1][0]
+
+    def _update_existing(self) -> None:
+        self.sql(
+            f"UPDATE {_TASK} AS t SET owner_id = u.id, team_id = tm.id, task_type_id = tt.id, "
+            "title = s.title, status = s.status, actual_minutes = s.actual_minutes, "
+            "actual_imputed = s.actual_imputed, started_at = s.started_at, "
+            "completed_at = s.completed_at, perceived_other_minutes = s.perceived_other_minutes, "
+            "updated_at = %s "
+            "FROM import_existing e JOIN import_stage s ON s.row_number = e.row_number "
+            f"{self._JOIN_NAMES}"
+            "WHERE t.id = e.task_pk AND e.changed",
+            [self.moment(self.now)],
+        )
+        # An updated task's tools are the file's (their minutes and modes start again).
+        self.sql(
+            f"DELETE FROM {_TOOL_USE} WHERE task_id IN "
+            "(SELECT task_pk FROM import_existing WHERE changed OR tools_differ)"
+        )
+        self.sql(
+            f"INSERT INTO {_TOOL_USE} (task_id, tool_id, minutes, mode) "
+            "SELECT e.task_pk, m.id, NULL, %s FROM import_existing e "
+            "JOIN import_stage_tool st ON st.row_number = e.row_number "
+            "JOIN import_tool m ON m.key = st.key "
+            "WHERE e.changed OR e.tools_differ ORDER BY e.row_number, st.position",
+            [ToolUse.Mode.OTHER],
+        )
+
+    def _insert_new(self) -> int:
+        randomized = "s.assignment = %(randomized)s"
+        new_rows = "NOT EXISTS (SELECT 1 FROM import_existing e WHERE e.row_number = s.row_number)"
+        params = {
+            "randomized": Task.Assignment.RANDOMIZED,
+            "now": self.moment(self.now),
+            "allocation": IMPORTED_ALLOCATION_AI,
+            "imported": Task.Draw.IMPORTED,
+            "source": self.source,
+            "other": ToolUse.Mode.OTHER,
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {_TASK} (owner_id, team_id, task_type_id, title, "
+                "forecast_no_ai_minutes, forecast_ai_minutes, assignment, condition, "
+                "randomized_at, allocation_ai, draw, status, abandoned_reason, started_at, "
+                "completed_at, actual_minutes, actual_imputed, perceived_other_minutes, source, "
+                "external_id, created_at, updated_at) "
+                "SELECT u.id, tm.id, tt.id, s.title, s.forecast_no_ai_minutes, "
+                "s.forecast_ai_minutes, s.assignment, s.condition, "
+                f"CASE WHEN {randomized} "
+                "THEN COALESCE(s.started_at, s.completed_at, %(now)s) END, "
+                f"CASE WHEN {randomized} THEN COALESCE(s.allocation_ai, %(allocation)s) "
+                "ELSE s.allocation_ai END, "
+                f"CASE WHEN {randomized} THEN %(imported)s ELSE '' END, "
+                "s.status, '', s.started_at, s.completed_at, s.actual_minutes, "
+                "s.actual_imputed, s.perceived_other_minutes, %(source)s, s.task_id, "
+                f"%(now)s, %(now)s FROM import_stage s {self._JOIN_NAMES}"
+                f"WHERE {new_rows} ORDER BY s.row_number",
+                params,
+            )
+            created = cursor.rowcount
+            if created:
+                cursor.execute(
+                    f"INSERT INTO {_TOOL_USE} (task_id, tool_id, minutes, mode) "
+                    "SELECT t.id, m.id, NULL, %(other)s FROM import_stage s "
+                    "JOIN import_stage_tool st ON st.row_number = s.row_number "
+                    "JOIN import_tool m ON m.key = st.key "
+                    f"JOIN {_TASK} t ON t.source = %(source)s AND t.external_id = s.task_id "
+                    f"WHERE t.external_id <> '' AND {new_rows} "
+                    "ORDER BY s.row_number, st.position",
+                    params,
+                )
+        return created
+
+
+def _same(value):
+    return value
 
 
 def _audit_value(value) -> str:
@@ -211,8 +641,8 @@ def _audit_value(value) -> str:
     return shown(value) if isinstance(value, float) else str(value)
 
 
-# Values per lookup query: SQLite allows 32,766 variables in one statement.
-_LOOKUP_CHUNK = 5000
+def _named_ids(model, names: set[str]) -> dict[str, int]:
+    return {key: obj.pk for key, obj in _named(model, names).items()}
 
 
 def _named(model, names: set[str]) -> dict:
@@ -256,27 +686,3 @@ def _researchers(emails: set[str]) -> dict[str, User]:
     for user in User.objects.bulk_create(new_users, batch_size=BATCH):
         found[user.email] = user
     return found
-
-
-def _ensure_memberships(pairs: set[tuple[int, int]]) -> None:
-    Membership.objects.bulk_create(
-        [
-            Membership(user_id=u, team_id=t, role=Membership.Role.RESEARCHER)
-            for u, t in sorted(pairs)
-        ],
-        ignore_conflicts=True,
-        batch_size=BATCH,
-    )
-
-
-def _replace_tool_uses(*, records: list[TaskRecord], tasks: dict[str, Task], tools: dict) -> None:
-    for chunk in chunks((tasks[r.task_id].pk for r in records), _LOOKUP_CHUNK):
-        ToolUse.objects.filter(task__in=chunk).delete()
-    ToolUse.objects.bulk_create(
-        [
-            ToolUse(task=tasks[r.task_id], tool=tools[name.lower()])
-            for r in records
-            for name in r.tools
-        ],
-        batch_size=BATCH,
-    )

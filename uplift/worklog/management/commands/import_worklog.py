@@ -3,8 +3,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from uplift.worklog import metr
-from uplift.worklog.services import IMPORT_SOURCE, worklog_import
-from uplift.worklog.worklog_csv import WorklogFileError, decoded_lines, read_worklog
+from uplift.worklog.services import IMPORT_SOURCE, import_worklog_file, worklog_import
+from uplift.worklog.worklog_csv import WorklogFileError, decoded_lines
 
 
 class Command(BaseCommand):
@@ -21,12 +21,15 @@ class Command(BaseCommand):
     def handle(self, *args, path: Path, format: str, source: str | None, **options):
         if not path.is_file():
             raise CommandError(f"No such file: {path}")
-        reader = metr.read_metr if format == "metr" else read_worklog
         source = source or (metr.SOURCE if format == "metr" else IMPORT_SOURCE)
         try:
             with path.open("rb") as stream:
-                records = reader(decoded_lines(stream))
-            result = worklog_import(records=records, source=source)
+                if format == "metr":
+                    records = metr.read_metr(decoded_lines(stream))
+                    result = worklog_import(records=records, source=source)
+                else:
+                    # Streamed into the database: a file of any size costs the same memory.
+                    result = import_worklog_file(decoded_lines(stream), source=source)
         except UnicodeDecodeError as error:
             raise CommandError(f"{path} is not UTF-8 text: {error}") from None
         except WorklogFileError as error:
