@@ -34,14 +34,18 @@ BLOCK_BYTES = 256 * 1024
 def export_csv(*, tasks: QuerySet[Task], access: Access) -> Iterator[bytes]:
     """The worklog CSV of ``tasks`` (id order), researchers pseudonymized for analysts."""
     if connection.vendor == "postgresql":
-        return _copy_blocks(_copy_sql(tasks, access, jsonl=False), header=_CSV_HEADER)
+        return _copy_blocks(
+            export_copy_statement(tasks=tasks, access=access, jsonl=False), header=_CSV_HEADER
+        )
     return (text.encode() for text in write_worklog(export_rows(tasks=tasks, access=access)))
 
 
 def export_jsonl(*, tasks: QuerySet[Task], access: Access) -> Iterator[bytes]:
     """One JSON object per task and line: the worklog columns, typed (numbers, null, list)."""
     if connection.vendor == "postgresql":
-        return _copy_blocks(_copy_sql(tasks, access, jsonl=True), header=b"")
+        return _copy_blocks(
+            export_copy_statement(tasks=tasks, access=access, jsonl=True), header=b""
+        )
     return _blocks(
         (json.dumps(_typed(row), ensure_ascii=False) + "\n").encode()
         for row in export_rows(tasks=tasks, access=access)
@@ -88,28 +92,62 @@ def _blocks(pieces: Iterable[bytes]) -> Iterator[bytes]:
 _CSV_HEADER = (",".join(COLUMNS) + "\n").encode()
 
 
-def _copy_sql(tasks: QuerySet[Task], access: Access, *, jsonl: bool) -> tuple[str, list]:
-    """One SELECT giving each task's export line, for the filtered, visible ``tasks``."""
+# The tables a task refers to by id, by their alias in ``COLUMN_SPECS``' SQL: a column read
+# from one of them alone (the researcher's email, the team's and the task type's names) has its
+# cell computed once per row of that table, in a subquery, rather than once per task.
+_LOOKUPS = {
+    "u": ("accounts_user", "t.owner_id"),
+    "tm": ("accounts_team", "t.team_id"),
+    "tt": ("worklog_tasktype", "t.task_type_id"),
+}
+
+
+def export_copy_statement(
+    *, tasks: QuerySet[Task], access: Access, jsonl: bool
+) -> tuple[str, list]:
+    """The COPY of one SELECT giving each task's export line, for the filtered, visible
+    ``tasks``, and its parameters (bench/export.py times it alone: the export's floor)."""
     ids_sql, ids_params = tasks.order_by().values("id").query.sql_with_params()
     params: list = []
+    cells: dict[str, str] = {}
     if access.pseudonymized:
         # The researchers' pseudonyms are computed in Python (HMAC under a key the database
-        # never sees) for every researcher once, and joined in as a table.
+        # never sees) for every researcher once, and joined in as a table. They are written
+        # as they are: a pseudonym ("task-...", "researcher-...") is no formula, and escaping
+        # would compute the task's twice.
         pairs = [
             (user_id, researcher_pseudonym(user_id))
             for user_id in User.objects.values_list("id", flat=True)
         ]
-        pseudonyms = {"researcher": "p.pseudonym"}
+        cells["researcher"] = "p.pseudonym"
         people = (
             "JOIN unnest(%s::bigint[], %s::text[]) AS p(user_id, pseudonym) "
-            "ON p.user_id = t.owner_id"
+            "ON p.user_id = t.owner_id "
         )
         params += [[user_id for user_id, _ in pairs], [name for _, name in pairs]]
         # The tasks' pseudonyms in SQL, under their own derived key: no table of every task.
-        pseudonyms["task_id"], task_id_params = task_pseudonym_sql("t.id")
+        cells["task_id"], task_id_params = task_pseudonym_sql("t.id")
     else:
-        pseudonyms, people = {}, "JOIN accounts_user u ON u.id = t.owner_id"
-        task_id_params = []
+        people, task_id_params = "", []
+    lookups: dict[str, list[str]] = {alias: [] for alias in _LOOKUPS}
+    for column in COLUMN_SPECS:
+        if column.name in cells:
+            continue
+        cell = _jsonl_value(column) if jsonl else _csv_cell(column)
+        alias = column.sql.split(".", 1)[0]
+        if alias in lookups:
+            lookups[alias].append(f"{cell} AS {column.name}")
+            cells[column.name] = f"{alias}.{column.name}"
+        else:
+            cells[column.name] = cell
+    # The lookups a column reads (for analysts, not the researchers' table): each a small
+    # subquery that OFFSET 0 keeps apart, so that its cells are not pulled up into every row.
+    joins = "".join(
+        f"CROSS JOIN LATERAL (SELECT {', '.join(selected)} FROM {_LOOKUPS[alias][0]} {alias} "
+        f"WHERE {alias}.id = {_LOOKUPS[alias][1]} OFFSET 0) {alias} "
+        for alias, selected in lookups.items()
+        if selected
+    )
     # One grouped pass over the tool uses, merged by task id: a subquery per task costs
     # more than the rest of the row.
     tool_uses = (
@@ -118,17 +156,16 @@ def _copy_sql(tasks: QuerySet[Task], access: Access, *, jsonl: bool) -> tuple[st
         "FROM worklog_tooluse tu JOIN worklog_tool tl ON tl.id = tu.tool_id "
         "GROUP BY tu.task_id) tu ON tu.task_id = t.id"
     )
-    columns = _jsonl_columns(pseudonyms) if jsonl else _csv_columns(pseudonyms)
+    if jsonl:
+        pairs = ", ".join(f"'{name}', {cells[name]}" for name in COLUMNS)
+        columns = f"json_build_object({pairs})"
+    else:
+        columns = ", ".join(cells[name] for name in COLUMNS)
     # Unfiltered (an admin's or analyst's whole export): no semi-join on the ids.
     where = f"WHERE t.id IN ({ids_sql})" if tasks.query.where else ""
     if not where:
         ids_params = ()
-    sql = (
-        f"SELECT {columns} FROM worklog_task t {people} "
-        "JOIN accounts_team tm ON tm.id = t.team_id "
-        "JOIN worklog_tasktype tt ON tt.id = t.task_type_id "
-        f"{tool_uses} {where} ORDER BY t.id"
-    )
+    sql = f"SELECT {columns} FROM worklog_task t {people}{joins}{tool_uses} {where} ORDER BY t.id"
     if jsonl:
         # CSV mode with a quote and delimiter that JSON text never contains unescaped: each
         # line comes out exactly as json_build_object wrote it.
@@ -138,23 +175,14 @@ def _copy_sql(tasks: QuerySet[Task], access: Access, *, jsonl: bool) -> tuple[st
     return copy, [*task_id_params, *params, *ids_params]
 
 
-def _csv_columns(pseudonyms: dict[str, str]) -> str:
-    """Each column's cell as ``write_worklog`` writes it. ``pseudonyms`` replace the values of
-    some columns for analysts; they are written as they are: a pseudonym ("task-...",
-    "researcher-...") is no formula, and escaping would compute the task's twice."""
-    return ", ".join(
-        pseudonyms[column.name] if column.name in pseudonyms else column.kind.write_sql(column.sql)
-        for column in COLUMN_SPECS
-    )
+def _csv_cell(column) -> str:
+    """The column's cell as ``write_worklog`` writes it."""
+    return column.cell_sql or column.kind.write_sql(column.sql)
 
 
-def _jsonl_columns(pseudonyms: dict[str, str]) -> str:
-    """Each task as one JSON object of its typed values, keyed by column, in the file's order."""
-    pairs = (
-        f"'{column.name}', {column.kind.typed_sql(pseudonyms.get(column.name, column.sql))}"
-        for column in COLUMN_SPECS
-    )
-    return f"json_build_object({', '.join(pairs)})"
+def _jsonl_value(column) -> str:
+    """The column's typed value in the JSON lines (a number, null, a list)."""
+    return column.kind.typed_sql(column.sql)
 
 
 def _copy_blocks(statement: tuple[str, list], *, header: bytes) -> Iterator[bytes]:
