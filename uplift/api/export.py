@@ -120,9 +120,11 @@ def export_copy_statement(
             for user_id in User.objects.values_list("id", flat=True)
         ]
         cells["researcher"] = "p.pseudonym"
+        # A lookup by owner, as the names below: the rows stay in id order, no sort.
         people = (
-            "JOIN unnest(%s::bigint[], %s::text[]) AS p(user_id, pseudonym) "
-            "ON p.user_id = t.owner_id "
+            "CROSS JOIN LATERAL (SELECT p.pseudonym "
+            "FROM unnest(%s::bigint[], %s::text[]) AS p(user_id, pseudonym) "
+            "WHERE p.user_id = t.owner_id LIMIT 1) p "
         )
         params += [[user_id for user_id, _ in pairs], [name for _, name in pairs]]
         # The tasks' pseudonyms in SQL, under their own derived key: no table of every task.
