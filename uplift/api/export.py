@@ -5,8 +5,11 @@ Two paths write the same bytes:
 - ``worklog_rows`` + ``write_worklog`` (the worklog app's own writer) on any database. It builds
   a model object per task (~170 us a row), so a million rows take minutes.
 - On PostgreSQL, one ``COPY (SELECT ...) TO STDOUT`` formats every row in the database, the
-  way the worklog writer and the csv module do, and the bytes are passed on in large blocks: no
-  Python object per row, memory flat, close to COPY's own speed.
+  way the worklog writer and the csv module do, escapes and pseudonyms included, and the bytes
+  are passed on in blocks of ``BLOCK_BYTES``: Python only appends each row's bytes (psycopg
+  reads one message a row), memory flat, close to the speed of a COPY of the same SELECT.
+  The names (email, team, task type) and the researchers' pseudonyms are looked up per owner,
+  team and type, escaped once each, and the rows come in id order straight from the index.
 
 Both take their columns from ``COLUMN_SPECS`` (uplift/worklog/worklog_csv.py): each column's
 value in SQL, and its kind's formatting, in Python and in SQL side by side.
