@@ -8,8 +8,6 @@ Two paths write the same bytes:
   way the worklog writer and the csv module do, escapes and pseudonyms included, and the bytes
   are passed on in blocks of ``BLOCK_BYTES``: Python only appends each row's bytes (psycopg
   reads one message a row), memory flat, close to the speed of a COPY of the same SELECT.
-  The names (email, team, task type) and the researchers' pseudonyms are looked up per owner,
-  team and type, escaped once each, and the rows come in id order straight from the index.
 
 Both take their columns from ``COLUMN_SPECS`` (uplift/worklog/worklog_csv.py): each column's
 value in SQL, and its kind's formatting, in Python and in SQL side by side.
@@ -95,64 +93,36 @@ def _blocks(pieces: Iterable[bytes]) -> Iterator[bytes]:
 _CSV_HEADER = (",".join(COLUMNS) + "\n").encode()
 
 
-# The tables a task refers to by id, by their alias in ``COLUMN_SPECS``' SQL: a column read
-# from one of them alone (the researcher's email, the team's and the task type's names) has its
-# cell computed once per row of that table, in a subquery, rather than once per task.
-_LOOKUPS = {
-    "u": ("accounts_user", "t.owner_id"),
-    "tm": ("accounts_team", "t.team_id"),
-    "tt": ("worklog_tasktype", "t.task_type_id"),
-}
-
-
 def export_copy_statement(
     *, tasks: QuerySet[Task], access: Access, jsonl: bool
 ) -> tuple[str, list]:
     """The COPY of one SELECT giving each task's export line, for the filtered, visible
-    ``tasks``, and its parameters (bench/export.py times it alone: the export's floor)."""
+    ``tasks``, and its parameters (bench/export.py times it alone: the export's floor).
+
+    Plain joins: PostgreSQL streams them in id order from the index and may spread the rows'
+    formatting over parallel workers. (Lookups of the escaped names per owner, team and type,
+    as LATERAL subqueries, saved about a tenth of the backend's CPU but made the plan serial:
+    slower in wall time, bench/export.py, docs/performance.md.)"""
     ids_sql, ids_params = tasks.order_by().values("id").query.sql_with_params()
     params: list = []
-    cells: dict[str, str] = {}
     if access.pseudonymized:
         # The researchers' pseudonyms are computed in Python (HMAC under a key the database
-        # never sees) for every researcher once, and joined in as a table. They are written
-        # as they are: a pseudonym ("task-...", "researcher-...") is no formula, and escaping
-        # would compute the task's twice.
+        # never sees) for every researcher once, and joined in as a table.
         pairs = [
             (user_id, researcher_pseudonym(user_id))
             for user_id in User.objects.values_list("id", flat=True)
         ]
-        cells["researcher"] = "p.pseudonym"
-        # A lookup by owner, as the names below: the rows stay in id order, no sort.
+        pseudonyms = {"researcher": "p.pseudonym"}
         people = (
-            "CROSS JOIN LATERAL (SELECT p.pseudonym "
-            "FROM unnest(%s::bigint[], %s::text[]) AS p(user_id, pseudonym) "
-            "WHERE p.user_id = t.owner_id LIMIT 1) p "
+            "JOIN unnest(%s::bigint[], %s::text[]) AS p(user_id, pseudonym) "
+            "ON p.user_id = t.owner_id"
         )
         params += [[user_id for user_id, _ in pairs], [name for _, name in pairs]]
         # The tasks' pseudonyms in SQL, under their own derived key: no table of every task.
-        cells["task_id"], task_id_params = task_pseudonym_sql("t.id")
+        pseudonyms["task_id"], task_id_params = task_pseudonym_sql("t.id")
     else:
-        people, task_id_params = "", []
-    lookups: dict[str, list[str]] = {alias: [] for alias in _LOOKUPS}
-    for column in COLUMN_SPECS:
-        if column.name in cells:
-            continue
-        cell = _jsonl_value(column) if jsonl else _csv_cell(column)
-        alias = column.sql.split(".", 1)[0]
-        if alias in lookups:
-            lookups[alias].append(f"{cell} AS {column.name}")
-            cells[column.name] = f"{alias}.{column.name}"
-        else:
-            cells[column.name] = cell
-    # The lookups a column reads (for analysts, not the researchers' table): each a small
-    # subquery that OFFSET 0 keeps apart, so that its cells are not pulled up into every row.
-    joins = "".join(
-        f"CROSS JOIN LATERAL (SELECT {', '.join(selected)} FROM {_LOOKUPS[alias][0]} {alias} "
-        f"WHERE {alias}.id = {_LOOKUPS[alias][1]} OFFSET 0) {alias} "
-        for alias, selected in lookups.items()
-        if selected
-    )
+        pseudonyms, people = {}, "JOIN accounts_user u ON u.id = t.owner_id"
+        task_id_params = []
     # One grouped pass over the tool uses, merged by task id: a subquery per task costs
     # more than the rest of the row.
     tool_uses = (
@@ -161,16 +131,17 @@ def export_copy_statement(
         "FROM worklog_tooluse tu JOIN worklog_tool tl ON tl.id = tu.tool_id "
         "GROUP BY tu.task_id) tu ON tu.task_id = t.id"
     )
-    if jsonl:
-        pairs = ", ".join(f"'{name}', {cells[name]}" for name in COLUMNS)
-        columns = f"json_build_object({pairs})"
-    else:
-        columns = ", ".join(cells[name] for name in COLUMNS)
+    columns = _jsonl_columns(pseudonyms) if jsonl else _csv_columns(pseudonyms)
     # Unfiltered (an admin's or analyst's whole export): no semi-join on the ids.
     where = f"WHERE t.id IN ({ids_sql})" if tasks.query.where else ""
     if not where:
         ids_params = ()
-    sql = f"SELECT {columns} FROM worklog_task t {people}{joins}{tool_uses} {where} ORDER BY t.id"
+    sql = (
+        f"SELECT {columns} FROM worklog_task t {people} "
+        "JOIN accounts_team tm ON tm.id = t.team_id "
+        "JOIN worklog_tasktype tt ON tt.id = t.task_type_id "
+        f"{tool_uses} {where} ORDER BY t.id"
+    )
     if jsonl:
         # CSV mode with a quote and delimiter that JSON text never contains unescaped: each
         # line comes out exactly as json_build_object wrote it.
@@ -180,14 +151,25 @@ def export_copy_statement(
     return copy, [*task_id_params, *params, *ids_params]
 
 
-def _csv_cell(column) -> str:
-    """The column's cell as ``write_worklog`` writes it."""
-    return column.cell_sql or column.kind.write_sql(column.sql)
+def _csv_columns(pseudonyms: dict[str, str]) -> str:
+    """Each column's cell as ``write_worklog`` writes it. ``pseudonyms`` replace the values of
+    some columns for analysts; they are written as they are: a pseudonym ("task-...",
+    "researcher-...") is no formula, and escaping would compute the task's twice."""
+    return ", ".join(
+        pseudonyms[column.name]
+        if column.name in pseudonyms
+        else column.cell_sql or column.kind.write_sql(column.sql)
+        for column in COLUMN_SPECS
+    )
 
 
-def _jsonl_value(column) -> str:
-    """The column's typed value in the JSON lines (a number, null, a list)."""
-    return column.kind.typed_sql(column.sql)
+def _jsonl_columns(pseudonyms: dict[str, str]) -> str:
+    """Each task as one JSON object of its typed values, keyed by column, in the file's order."""
+    pairs = (
+        f"'{column.name}', {column.kind.typed_sql(pseudonyms.get(column.name, column.sql))}"
+        for column in COLUMN_SPECS
+    )
+    return f"json_build_object({', '.join(pairs)})"
 
 
 def _copy_blocks(statement: tuple[str, list], *, header: bytes) -> Iterator[bytes]:
