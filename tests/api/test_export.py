@@ -3,9 +3,11 @@
 import csv
 import io
 import json
+import tracemalloc
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
 from drf_spectacular.generators import SchemaGenerator
 
 from tests.factories import (
@@ -19,7 +21,7 @@ from tests.factories import (
 from uplift.accounts.access import Access
 from uplift.accounts.models import Team, User
 from uplift.accounts.pseudonyms import researcher_pseudonym, task_pseudonym
-from uplift.api.export import export_csv, export_rows
+from uplift.api.export import BLOCK_BYTES, export_csv, export_rows
 from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
 from uplift.worklog.selectors import tool_names_by_task
 from uplift.worklog.services import worklog_rows
@@ -448,3 +450,73 @@ def test_export_errors_are_json_whatever_the_accept_header(world):
     assert (response.status_code, response["Content-Type"]) == (401, "application/json")
     response = world.client("analyst").get("/api/v1/tasks/export/", HTTP_ACCEPT="image/png")
     assert (response.status_code, response["Content-Type"]) == (406, "application/json")
+
+
+# --- Streaming: bounded blocks, bounded memory -----------------------------------------------
+
+
+def _copies_sql(model) -> str:
+    """An INSERT of copies of one row of ``model`` (parameters: how many, the row's id)."""
+    columns = ", ".join(f.column for f in model._meta.concrete_fields if f.column != "id")
+    table = model._meta.db_table
+    return (
+        f"INSERT INTO {table} ({columns}) SELECT {columns} "
+        f"FROM {table}, generate_series(1, %s) WHERE id = %s"
+    )
+
+
+@pytest.fixture
+def many_tasks(world):
+    """100,000 tasks, copied in SQL from one with a title to quote, every other with tools."""
+    task = TaskFactory(
+        owner=world.users["researcher"],
+        team=world.alignment,
+        task_type=world.task_type,
+        title='A title, "quoted", and long enough to be a realistic row' * 2,
+    )
+    use = ToolUseFactory(task=task, tool=world.tool)
+    columns = ", ".join(
+        f.column for f in ToolUse._meta.concrete_fields if f.column not in ("id", "task_id")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_copies_sql(Task), [MANY - 1, task.pk])
+        cursor.execute(
+            f"INSERT INTO worklog_tooluse (task_id, {columns}) SELECT t.id, {columns} "
+            "FROM worklog_tooluse, worklog_task t WHERE worklog_tooluse.id = %s "
+            "AND t.id %% 2 = 0 AND t.id <> %s",
+            [use.pk, task.pk],
+        )
+    return MANY
+
+
+MANY = 100_000
+
+
+@pytest.mark.parametrize("access", [ADMIN, ANALYST], ids=["admin", "analyst"])
+def test_export_streams_bounded_blocks_in_bounded_memory(many_tasks, access):
+    tracemalloc.start()
+    try:
+        sizes, lines = [], 0
+        for block in export_csv(tasks=Task.objects.all(), access=access):
+            sizes.append(len(block))
+            lines += block.count(b"\n")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert lines == Task.objects.count() + 1 > many_tasks  # the header, each task
+    total = sum(sizes)
+    assert total > 15_000_000  # 100,000 rows of about 200 bytes
+    # Blocks of about BLOCK_BYTES each (the last one shorter): never the export whole.
+    assert all(BLOCK_BYTES <= size < BLOCK_BYTES + 4096 for size in sizes[:-1]), sizes
+    assert 0 < sizes[-1] < BLOCK_BYTES + 4096
+    # Python's allocations at their peak: a few blocks, not the 15 MB or more of the export.
+    assert peak < 4 * BLOCK_BYTES, peak
+
+
+def test_export_response_streams_the_blocks(world, many_tasks):
+    response = world.client("admin").get("/api/v1/tasks/export/?format=csv")
+    assert response.status_code == 200
+    assert response.streaming
+    sizes = [len(block) for block in response.streaming_content]
+    assert sum(sizes) > 15_000_000
+    assert max(sizes) < BLOCK_BYTES + 4096, max(sizes)

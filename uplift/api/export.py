@@ -5,8 +5,9 @@ Two paths write the same bytes:
 - ``worklog_rows`` + ``write_worklog`` (the worklog app's own writer) on any database. It builds
   a model object per task (~170 us a row), so a million rows take minutes.
 - On PostgreSQL, one ``COPY (SELECT ...) TO STDOUT`` formats every row in the database, the
-  way the worklog writer and the csv module do, and the bytes are passed on in large blocks: no
-  Python object per row, memory flat, close to COPY's own speed.
+  way the worklog writer and the csv module do, escapes and pseudonyms included, and the bytes
+  are passed on in blocks of ``BLOCK_BYTES``: Python only appends each row's bytes (psycopg
+  reads one message a row), memory flat, close to the speed of a COPY of the same SELECT.
 
 Both take their columns from ``COLUMN_SPECS`` (uplift/worklog/worklog_csv.py): each column's
 value in SQL, and its kind's formatting, in Python and in SQL side by side.
@@ -34,14 +35,18 @@ BLOCK_BYTES = 256 * 1024
 def export_csv(*, tasks: QuerySet[Task], access: Access) -> Iterator[bytes]:
     """The worklog CSV of ``tasks`` (id order), researchers pseudonymized for analysts."""
     if connection.vendor == "postgresql":
-        return _copy_blocks(_copy_sql(tasks, access, jsonl=False), header=_CSV_HEADER)
+        return _copy_blocks(
+            export_copy_statement(tasks=tasks, access=access, jsonl=False), header=_CSV_HEADER
+        )
     return (text.encode() for text in write_worklog(export_rows(tasks=tasks, access=access)))
 
 
 def export_jsonl(*, tasks: QuerySet[Task], access: Access) -> Iterator[bytes]:
     """One JSON object per task and line: the worklog columns, typed (numbers, null, list)."""
     if connection.vendor == "postgresql":
-        return _copy_blocks(_copy_sql(tasks, access, jsonl=True), header=b"")
+        return _copy_blocks(
+            export_copy_statement(tasks=tasks, access=access, jsonl=True), header=b""
+        )
     return _blocks(
         (json.dumps(_typed(row), ensure_ascii=False) + "\n").encode()
         for row in export_rows(tasks=tasks, access=access)
@@ -88,8 +93,16 @@ def _blocks(pieces: Iterable[bytes]) -> Iterator[bytes]:
 _CSV_HEADER = (",".join(COLUMNS) + "\n").encode()
 
 
-def _copy_sql(tasks: QuerySet[Task], access: Access, *, jsonl: bool) -> tuple[str, list]:
-    """One SELECT giving each task's export line, for the filtered, visible ``tasks``."""
+def export_copy_statement(
+    *, tasks: QuerySet[Task], access: Access, jsonl: bool
+) -> tuple[str, list]:
+    """The COPY of one SELECT giving each task's export line, for the filtered, visible
+    ``tasks``, and its parameters (bench/export.py times it alone: the export's floor).
+
+    Plain joins: PostgreSQL streams them in id order from the index and may spread the rows'
+    formatting over parallel workers. (Lookups of the escaped names per owner, team and type,
+    as LATERAL subqueries, saved about a tenth of the backend's CPU but made the plan serial:
+    slower in wall time, bench/export.py, docs/performance.md.)"""
     ids_sql, ids_params = tasks.order_by().values("id").query.sql_with_params()
     params: list = []
     if access.pseudonymized:
@@ -143,7 +156,9 @@ def _csv_columns(pseudonyms: dict[str, str]) -> str:
     some columns for analysts; they are written as they are: a pseudonym ("task-...",
     "researcher-...") is no formula, and escaping would compute the task's twice."""
     return ", ".join(
-        pseudonyms[column.name] if column.name in pseudonyms else column.kind.write_sql(column.sql)
+        pseudonyms[column.name]
+        if column.name in pseudonyms
+        else column.cell_sql or column.kind.write_sql(column.sql)
         for column in COLUMN_SPECS
     )
 
