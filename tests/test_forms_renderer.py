@@ -138,8 +138,9 @@ def field_template_and_tag(form: forms.Form) -> tuple[list[str], list[str]]:
         included.append(
             render_to_string("worklog/_field.html", {"field": field}).lstrip("\n")
             + "|"
-            + render_to_string("worklog/_field.html", {"field": field, "label_hidden": True})
-            .lstrip("\n")
+            + render_to_string(
+                "worklog/_field.html", {"field": field, "label_hidden": True}
+            ).lstrip("\n")
         )
         tagged.append(tag.render({"field": field}))
     return included, tagged
