@@ -2,9 +2,16 @@
 
 Run from the repository root:
 
-    .venv/bin/python -m bench.load [--users 32] [--seconds 60] [--workers 3]
+    .venv/bin/python -m bench.load [--mode stress|realistic] [--users 32] [--seconds 60]
+        [--think 30] [--workers 3]
         [--database-url postgres://postgres@127.0.0.1:5432/uplift_bench_load]
         [--redis-url redis://127.0.0.1:6379/13]
+
+The stress mode (the default) has researchers who never pause and sign in through the login
+form; the realistic mode (1,000 researchers, 180 s unless told) has each act about once every
+``--think`` seconds, signed in by a session written straight into the session store.
+gunicorn logs each request's CPU time by kind (bench/gunicorn_cpu.py), printed per kind beside
+the floor, ``GET /how-it-works/``.
 
 It migrates the database (whose name must contain "bench", unless it does not exist yet and is
 created here), creates the researchers, collects static files, and starts gunicorn and a Celery
