@@ -2,9 +2,16 @@
 
 Run from the repository root:
 
-    .venv/bin/python -m bench.load [--users 32] [--seconds 60] [--workers 3]
+    .venv/bin/python -m bench.load [--mode stress|realistic] [--users 32] [--seconds 60]
+        [--think 30] [--workers 3]
         [--database-url postgres://postgres@127.0.0.1:5432/uplift_bench_load]
         [--redis-url redis://127.0.0.1:6379/13]
+
+The stress mode (the default) has researchers who never pause and sign in through the login
+form; the realistic mode (1,000 researchers, 180 s unless told) has each act about once every
+``--think`` seconds, signed in by a session written straight into the session store.
+gunicorn logs each request's CPU time by kind (bench/gunicorn_cpu.py), printed per kind beside
+the floor, ``GET /how-it-works/``.
 
 It migrates the database (whose name must contain "bench", unless it does not exist yet and is
 created here), creates the researchers, collects static files, and starts gunicorn and a Celery
@@ -43,7 +50,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -186,6 +193,8 @@ class Browser:
     ) -> Page | None:
         headers = {
             "X-Forwarded-Proto": "https",
+            # Read by bench/gunicorn_cpu.py only: the server's CPU time by kind of request.
+            "X-Bench-Kind": kind,
             "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
             "User-Agent": "uplift-bench-load",
         }
@@ -262,8 +271,21 @@ def _select_options(page: str, name: str) -> dict[str, str]:
 class Researcher:
     """One simulated researcher: signs in, then plans, times and closes tasks until told."""
 
-    def __init__(self, *, username: str, base_url: str, run_id: str, seed: int):
+    def __init__(
+        self,
+        *,
+        username: str,
+        base_url: str,
+        run_id: str,
+        seed: int,
+        think: float = 0.0,
+        session: tuple[str, str] | None = None,
+    ):
         self.username = username
+        self.think = think  # mean seconds between a person's actions (0: never pause)
+        self.session = session  # (cookie name, key) of a session made in the database
+        self.until = float("inf")
+        self.stop: threading.Event | None = None
         self.run_id = run_id
         self.samples: list[Sample] = []
         self.tasks: list[TaskRecord] = []
@@ -272,6 +294,12 @@ class Researcher:
         self.last_closed: TaskRecord | None = None
 
     def sign_in(self) -> bool:
+        if self.session is not None:
+            # Signed in already: the session was written in the session store. The first page
+            # (and its CSRF token) comes with the researcher's first action, not all at once.
+            name, key = self.session
+            self.browser.cookies[name] = key
+            return True
         if self.browser.get("login_page", "/accounts/login/") is None:
             return False
         form = {"username": self.username, "password": PASSWORD, "next": "/"}
@@ -280,6 +308,9 @@ class Researcher:
         return self.browser.get("today", "/") is not None
 
     def work(self, until: float, stop: threading.Event) -> None:
+        self.until, self.stop = until, stop
+        if self.think and not self._wait(self.random.uniform(0, self.think)):
+            return  # people do not all start at once
         cycle = 0
         while time.monotonic() < until and not stop.is_set():
             cycle += 1
@@ -287,11 +318,33 @@ class Researcher:
             # History after the first task and every third one after it: a short run covers it.
             if done and cycle % 3 == 1 and time.monotonic() < until:
                 done = self.history()
-            if not done:
+            if done:
+                # The floor: a page that signs in, runs every middleware and renders
+                # base.html with a static text (no form, no query of its own).
+                done = self.browser.get("floor", "/how-it-works/") is not None
+            if not done and not self.think:
                 time.sleep(PAUSE_AFTER_ERROR)
+
+    def act(self) -> bool:
+        """Before each thing a person does (a click, a form sent): in the realistic mode the
+        pause of a person, 0.5 to 1.5 times ``think``; False once the run is over (the task
+        in hand is left where it is)."""
+        if not self.think:
+            return True
+        return self._wait(self.think * self.random.uniform(0.5, 1.5))
+
+    def _wait(self, seconds: float) -> bool:
+        left = self.until - time.monotonic()
+        if seconds >= left:
+            if self.stop is not None:
+                self.stop.wait(max(0.0, left))
+            return False
+        return not (self.stop is not None and self.stop.wait(seconds))
 
     def task_cycle(self, cycle: int) -> bool:
         """Plan one task and take it to its end; False as soon as a request fails."""
+        if not self.act():
+            return False
         today = self.browser.get("today", "/")
         if today is None:
             return False
@@ -325,6 +378,8 @@ class Researcher:
         }
         if 'name="uses_ai"' in today:
             form["uses_ai"] = ""
+        if not self.act():
+            return None
         planned = {
             "forecast_no_ai_minutes": forecast_no_ai,
             "forecast_ai_minutes": forecast_ai,
@@ -377,6 +432,8 @@ class Researcher:
         start = {"action": "start", "next": "/"}
         # Until it is stopped here, another task's start may stop the timer.
         running = {"status": "in_progress", "sessions": 1, "sessions_running": ANY}
+        if not self.act():
+            return False
         if not self.write(task, running, "timer_start", f"{base}timer/", start, "/"):
             return False
         page = self.browser.get("today", "/")
@@ -384,10 +441,12 @@ class Researcher:
             return False
         if "Timer running" not in page.body:
             self.browser.fail("today", "/", f"no running timer after starting {task.title!r}")
-        if self.browser.get("task", base) is None:
+        if not self.act() or self.browser.get("task", base) is None:
             return False
         stop = {"action": "stop"}
         stopped = {"sessions_running": 0}
+        if not self.act():
+            return False
         if not self.write(task, stopped, "timer_stop", f"{base}timer/", stop, base):
             return False
         page = self.browser.get("task", base)
@@ -399,6 +458,8 @@ class Researcher:
         return self.complete(task, actual=None, actual_range=(0.0, upper))
 
     def typed_flow(self, task: TaskRecord) -> bool:
+        if not self.act():
+            return False
         page = self.browser.get("task", f"/tasks/{task.task_id}/")
         if page is None or not self.tools(task, page.body):
             return False
@@ -407,11 +468,13 @@ class Researcher:
 
     def abandon_flow(self, task: TaskRecord) -> bool:
         base = f"/tasks/{task.task_id}/"
-        if self.browser.get("task", base) is None:
+        if not self.act() or self.browser.get("task", base) is None:
             return False
         reason = f"Superseded by {self.random.choice(['a new plan', 'a colleague', 'events'])}"
         abandoned = {"status": "abandoned", "abandoned_reason": reason}
         form = {"reason": reason}
+        if not self.act():
+            return False
         if not self.write(task, abandoned, "abandon", f"{base}abandon/", form, "/"):
             return False
         self.last_closed = task
@@ -435,6 +498,8 @@ class Researcher:
             form[f"minutes_{tool_id}"] = _minutes(minutes) if minutes and tool_id in chosen else ""
             form[f"mode_{tool_id}"] = mode
         base = f"/tasks/{task.task_id}/"
+        if not self.act():
+            return False
         if not self.write(task, {"tools": frozenset(uses)}, "tools", f"{base}tools/", form, base):
             return False
         return self.browser.get("task", base) is not None
@@ -453,6 +518,8 @@ class Researcher:
             "perceived_other_minutes": perceived,
             "sessions_running": 0,
         }
+        if not self.act():
+            return False
         if not self.write(task, completed, "complete", f"{base}complete/", form, "/"):
             return False
         self.last_closed = task
@@ -464,6 +531,8 @@ class Researcher:
         return True
 
     def history(self) -> bool:
+        if not self.act():
+            return False
         page = self.browser.get("history", "/history/")
         if page is None:
             return False
@@ -506,11 +575,27 @@ class Load:
     """Researchers, each in a thread, working from ``start()`` (once all signed in) for
     ``seconds``; ``join()`` returns what happened."""
 
-    def __init__(self, *, base_url: str, usernames: list[str], seconds: float, seed: int = 1):
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        usernames: list[str],
+        seconds: float,
+        seed: int = 1,
+        think: float = 0.0,
+        sessions: Mapping[str, tuple[str, str]] | None = None,
+    ):
         self.run_id = f"bench{uuid.uuid4().hex[:8]}"
         self.seconds = seconds
         self.researchers = [
-            Researcher(username=name, base_url=base_url, run_id=self.run_id, seed=seed * 1000 + i)
+            Researcher(
+                username=name,
+                base_url=base_url,
+                run_id=self.run_id,
+                seed=seed * 1000 + i,
+                think=think,
+                session=(sessions or {}).get(name),
+            )  # fmt: skip
             for i, name in enumerate(usernames)
         ]
         self.stop_event = threading.Event()
@@ -525,6 +610,8 @@ class Load:
         """Sign every researcher in (concurrently), then open the measured window."""
         self._sign_in_started = time.monotonic()
         ready = threading.Barrier(len(self.researchers) + 1, timeout=timeout)
+        if len(self.researchers) > 200:
+            threading.stack_size(256 * 1024)  # a thousand threads, each a small stack
         for index, researcher in enumerate(self.researchers):
             thread = threading.Thread(
                 target=self._run, args=(index, researcher, ready), daemon=True
@@ -586,6 +673,48 @@ def researchers_create(*, env: Mapping[str, str], count: int) -> list[str]:
     )
     python("-c", code, env={**env, "DJANGO_SETTINGS_MODULE": "uplift.settings"}, timeout=600)
     return usernames
+
+
+def sessions_create(*, env: Mapping[str, str], usernames: list[str]) -> dict[str, tuple]:
+    """A signed-in session for each researcher, written straight into the session store.
+
+    What signing in through the form leaves there, without a password hash per researcher
+    (about 0.3 s of CPU each: a thousand would take minutes before the run).
+    """
+    code = (
+        "import django; django.setup(); from bench.load import sessions_create_here; "
+        f"sessions_create_here({json.dumps(usernames)})"
+    )
+    out = python("-c", code, env={**env, "DJANGO_SETTINGS_MODULE": "uplift.settings"})
+    cookie, keys = json.loads(out.strip().splitlines()[-1])
+    return {name: (cookie, key) for name, key in keys.items()}
+
+
+def sessions_create_here(usernames: list[str]) -> None:
+    """In a Django process: print the session cookie's name and each researcher's key."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+    from django.utils.crypto import get_random_string
+
+    from uplift.accounts.models import User
+
+    store = SessionStore()
+    expires = timezone.now() + timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    rows, keys = [], {}
+    for user in User.objects.filter(username__in=usernames):
+        key = get_random_string(32, "abcdefghijklmnopqrstuvwxyz0123456789")
+        data = {
+            SESSION_KEY: str(user.pk),
+            BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[-1],
+            HASH_SESSION_KEY: user.get_session_auth_hash(),
+        }
+        rows.append(Session(session_key=key, session_data=store.encode(data), expire_date=expires))
+        keys[user.username] = key
+    Session.objects.bulk_create(rows)
+    print(json.dumps([settings.SESSION_COOKIE_NAME, keys]))
 
 
 def database_prepare_here(usernames: list[str]) -> None:
@@ -719,6 +848,48 @@ def refreshes_since(database_url: str, since: datetime) -> Counter[str]:
 
 # --- Figures ----------------------------------------------------------------------------------
 
+# The requests a researcher makes while logging work (History and the floor are apart).
+LOGGING_KINDS = ("today", "plan", "timer_start", "task", "timer_stop", "tools", "complete",
+                 "abandon")  # fmt: skip
+CPU_CONFIG = ROOT / "bench" / "gunicorn_cpu.py"
+
+
+class CpuLog:
+    """The CPU time of each request as gunicorn's workers log it (bench/gunicorn_cpu.py)."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self._offsets: dict[Path, int] = {}
+
+    def mark(self) -> None:
+        """Count only the requests logged from now on (not the signing in)."""
+        self._offsets = {path: path.stat().st_size for path in self.directory.glob("cpu-*.tsv")}
+
+    def by_kind(self) -> dict[str, list[float]]:
+        kinds: dict[str, list[float]] = {}
+        for path in sorted(self.directory.glob("cpu-*.tsv")):
+            with path.open() as log:
+                log.seek(self._offsets.get(path, 0))
+                for line in log:
+                    kind, _, ms = line.rstrip("\n").partition("\t")
+                    if ms:
+                        kinds.setdefault(kind, []).append(float(ms))
+        return kinds
+
+
+def cpu_report(kinds: Mapping[str, list[float]]) -> str:
+    """Median, mean and p95 CPU (ms) of gunicorn per kind of request, logging ones together."""
+    logging = [ms for kind in LOGGING_KINDS for ms in kinds.get(kind, [])]
+    rows = [("logging (all)", logging)] if logging else []
+    rows += sorted(kinds.items())
+    lines = [f"{'CPU by kind':<14} {'count':>7} {'median ms':>10} {'mean ms':>8} {'p95 ms':>8}"]
+    for kind, values in rows:
+        if values:
+            mean = sum(values) / len(values)
+            lines.append(f"{kind:<14} {len(values):>7,} {percentile(values, 50):>10.2f} "
+                         f"{mean:>8.2f} {percentile(values, 95):>8.2f}")  # fmt: skip
+    return "\n".join(lines)
+
 
 def percentile(values: list[float], q: float) -> float:
     """The nearest-rank ``q``-th percentile (0-100) of ``values``."""
@@ -785,8 +956,24 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=32, help="simulated researchers (32)")
-    parser.add_argument("--seconds", type=float, default=60, help="length of the run (60)")
+    parser.add_argument(
+        "--mode",
+        choices=("stress", "realistic"),
+        default="stress",
+        help="stress: researchers never pause (the default); realistic: each acts about once "
+        "every --think seconds and is signed in through a session made in the session store",
+    )
+    parser.add_argument(
+        "--users", type=int, help="simulated researchers (32; realistic mode: 1000)"
+    )
+    parser.add_argument("--seconds", type=float, help="length of the run (60; realistic mode: 180)")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=30,
+        help="realistic mode: mean seconds between a researcher's actions, each pause drawn "
+        "between half and one and a half times it (30)",
+    )
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers (3)")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
@@ -798,6 +985,10 @@ def main(argv: list[str] | None = None) -> int:
         "(production: 120)",
     )
     args = parser.parse_args(argv)
+    realistic = args.mode == "realistic"
+    args.users = args.users or (1000 if realistic else 32)
+    args.seconds = args.seconds or (180 if realistic else 60)
+    args.think = args.think if realistic else 0.0
 
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -817,19 +1008,27 @@ def run(args: argparse.Namespace) -> int:
     )
     started = time.monotonic()
     usernames = researchers_create(env=env, count=args.users)
+    sessions = sessions_create(env=env, usernames=usernames) if args.think else None
     static_collect(env)
     print(f"database {urlsplit(args.database_url).path.lstrip('/')} migrated, "
           f"{args.users} researchers ready in {time.monotonic() - started:.1f} s")  # fmt: skip
     with contextlib.ExitStack() as servers:
         log_dir = Path(servers.enter_context(tempfile.TemporaryDirectory(prefix="bench-load-")))
         worker = servers.enter_context(CeleryWorker(env=env, log_dir=log_dir, concurrency=2))
-        web = servers.enter_context(Gunicorn(env=env, workers=args.workers, log_dir=log_dir))
-        print(f"gunicorn ({args.workers} sync workers) on {web.url}, Celery worker "
-              f"(2 processes); {args.users} researchers for {args.seconds:.0f} s; "
-              f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-        load = Load(base_url=web.url, usernames=usernames, seconds=args.seconds)
+        web_env = {**env, "BENCH_CPU_LOG_DIR": str(log_dir)}
+        web = servers.enter_context(
+            Gunicorn(env=web_env, workers=args.workers, log_dir=log_dir, config=CPU_CONFIG)
+        )
+        cpu_log = CpuLog(log_dir)
+        pace = f"acting every {args.think:.0f} s or so" if args.think else "never pausing"
+        print(f"{args.mode} mode: gunicorn ({args.workers} sync workers) on {web.url}, Celery "
+              f"worker (2 processes); {args.users} researchers {pace}, for "
+              f"{args.seconds:.0f} s; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+        load = Load(base_url=web.url, usernames=usernames, seconds=args.seconds,
+                    think=args.think, sessions=sessions)  # fmt: skip
         try:
             load.start()
+            cpu_log.mark()
             cpu = [web.cpu_seconds(), worker.cpu_seconds(), time.process_time()]
             result = load.join()
             cpu = [web.cpu_seconds() - cpu[0], worker.cpu_seconds() - cpu[1],
@@ -837,6 +1036,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             load.stop_event.set()
         load_average = os.getloadavg()[0]
+        cpu_kinds = cpu_log.by_kind()
         refreshes = refreshes_since(args.database_url, result.window_started_at)
         verification = writes_verify(args.database_url, result)
         for server in (worker, web):
@@ -854,8 +1054,9 @@ def run(args: argparse.Namespace) -> int:
         f"CPU during the run: gunicorn {cpu[0]:.1f} s ({1000 * cpu[0] / max(requests, 1):.1f} ms "
         f"per request), Celery worker {cpu[1]:.1f} s, this client {cpu[2]:.1f} s, of "
         f"{result.seconds * (os.cpu_count() or 1):.0f} s on {os.cpu_count()} cores; "
-        f"load average at the end {load_average:.1f}"
+        f"load average at the end {load_average:.2f}"
     )
+    print(cpu_report(cpu_kinds))
     return 0 if not result.failures and verification.ok and result.signed_in else 1
 
 

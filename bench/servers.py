@@ -208,13 +208,15 @@ class Gunicorn(ServerProcess):
         port: int | None = None,
         ready_timeout: float = 90,
         timeout: int = 60,
+        config: Path | None = None,
     ):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         super().__init__(
             [str(BIN / "gunicorn"), "uplift.wsgi:application",
              "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
-             "--timeout", str(timeout), "--graceful-timeout", "10"],
+             "--timeout", str(timeout), "--graceful-timeout", "10",
+             *(["--config", str(config)] if config else [])],
             log=log_dir / f"gunicorn-{self.port}.log",
             env=env,
         )  # fmt: skip

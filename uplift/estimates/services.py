@@ -18,7 +18,12 @@ def snapshot_request(*, trigger: str = Snapshot.Trigger.CHANGE) -> tuple[Snapsho
     """The queued snapshot, created if none is queued. Returns (snapshot, created).
 
     A burst of changes joins one queued run: only the request that created it enqueues a job.
+    In a busy lab one is nearly always queued: it is read first (one query), before trying
+    to create one (a transaction, an insert refused by the unique index, a rollback).
     """
+    pending = Snapshot.objects.filter(status=Snapshot.Status.PENDING).first()
+    if pending is not None:
+        return pending, False
     try:
         with transaction.atomic():
             return Snapshot.objects.create(status=Snapshot.Status.PENDING, trigger=trigger), True

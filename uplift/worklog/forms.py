@@ -46,6 +46,24 @@ class MomentField(forms.DateTimeField):
         super().__init__(widget=DateTimeLocalInput(), **kwargs)
 
 
+class ReadChoicesIterator(forms.models.ModelChoiceIterator):
+    """The choices of a queryset the form has read already, without reading it again (Django's
+    own iterator sends a new query, a server-side cursor on PostgreSQL)."""
+
+    def __iter__(self):
+        if self.queryset._result_cache is None:
+            yield from super().__iter__()
+            return
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.queryset:
+            yield self.choice(obj)
+
+
+class ReadChoicesField(forms.ModelChoiceField):
+    iterator = ReadChoicesIterator
+
+
 class WorklogForm(forms.Form):
     """Labels without a trailing colon: they read as plain names for screen readers."""
 
@@ -63,7 +81,7 @@ def title_field() -> forms.CharField:
 
 class TaskPlanForm(WorklogForm):
     title = title_field()
-    task_type = forms.ModelChoiceField(
+    task_type = ReadChoicesField(
         queryset=TaskType.objects.none(), label="Task type", empty_label="Choose a task type"
     )
     team = forms.ModelChoiceField(queryset=None, label="Team", required=False)
@@ -95,8 +113,10 @@ class TaskPlanForm(WorklogForm):
         else:
             # One team (or none, which the service refuses): nothing to choose.
             self.fields["team"].widget = forms.HiddenInput()
+        # Read once: the select's options come from the same rows (ReadChoicesField).
+        task_types = list(self.fields["task_type"].queryset)
         self.observational_possible = any(t.observational for t in self.teams) or any(
-            t.observational for t in self.fields["task_type"].queryset
+            t.observational for t in task_types
         )
         if not self.observational_possible:
             del self.fields["uses_ai"]

@@ -135,9 +135,15 @@ def logged_by_day(
 
 
 def minutes_on(*, owner: User, day: date, now: datetime | None = None) -> float:
-    """Minutes logged on ``day``, a running timer up to now (Today's "today so far")."""
-    rows = _day_rows(owner=owner, first_day=day, last_day=day, now=now or timezone.now())
-    return sum(_minutes(row["total"]) for row in rows)
+    """Minutes logged on ``day``, a running timer up to now (Today's "today so far").
+
+    The same time as ``logged_by_day`` counts for the day, summed by the database: Today asks
+    on every visit, and a day of many sessions would otherwise send every row."""
+    start, end = _moment(day), _moment(day + timedelta(days=1))
+    sessions = WorkSession.objects.filter(owner=owner, started_at__gte=start, started_at__lt=end)
+    typed = _typed_only(owner).filter(completed_at__gte=start, completed_at__lt=end)
+    timed = sessions.aggregate(total=Sum(_length(now or timezone.now())))["total"]
+    return _minutes(timed) + _minutes(typed.aggregate(total=Sum("actual_minutes"))["total"])
 
 
 @dataclass

@@ -158,11 +158,12 @@ def _detail(request: HttpRequest, task: Task, status: int = 200, **forms) -> Htt
     sessions = list(selectors.work_session_list(task=task))
     uses = {use.tool_id: use for use in selectors.tool_use_list(task=task)}
     is_open = task.status in selectors.OPEN_STATUSES
+    running = next((s for s in sessions if s.ended_at is None), None)
     context = {
         "task": task,
         "sessions": sessions,
         "logged_minutes": sum(s.minutes or 0 for s in sessions),
-        "running": next((s for s in sessions if s.ended_at is None), None),
+        "running": running,
         "noncompliant": task.condition == Task.Condition.NO_AI and bool(uses),
         "is_open": is_open,
         "entered_wrongly": ENTERED_WRONGLY,
@@ -184,6 +185,10 @@ def _detail(request: HttpRequest, task: Task, status: int = 200, **forms) -> Htt
             task=task, has_sessions=bool(sessions)
         )
         context["abandon_form"] = forms.get("abandon_form") or TaskAbandonForm()
+    if running is not None:
+        # A researcher runs one timer at most: this one is the header's, read already.
+        running.task = task
+        context["header_timer"] = header_timer(running)
     return render(request, "worklog/task_detail.html", context, status=status)
 
 
