@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 from scipy import stats as sps
 
-from uplift.estimates.stats_fit import cr2_standard_error, exp_safe, expm1_safe
+from uplift.estimates.stats_fit import cr2_standard_error, exp_safe, expm1_safe, t_ppf
 from uplift.estimates.vocabulary import MIN_RESEARCHERS, MIN_TASKS_PER_ARM
 
 FEW_CLUSTERS = 10
@@ -128,13 +129,14 @@ def compliance(ai, used_any_tool) -> dict:
     }
 
 
+@lru_cache(maxsize=4096)  # by df: researchers_needed asks for the same few hundred again
 def mde_multiplier(df: float | None = None) -> float:
     """t_0.975 + t_0.80 on ``df`` degrees of freedom: the SEs between the true effect and zero
     that give 80% power to the two-sided 5% test that is reported (t on G-1 for the headline).
     Without df, the normal quantiles (2.80)."""
     if df is None or not math.isfinite(df):
         return MDE_MULTIPLIER
-    return float(sps.t.ppf(0.975, df) + sps.t.ppf(0.80, df))
+    return t_ppf(0.975, df) + t_ppf(0.80, df)
 
 
 def minimum_detectable_effect(se: float, df: float | None = None) -> float:
@@ -293,7 +295,7 @@ def paired_estimate(log_ratio, ai, researchers, task_types) -> dict | None:
             0,
         )
         if math.isfinite(df) and df > 0 and math.isfinite(se):
-            crit = float(sps.t.ppf(0.975, df))
+            crit = t_ppf(0.975, df)
             ci_low, ci_high = expm1_safe(beta - crit * se), expm1_safe(beta + crit * se)
     return {
         "beta": beta,
