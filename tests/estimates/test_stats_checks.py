@@ -332,3 +332,33 @@ def test_paired_disagrees_only_when_intervals_do_not_overlap():
     assert paired_disagrees(paired, 0.05, 0.25) is True
     assert paired_disagrees(paired, 0.05, 0.35) is False
     assert paired_disagrees({"ci_low": None, "ci_high": None}, 0.0, 0.1) is False
+
+
+def test_fisher_exact_two_sided_is_scipys_bit_for_bit():
+    from itertools import product
+
+    from uplift.estimates.stats_checks import fisher_exact_two_sided
+
+    rng = np.random.default_rng(7)
+    small = [[[a, b], [c, d]] for a, b, c, d in product(range(9), repeat=4)]
+    large = [rng.integers(0, rng.choice([40, 400, 4000]), 4).reshape(2, 2) for _ in range(3000)]
+    for table in small + [t.tolist() for t in large]:
+        assert fisher_exact_two_sided(table) == float(sps.fisher_exact(table).pvalue), table
+
+
+def test_scalar_t_and_normal_tails_are_scipys_bit_for_bit():
+    from uplift.estimates.stats_fit import norm_sf, t_ppf, t_sf
+
+    rng = np.random.default_rng(8)
+    dfs = [*rng.uniform(0.3, 300.0, 500), *range(1, 200), math.inf]
+    for df in dfs:
+        for q in (0.8, 0.975):
+            assert t_ppf(q, df) == float(sps.t.ppf(q, df))
+        for x in (0.0, 0.4, 1.96, 7.5, 60.0, math.inf):
+            assert t_sf(x, df) == float(sps.t.sf(x, df))
+    for x in (0.0, 0.4, 1.96, 7.5, 60.0, math.inf):
+        assert norm_sf(x) == float(sps.norm.sf(x))
+    for bad in (0.0, -1.0, math.nan):
+        assert math.isnan(t_ppf(0.975, bad)) and math.isnan(float(sps.t.ppf(0.975, bad)))
+        assert math.isnan(t_sf(1.0, bad)) and math.isnan(float(sps.t.sf(1.0, bad)))
+    assert math.isnan(t_sf(math.nan, 5.0))

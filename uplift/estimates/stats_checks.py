@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
-from scipy import stats as sps
+from scipy import special
+from scipy.special import _ufuncs as _scipy_ufuncs
 
-from uplift.estimates.stats_fit import cr2_standard_error, exp_safe, expm1_safe
+from uplift.estimates.stats_fit import cr2_standard_error, exp_safe, expm1_safe, t_ppf
 from uplift.estimates.vocabulary import MIN_RESEARCHERS, MIN_TASKS_PER_ARM
 
 FEW_CLUSTERS = 10
@@ -56,7 +58,8 @@ def sample_ratio_mismatch(ai, allocation) -> dict | None:
     if np.any(expected <= 0):
         return None
     chi2 = float(((observed - expected) ** 2 / expected).sum())
-    p_value = float(sps.chi2.sf(chi2, 1))
+    # scipy.stats.chi2.sf(chi2, 1) without the generic wrapper (1 at 0, as it gives).
+    p_value = 1.0 if chi2 <= 0 else float(special.chdtrc(1.0, chi2))
     return {
         "n_ai": int(observed[0]),
         "n_no_ai": int(observed[1]),
@@ -92,7 +95,7 @@ def attrition_by_arm(ai, abandoned) -> dict | None:
         p_value = 1.0
     else:
         table = [[ab_ai, n_ai - ab_ai], [ab_no, n_no - ab_no]]
-        p_value = min(1.0, float(sps.fisher_exact(table, alternative="two-sided").pvalue))
+        p_value = min(1.0, fisher_exact_two_sided(table))
     return {
         "ai": rate_ai,
         "no_ai": rate_no,
@@ -103,6 +106,85 @@ def attrition_by_arm(ai, abandoned) -> dict | None:
         "p_value": p_value,
         "warn": p_value < ATTRITION_ALPHA,
     }
+
+
+class _Hypergeometric:
+    """scipy.stats.hypergeom's pmf, cdf and sf for one table's margins, on scalars.
+
+    The same boost functions and the same support and clipping rules as the generic
+    ``rv_discrete`` methods, without their argument checks and broadcasting (~0.1 ms a call).
+    """
+
+    def __init__(self, total: int, good: int, drawn: int):
+        self.args = (float(good), float(drawn), float(total))
+        self.low, self.high = max(drawn - (total - good), 0), min(good, drawn)
+
+    def pmf(self, k: int) -> float:
+        if not self.low <= k <= self.high:
+            return 0.0
+        return min(max(float(_scipy_ufuncs._hypergeom_pmf(float(k), *self.args)), 0.0), 1.0)
+
+    def cdf(self, k: int) -> float:
+        if k >= self.high:
+            return 1.0
+        if k < self.low:
+            return 0.0
+        return min(max(float(_scipy_ufuncs._hypergeom_cdf(float(k), *self.args)), 0.0), 1.0)
+
+    def sf(self, k: int) -> float:
+        if k < self.low:
+            return 1.0
+        if k >= self.high:
+            return 0.0
+        return min(max(float(_scipy_ufuncs._hypergeom_sf(float(k), *self.args)), 0.0), 1.0)
+
+
+def fisher_exact_two_sided(table) -> float:
+    """``scipy.stats.fisher_exact(table, alternative="two-sided").pvalue`` of a 2 x 2 table.
+
+    scipy's algorithm step for step (scipy 1.17, ``_stats_py.fisher_exact``) on scalar
+    hypergeometric functions: the generic scipy.stats wrappers were most of the attrition
+    check's time. tests/estimates/test_stats_checks.py compares it with scipy on every small
+    table and random large ones.
+    """
+    (a, b), (c, d) = ((int(v) for v in row) for row in table)
+    if min(a, b, c, d) < 0:
+        raise ValueError("All values in `table` must be nonnegative.")
+    if 0 in (a + c, b + d, a + b, c + d):
+        return 1.0
+    n1, n2, n = a + b, c + d, a + c
+    h = _Hypergeometric(n1 + n2, n1, n)
+    mode = int((n + 1) * (n1 + 1) / (n1 + n2 + 2))
+    pexact, pmode = h.pmf(a), h.pmf(mode)
+    epsilon = 1e-14
+    gamma = 1 + epsilon
+    if abs(pexact - pmode) / max(pexact, pmode) <= epsilon:
+        return 1.0
+    if a < mode:
+        plower = h.cdf(a)
+        if h.pmf(n) > pexact * gamma:
+            return min(plower, 1.0)
+        guess = _binary_search(lambda x: -h.pmf(x), -pexact * gamma, mode, n)
+        return min(plower + h.sf(guess), 1.0)
+    pupper = h.sf(a - 1)
+    if h.pmf(0) > pexact * gamma:
+        return min(pupper, 1.0)
+    guess = _binary_search(h.pmf, pexact * gamma, 0, mode)
+    return min(pupper + h.cdf(guess), 1.0)
+
+
+def _binary_search(a, d: float, lo: int, hi: int) -> int:
+    # scipy.stats._stats_py._binary_search_for_binom_tst: i in [lo, hi] with a(i) <= d < a(i+1).
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        midval = a(mid)
+        if midval < d:
+            lo = mid + 1
+        elif midval > d:
+            hi = mid - 1
+        else:
+            return mid
+    return lo if a(lo) <= d else lo - 1
 
 
 def balance(ai, log_forecast) -> dict:
@@ -128,13 +210,14 @@ def compliance(ai, used_any_tool) -> dict:
     }
 
 
+@lru_cache(maxsize=4096)  # by df: researchers_needed asks for the same few hundred again
 def mde_multiplier(df: float | None = None) -> float:
     """t_0.975 + t_0.80 on ``df`` degrees of freedom: the SEs between the true effect and zero
     that give 80% power to the two-sided 5% test that is reported (t on G-1 for the headline).
     Without df, the normal quantiles (2.80)."""
     if df is None or not math.isfinite(df):
         return MDE_MULTIPLIER
-    return float(sps.t.ppf(0.975, df) + sps.t.ppf(0.80, df))
+    return t_ppf(0.975, df) + t_ppf(0.80, df)
 
 
 def minimum_detectable_effect(se: float, df: float | None = None) -> float:
@@ -293,7 +376,7 @@ def paired_estimate(log_ratio, ai, researchers, task_types) -> dict | None:
             0,
         )
         if math.isfinite(df) and df > 0 and math.isfinite(se):
-            crit = float(sps.t.ppf(0.975, df))
+            crit = t_ppf(0.975, df)
             ci_low, ci_high = expm1_safe(beta - crit * se), expm1_safe(beta + crit * se)
     return {
         "beta": beta,

@@ -13,10 +13,36 @@ import math
 import sys
 
 import numpy as np
+from scipy import special
 from scipy import stats as sps
 from statsmodels.stats.meta_analysis import combine_effects
 
 Z_975 = float(sps.norm.ppf(0.975))
+
+
+# Scalar t and normal tails from the special functions that scipy.stats' t and norm call
+# (t._ppf is stdtrit, t._sf is stdtr at -x, norm._sf is ndtr at -x), without the frozen
+# argument checks and broadcasting of the generic wrapper: ~100 us a call, a third of
+# estimate_all on a few hundred tasks. Same values bit for bit, NaN where scipy gives NaN.
+def t_ppf(q: float, df: float) -> float:
+    """``scipy.stats.t.ppf(q, df)`` for one q in (0, 1)."""
+    if not df > 0:  # also NaN
+        return math.nan
+    return float(special.stdtrit(float(df), q))
+
+
+def t_sf(x: float, df: float) -> float:
+    """``scipy.stats.t.sf(x, df)`` for one x."""
+    if not df > 0 or math.isnan(x):
+        return math.nan
+    return float(special.stdtr(float(df), -x))
+
+
+def norm_sf(x: float) -> float:
+    """``scipy.stats.norm.sf(x)`` for one x."""
+    return float(special.ndtr(-x))
+
+
 # Condition number above which the design is treated as singular (statsmodels would use pinv).
 SINGULAR_CONDITION = 1e12
 # Spread, relative to the values' size, at or below which a covariate is constant (rounding).
@@ -307,12 +333,12 @@ def _ols_result(
         "cr2": se_cr2,
     }
     df_cluster = n_clusters - 1
-    t_crit = float(sps.t.ppf(0.975, df)) if df > 0 else math.nan
+    t_crit = t_ppf(0.975, df) if df > 0 else math.nan
     p_values = {
-        "nonrobust": float(2 * sps.t.sf(abs(_t_ratio(beta, se["nonrobust"])), df_resid)),
-        "hc3": float(2 * sps.norm.sf(abs(_t_ratio(beta, se["hc3"])))),
-        "cluster": float(2 * sps.t.sf(abs(_t_ratio(beta, se["cluster"])), df_cluster)),
-        "cr2": float(2 * sps.t.sf(abs(_t_ratio(beta, se_cr2)), df)) if df > 0 else math.nan,
+        "nonrobust": 2 * t_sf(abs(_t_ratio(beta, se["nonrobust"])), df_resid),
+        "hc3": 2 * norm_sf(abs(_t_ratio(beta, se["hc3"]))),
+        "cluster": 2 * t_sf(abs(_t_ratio(beta, se["cluster"])), df_cluster),
+        "cr2": 2 * t_sf(abs(_t_ratio(beta, se_cr2)), df) if df > 0 else math.nan,
     }
     return {
         "beta": beta,
