@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.seed_tasks import bench_database_setup  # noqa: E402
+from bench.seed_tasks import bench_database_setup, production_like_environment  # noqa: E402
 
 DATABASE_URL = "postgres://postgres@127.0.0.1:5432/uplift_bench_load_profile"
 
@@ -136,11 +136,7 @@ def main() -> None:
     parser.add_argument("--dump", help="also write the profile to this file (pstats)")
     args = parser.parse_args()
 
-    os.environ.setdefault("DATABASE_URL", DATABASE_URL)
-    os.environ.setdefault("DEBUG", "")
-    os.environ.setdefault("ALLOWED_HOSTS", "localhost")
-    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
-    os.environ.setdefault("STATIC_ROOT", str(ROOT / "var" / "bench-static"))
+    production_like_environment(DATABASE_URL)
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     bench_database_setup()
     from django.core.management import call_command

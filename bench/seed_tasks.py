@@ -51,6 +51,18 @@ _COPY_TRAILER = np.array([-1], ">i2").tobytes()
 _COPY_CHUNK_ROWS = 250_000
 
 
+def production_like_environment(database_url: str) -> None:
+    """Production settings for a page benchmark (DEBUG off, hashed static files collected into
+    var/bench-static), served to Django's test Client over plain HTTP; set values win."""
+    os.environ.setdefault("DATABASE_URL", database_url)
+    os.environ.setdefault("DEBUG", "")
+    os.environ.setdefault("ALLOWED_HOSTS", "localhost")
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+    os.environ.setdefault(
+        "STATIC_ROOT", str(Path(__file__).resolve().parents[1] / "var" / "bench-static")
+    )
+
+
 def bench_database_setup(database_url: str | None = None, *, migrate: bool = True) -> None:
     """Point Django at the benchmark database, create it if missing, set up and migrate.
 

@@ -17,7 +17,6 @@ Target: p95 under 50 ms, queries independent of the history.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.seed_tasks import bench_database_setup  # noqa: E402
+from bench.seed_tasks import bench_database_setup, production_like_environment  # noqa: E402
 
 DATABASE_URL = "postgres://postgres@127.0.0.1:5432/uplift_bench_today"
 TARGET_MS = 50.0
@@ -163,11 +162,7 @@ def main() -> None:
     args = parser.parse_args()
 
     # Production settings (DEBUG off, manifest static files), as the page is really served.
-    os.environ.setdefault("DATABASE_URL", DATABASE_URL)
-    os.environ.setdefault("DEBUG", "")
-    os.environ.setdefault("ALLOWED_HOSTS", "localhost")
-    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
-    os.environ.setdefault("STATIC_ROOT", str(ROOT / "var" / "bench-static"))
+    production_like_environment(DATABASE_URL)
     bench_database_setup()
     from django.core.management import call_command
 
