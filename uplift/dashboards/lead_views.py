@@ -83,15 +83,16 @@ def _window_scope(candidates: list[SnapshotScope], window: str) -> SnapshotScope
     return scope
 
 
-def _window_options(candidates: list[SnapshotScope]) -> list[dict]:
-    """Every date range of the select, in order, with its months where it was computed."""
+def _window_options(candidates: list[SnapshotScope], shown: str) -> list[dict]:
+    """Every date range of the select, in order, with its months where it was computed;
+    ``shown`` is the range on the page."""
     computed = {scope.window: scope for scope in candidates}
     options = []
     for value, label in SnapshotScope.Window.choices:
         scope = computed.get(value)
         if scope is not None and scope.first_month:
             label = f"{label} ({scope.first_month} to {scope.last_month})"
-        options.append({"value": value, "label": label, "selected": False})
+        options.append({"value": value, "label": label, "selected": value == shown})
     return options
 
 
@@ -146,8 +147,7 @@ def _dashboard(request: HttpRequest, *, org: bool) -> dict:
     candidates = []
     if snapshot is not None:
         candidates = snapshot_scope_windows(snapshot=snapshot, team_id=None if org else team.pk)
-    context["windows"] = candidates
-    context["window_options"] = _window_options(candidates)
+    context["window_options"] = _window_options(candidates, SnapshotScope.Window.ALL)
     if not candidates:
         # Nothing to show: either nothing was ever logged here, or the latest figures were
         # computed before the first tasks (the recompute they queued brings them).
@@ -161,8 +161,7 @@ def _dashboard(request: HttpRequest, *, org: bool) -> dict:
                 window, shown=scope, snapshot=snapshot, org=org, job=context["job"]
             )
         )
-    for option in context["window_options"]:
-        option["selected"] = option["value"] == scope.window
+    context["window_options"] = _window_options(candidates, scope.window)
     context["scope"] = scope
 
     view = _scope_view(
@@ -202,11 +201,22 @@ def _scope_view(*, scope, snapshot, org: bool, team, task_type: str) -> dict:
             )
             task_type, headline = "", overall
     time_share, bottlenecks = charts.lab_charts(scope.lab)
+    # Team rows compare teams: the organisation's page alone shows them.
+    team_rows = by_dimension.get(Dimension.TEAM, []) if org else []
     by_type = charts.forest_chart(types, Dimension.TASK_TYPE, selected=task_type)
-    teams = charts.forest_chart(by_dimension.get(Dimension.TEAM, []), Dimension.TEAM)
     sections = [
         charts.Section("by-task-type", "Time change by task type", [by_type]),
-        *([charts.Section("by-team", "Time change by team", [teams])] if org else []),
+        *(
+            [
+                charts.Section(
+                    "by-team",
+                    "Time change by team",
+                    [charts.forest_chart(team_rows, Dimension.TEAM)],
+                )
+            ]
+            if org
+            else []
+        ),
         charts.Section(
             "trend", "Trend by month", [charts.trend_chart(by_dimension.get(Dimension.MONTH, []))]
         ),
@@ -254,11 +264,7 @@ def _scope_view(*, scope, snapshot, org: bool, team, task_type: str) -> dict:
             "thin": overall["status"] != RowStatus.OK,
             "summary_tables": [
                 charts.summary_table(types, Dimension.TASK_TYPE, selected=task_type),
-                *(
-                    [charts.summary_table(by_dimension.get(Dimension.TEAM, []), Dimension.TEAM)]
-                    if org
-                    else []
-                ),
+                *([charts.summary_table(team_rows, Dimension.TEAM)] if org else []),
             ],
             "lab_summary": _lab_summary(scope.lab),
             "sections": sections,

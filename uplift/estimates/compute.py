@@ -23,6 +23,7 @@ from uplift.estimates.models import (
     ScopedEstimate,
     Snapshot,
     SnapshotScope,
+    calendar_months,
 )
 from uplift.estimates.selectors import snapshot_latest
 from uplift.estimates.services import snapshot_request
@@ -162,9 +163,7 @@ def _compute(snapshot: Snapshot) -> None:
 
 def window_months(n_months: int, *, today: date | None = None) -> list[str]:
     """The N calendar months ("YYYY-MM") ending with the current one, in the configured zone."""
-    today = today or timezone.localdate()
-    current = np.datetime64(today.strftime("%Y-%m"), "M")
-    return [str(current - n_months + 1 + i) for i in range(n_months)]
+    return calendar_months(n_months, today or timezone.localdate())
 
 
 def scope_plan(

@@ -9,14 +9,17 @@ from uplift.estimates.vocabulary import Dimension, EstimateRowData, RowStatus
 WINDOW_MONTHS = {"all": 0, "12m": 12, "6m": 6, "3m": 3}
 
 
+def calendar_months(n_months: int, day: date) -> list[str]:
+    """The N calendar months ("YYYY-MM") ending with ``day``'s month, oldest first."""
+    current = day.year * 12 + day.month - 1  # months since year 0, zero-based
+    return [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in range(current - n_months + 1, current + 1)]
+
+
 def window_month_range(window: str, day: date) -> tuple[str, str]:
     """First and last month ("YYYY-MM") of a date range ending with ``day``'s month; ("", "")
-    for all time. The same months as ``compute.window_months``, without numpy (web side)."""
-    n_months = WINDOW_MONTHS[window]
-    if not n_months:
-        return "", ""
-    first = day.year * 12 + day.month - n_months  # months since year 0, zero-based
-    return f"{first // 12:04d}-{first % 12 + 1:02d}", f"{day.year:04d}-{day.month:02d}"
+    for all time."""
+    months = calendar_months(WINDOW_MONTHS[window], day)
+    return (months[0], months[-1]) if months else ("", "")
 
 
 class Snapshot(models.Model):
