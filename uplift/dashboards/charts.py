@@ -162,11 +162,6 @@ def verdict_sentence(row: EstimateRowData) -> str:
     return f"Tasks with AI allowed took {change_words(change)} (95% CI: {interval_words(row)})"
 
 
-def verdict_cell(row: dict) -> str:
-    """A table row's verdict as one cell: "Faster with AI", or what is missing."""
-    return verdict(row).words
-
-
 def needed_words(row: EstimateRowData) -> str:
     """What a row without enough data still needs: "needs 3 more completed No AI tasks"."""
     more = row.get("tasks_more_needed") or {}
@@ -336,7 +331,7 @@ def forest_chart(rows: list[EstimateRowData], dimension: Dimension, *, selected:
                 *_change_cells(row),
                 *_change_cells(pool),
                 _p(row.get("q_value")),
-                verdict_cell(row),
+                verdict(row).words,
             ]
         )
         labels.append(row["group"] if ok else f"{row['group']} ({verdict(row).words.lower()})")
@@ -372,7 +367,7 @@ def trend_chart(rows: list[EstimateRowData]) -> Chart:
                 row["group"],
                 str(row["n_tasks"]),
                 *_change_cells(row),
-                verdict_cell(row),
+                verdict(row).words,
             ]
         )
         labels.append(row["group"])

@@ -292,12 +292,13 @@ def _headline(row: EstimateRowData) -> dict:
         # bound that rounds to a ratio of 0 leaves the speedup's upper bound open).
         low_ratio = 1 + row["ci_low"]
         speedup_interval = (1 / (1 + row["ci_high"]), 1 / low_ratio if low_ratio > 0 else None)
+    verdict = charts.verdict(row)
     return {
         "row": row,
         "ok": ok,
-        "verdict": charts.verdict(row),
+        "verdict": verdict,
         "sentence": charts.verdict_sentence(row) if ok else charts.no_estimate_sentence(row),
-        "status": charts.verdict(row).words,
+        "status": verdict.words,
         "progress": charts.sample_progress(row),
         "time_change": charts.percent(row["time_change"]),
         "ci_low": charts.percent(row["ci_low"]),

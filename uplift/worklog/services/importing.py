@@ -256,7 +256,6 @@ class _Staging:
                     write = copy.write_row
                     for record in records:
                         write(self._row(record, same))
-            # Temporary tables are never analyzed on their own: the planner needs their size.
             self.sql(
                 "INSERT INTO import_stage_tool (row_number, position, name, key) "
                 "SELECT s.row_number, u.position, u.name, u.key FROM import_stage s, "
@@ -285,6 +284,7 @@ class _Staging:
         self.sql("CREATE UNIQUE INDEX import_stage_row ON import_stage (row_number)")
         self.sql("CREATE INDEX import_stage_tool_row ON import_stage_tool (row_number)")
         if self.postgres:
+            # Temporary tables are never analyzed on their own: the planner needs their size.
             self.sql("ANALYZE import_stage")
             self.sql("ANALYZE import_stage_tool")
 
