@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
+from typing import NamedTuple
 
 import numpy as np
 from scipy import special
@@ -195,10 +196,10 @@ def fit_ols(
     codes, n_clusters = cluster_codes(clusters)
     if n <= k or n_clusters < 2:
         raise DegenerateDesign("not enough tasks or researchers for the model")
-    xtx = _gram(columns)
-    if not np.all(np.isfinite(xtx)) or np.linalg.cond(xtx) > SINGULAR_CONDITION:
+    inverse = _inverse(_gram(columns))
+    if inverse is None:
         raise DegenerateDesign("design matrix is singular")
-    xtx_inv = np.linalg.inv(xtx)
+    xtx_inv = inverse.matrix
     params = xtx_inv @ np.array([_dot(c, y) for c in columns])
     resid = y - _combine(columns, params)
     df_resid = n - k
@@ -223,7 +224,7 @@ def fit_ols(
         scale,
         cov_hc3,
         _gram(sums),
-        _cr2_by_code(cr2_standard_error(xtx_inv, grams, scores, coef), present),
+        _cr2_by_code(cr2_standard_error(xtx_inv, grams, scores, coef, inverse=inverse), present),
         n=n,
         k=k,
         n_clusters=n_clusters,
@@ -252,6 +253,37 @@ def cluster_grams(columns: list[np.ndarray], codes: np.ndarray, n_codes: int = 0
     return out
 
 
+class _Inverse(NamedTuple):
+    """(X'X)^-1 and its square root and the root's inverse, from one eigendecomposition."""
+
+    matrix: np.ndarray
+    root: np.ndarray
+    root_inv: np.ndarray
+
+
+def _inverse(xtx: np.ndarray) -> _Inverse | None:
+    """(X'X)^-1 with (X'X)^(-1/2) and (X'X)^(1/2), or None when X'X is singular.
+
+    Singular: not finite, or a 2-norm condition number (largest over smallest absolute
+    eigenvalue, as `np.linalg.cond` computes it from singular values) above
+    SINGULAR_CONDITION. One `eigh` gives the inverse and both roots that CR2 needs, where an
+    SVD for the condition, an LU inverse and two more `eigh` were ~5 LAPACK calls a fit.
+    """
+    if not np.all(np.isfinite(xtx)):
+        return None
+    values, vectors = np.linalg.eigh(xtx)  # ascending
+    # A Gram matrix has no negative eigenvalue but rounding's; positive definite, its
+    # eigenvalues are its singular values.
+    if values[0] <= 0.0 or values[-1] / values[0] > SINGULAR_CONDITION:
+        return None
+    transposed = vectors.T
+    return _Inverse(
+        matrix=(vectors / values) @ transposed,
+        root=(vectors / np.sqrt(values)) @ transposed,
+        root_inv=(vectors * np.sqrt(values)) @ transposed,
+    )
+
+
 def _symmetric_power(matrix: np.ndarray, power: float) -> np.ndarray:
     # matrix ** power for a symmetric positive definite matrix (or a stack of them).
     values, vectors = np.linalg.eigh(matrix)
@@ -259,7 +291,12 @@ def _symmetric_power(matrix: np.ndarray, power: float) -> np.ndarray:
 
 
 def cr2_standard_error(
-    xtx_inv: np.ndarray, grams: np.ndarray, scores: np.ndarray, coef: int
+    xtx_inv: np.ndarray,
+    grams: np.ndarray,
+    scores: np.ndarray,
+    coef: int,
+    *,
+    inverse: _Inverse | None = None,
 ) -> tuple[float, float, np.ndarray]:
     """The CR2 cluster-robust SE of one coefficient and its Bell-McCaffrey degrees of freedom.
 
@@ -283,8 +320,11 @@ def cr2_standard_error(
     squares sum to the variance: the products of two fits' contributions, summed over the
     researchers they share, are the CR2 covariance of their coefficients (the lab view's).
     """
-    root = _symmetric_power(xtx_inv, 0.5)
-    root_inv = _symmetric_power(xtx_inv, -0.5)
+    if inverse is None:
+        root = _symmetric_power(xtx_inv, 0.5)
+        root_inv = _symmetric_power(xtx_inv, -0.5)
+    else:  # the fit's own decomposition (`_inverse`)
+        root, root_inv = inverse.root, inverse.root_inv
     values, vectors = np.linalg.eigh(root @ grams @ root)
     gap = 1.0 - values
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -416,12 +456,13 @@ def fit_with_no_ai_rows(
         raise DegenerateDesign("not enough tasks or researchers for the model")
     xtx = _gram(own)
     xtx[np.ix_(sel, sel)] += shared.gram[np.ix_(sel_shared, sel_shared)]
-    if not np.all(np.isfinite(xtx)) or np.linalg.cond(xtx) > SINGULAR_CONDITION:
+    inverse = _inverse(xtx)
+    if inverse is None:
         if covariate and is_constant(np.concatenate([shared.log_forecast, lf])):
             fit = fit_with_no_ai_rows(shared, y, lf, codes, covariate=False)
             return {**fit, "covariate_dropped": True}
         raise DegenerateDesign("design matrix is singular")
-    xtx_inv = np.linalg.inv(xtx)
+    xtx_inv = inverse.matrix
     xty = np.array([_dot(c, y) for c in own])
     xty[sel] += shared.xty[sel_shared]
     params = xtx_inv @ xty
@@ -463,7 +504,10 @@ def fit_with_no_ai_rows(
         grams[:, 2, 0] += shared.sum_lf
         grams[:, 2, 2] += shared.sum_lf_lf
     cr2 = _cr2_by_code(
-        cr2_standard_error(xtx_inv, grams[present], np.column_stack(sums)[present], 1), present
+        cr2_standard_error(
+            xtx_inv, grams[present], np.column_stack(sums)[present], 1, inverse=inverse
+        ),
+        present,
     )
     fit = _ols_result(
         params,
