@@ -27,7 +27,7 @@ from uplift.estimates.models import (
 )
 from uplift.estimates.selectors import snapshot_latest
 from uplift.estimates.services import snapshot_request
-from uplift.estimates.stats import METHOD_VERSION, estimate_all
+from uplift.estimates.stats import METHOD_VERSION, RowCache, estimate_all
 
 # Progress is written at most this often (seconds): enough for a progress bar.
 PROGRESS_INTERVAL = 0.5
@@ -113,7 +113,10 @@ def _compute(snapshot: Snapshot) -> None:
                 progress_done=int(PROGRESS_STEPS * finished / calls), progress_total=PROGRESS_STEPS
             )
 
-    result = estimate_all(tasks, progress=progress)
+    # Slices overlap (a team's overall row is the organisation's row for the team): each row's
+    # tasks are estimated once per refresh.
+    cache = RowCache()
+    result = estimate_all(tasks, progress=progress, cache=cache)
     estimates = Estimate.from_rows(result["estimates"], snapshot=snapshot)
     scoped = []
     results: dict[int, dict] = {}
@@ -126,7 +129,7 @@ def _compute(snapshot: Snapshot) -> None:
             scope_result = results[item["same_as"]]
         else:
             call_index += 1
-            scope_result = estimate_all(item["tasks"], progress=progress)
+            scope_result = estimate_all(item["tasks"], progress=progress, cache=cache)
         results[index] = scope_result
         scope = SnapshotScope(
             snapshot=snapshot,
