@@ -134,10 +134,14 @@ def fit_problem(fit: dict) -> str | None:
     """
     beta, se, p_value = fit["beta"], fit["se"]["cr2"], fit["p_value"]
     low, high = fit["ci_log"]
-    if any(math.isnan(v) for v in (beta, se, low, high, p_value)):
+    if any(math.isnan(v) for v in (beta, se, low, high)):
         return "undefined"
+    # Before the p-value: an exact fit's t is 0/0 when beta is exactly 0, NaN for the reason
+    # of a zero SE.
     if se <= MIN_SE:
         return "zero_se"
+    if math.isnan(p_value):
+        return "undefined"
     if math.isinf(se) or abs(beta) > MAX_LOG or high > MAX_LOG:
         return "overflow"
     return None
@@ -188,48 +192,63 @@ def fit_ols(
     and `absorbed_leverage` is their share of each task's leverage (1/n_g), so HC3 matches too.
     """
     y = np.asarray(y, dtype=float)
-    if isinstance(exog, np.ndarray):
-        exog = list(exog.T)
-    columns = [np.ascontiguousarray(c, dtype=float) for c in exog]
-    n, k_own = y.shape[0], len(columns)
+    # One n x k matrix: each product below is one numpy call, not one per column or pair.
+    x = np.array(exog.T if isinstance(exog, np.ndarray) else exog, dtype=float).T
+    n, k_own = x.shape
     k = k_own + extra_params
     codes, n_clusters = cluster_codes(clusters)
     if n <= k or n_clusters < 2:
         raise DegenerateDesign("not enough tasks or researchers for the model")
-    inverse = _inverse(_gram(columns))
+    inverse = _inverse(x.T @ x)
     if inverse is None:
         raise DegenerateDesign("design matrix is singular")
     xtx_inv = inverse.matrix
-    params = xtx_inv @ np.array([_dot(c, y) for c in columns])
-    resid = y - _combine(columns, params)
+    params = xtx_inv @ (x.T @ y)
+    resid = y - x @ params
     df_resid = n - k
-    scale = _dot(resid, resid) / df_resid
+    scale = float(resid @ resid) / df_resid
 
     # HC3 scales each squared residual by 1/(1-h_i)^2, h_i = x_i' (X'X)^-1 x_i the leverage.
-    leverage = sum(c * _combine(columns, xtx_inv[j]) for j, c in enumerate(columns))
+    leverage = np.einsum("ij,ij->i", x @ xtx_inv, x)
     if absorbed_leverage is not None:
         leverage = leverage + absorbed_leverage
     with np.errstate(divide="ignore", invalid="ignore"):  # leverage 1: HC3 undefined, as in sm
-        scaled = resid / (1.0 - leverage)
-        cov_hc3 = xtx_inv @ _gram([c * scaled for c in columns]) @ xtx_inv
+        scaled = x * (resid / (1.0 - leverage))[:, None]
+        cov_hc3 = xtx_inv @ (scaled.T @ scaled) @ xtx_inv
 
-    # Per-researcher sums of x_i * e_i, one bincount per column (faster than np.add.at).
-    sums = [np.bincount(codes, weights=c * resid) for c in columns]
-    present = np.bincount(codes) > 0
-    scores = np.column_stack(sums)[present]
-    grams = cluster_grams(columns, codes)[present]
+    # Per-researcher sums of x_i * e_i and of x_i x_i' (one bincount each).
+    n_codes = int(codes.max()) + 1
+    sums = cluster_sums(x * resid[:, None], codes, n_codes)
+    present = np.bincount(codes, minlength=n_codes) > 0
+    grams = cluster_sums((x[:, :, None] * x[:, None, :]).reshape(n, -1), codes, n_codes)
     return _ols_result(
         params,
         xtx_inv,
         scale,
         cov_hc3,
-        _gram(sums),
-        _cr2_by_code(cr2_standard_error(xtx_inv, grams, scores, coef, inverse=inverse), present),
+        sums.T @ sums,
+        _cr2_by_code(
+            cr2_standard_error(
+                xtx_inv,
+                grams.reshape(n_codes, k_own, k_own)[present],
+                sums[present],
+                coef,
+                inverse=inverse,
+            ),
+            present,
+        ),
         n=n,
         k=k,
         n_clusters=n_clusters,
         coef=coef,
     )
+
+
+def cluster_sums(values: np.ndarray, codes: np.ndarray, n_codes: int) -> np.ndarray:
+    """Each researcher code's column sums of an n x m array, as n_codes x m: one bincount."""
+    m = values.shape[1]
+    index = (codes[:, None] * m + np.arange(m)).ravel()
+    return np.bincount(index, weights=values.ravel(), minlength=n_codes * m).reshape(n_codes, m)
 
 
 def _cr2_by_code(cr2: tuple, present: np.ndarray) -> tuple[float, float, np.ndarray]:
