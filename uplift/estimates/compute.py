@@ -146,11 +146,10 @@ def _compute(snapshot: Snapshot) -> None:
         scoped.append((scope, scope_result["estimates"]))
 
     with transaction.atomic():
-        Estimate.objects.bulk_create(estimates, batch_size=500)
+        Estimate.insert_all(estimates)
         SnapshotScope.objects.bulk_create([scope for scope, _ in scoped])
-        ScopedEstimate.objects.bulk_create(
-            [row for scope, rows in scoped for row in ScopedEstimate.from_rows(rows, scope=scope)],
-            batch_size=500,
+        ScopedEstimate.insert_all(
+            [row for scope, rows in scoped for row in ScopedEstimate.from_rows(rows, scope=scope)]
         )
         snapshot.status = Snapshot.Status.SUCCEEDED
         snapshot.finished_at = timezone.now()
