@@ -390,17 +390,20 @@ def test_next_refresh_reuses_each_window_of_an_unchanged_team(monkeypatch):
     changed.actual_minutes += 5
     changed.save()
     second = estimates_refresh()
-    # The organisation over all time and its three windows, then Beta's four slices only.
-    assert fitted == [
-        (["Alpha", "Beta"], 64),
-        (["Alpha", "Beta"], 48),
-        (["Alpha", "Beta"], 32),
-        (["Alpha", "Beta"], 16),
-        (["Beta"], 32),
-        (["Beta"], 24),
-        (["Beta"], 16),
-        (["Beta"], 8),
-    ]
+    # The organisation over all time and its three windows, and Beta's four slices only (in
+    # the order of the refresh's pieces).
+    assert sorted(fitted) == sorted(
+        [
+            (["Alpha", "Beta"], 64),
+            (["Alpha", "Beta"], 48),
+            (["Alpha", "Beta"], 32),
+            (["Alpha", "Beta"], 16),
+            (["Beta"], 32),
+            (["Beta"], 24),
+            (["Beta"], 16),
+            (["Beta"], 8),
+        ]
+    )
     for window in ("all", "12m", "6m", "3m"):
         old, new = (
             SnapshotScope.objects.get(snapshot=s, team=alpha, window=window)
