@@ -352,6 +352,10 @@ CELERY_TIMEZONE = TIME_ZONE
 # or at the latest this long after it was requested.
 ESTIMATES_REFRESH_DELAY = float(env("ESTIMATES_REFRESH_DELAY", "5"))
 ESTIMATES_REFRESH_MAX_WAIT = float(env("ESTIMATES_REFRESH_MAX_WAIT", "120"))
+# A refresh is split into at most this many Celery jobs, run by whichever workers are free.
+ESTIMATES_REFRESH_PIECES = int(env("ESTIMATES_REFRESH_PIECES", "16"))
+# A running refresh with no sign of life for this long is taken as interrupted by the next one.
+ESTIMATES_REFRESH_STALE_SECONDS = float(env("ESTIMATES_REFRESH_STALE_SECONDS", "300"))
 CELERY_BEAT_SCHEDULE = {
     "estimates-nightly": {
         "task": "uplift.estimates.tasks.estimates_refresh_scheduled",

@@ -6,6 +6,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from tests.estimates.test_pieces import lab, stored
 from tests.factories import MembershipFactory, TaskFactory, TaskTypeFactory, TeamFactory
 from tests.processes import Worker, wait_until
 from uplift.estimates.compute import estimates_refresh
@@ -22,8 +23,8 @@ pytestmark = [pytest.mark.servers, pytest.mark.worker, pytest.mark.django_db(tra
 def start_worker(broker, tmp_path):
     workers = []
 
-    def start() -> Worker:
-        workers.append(Worker(tmp_path))
+    def start(env: dict | None = None) -> Worker:
+        workers.append(Worker(tmp_path, env=env))
         return workers[-1]
 
     yield start
@@ -73,6 +74,9 @@ def test_killing_the_worker_mid_refresh_keeps_the_old_snapshot_and_the_next_run_
     start_worker, settings
 ):
     settings.ESTIMATES_REFRESH_DELAY = 0
+    # The killed worker's piece comes back only after the broker's visibility timeout: the
+    # next run takes the silent snapshot as interrupted (here after 2 s, not 5 minutes).
+    quick = {"ESTIMATES_REFRESH_STALE_SECONDS": "2"}
     tasks = planned_tasks(40, researchers=8)
     for i, task in enumerate(tasks):
         Task.objects.filter(pk=task.pk).update(
@@ -92,7 +96,7 @@ def test_killing_the_worker_mid_refresh_keeps_the_old_snapshot_and_the_next_run_
     ]  # fmt: skip
     Task.objects.bulk_create(bulk, batch_size=5000)
 
-    worker = start_worker()
+    worker = start_worker(quick)
     estimates_refresh_queue()
     running = wait_until(
         lambda: Snapshot.objects.filter(status="running").first(), timeout=30, interval=0.01
@@ -101,9 +105,37 @@ def test_killing_the_worker_mid_refresh_keeps_the_old_snapshot_and_the_next_run_
     assert snapshot_latest() == previous
     assert Snapshot.objects.get(pk=running.pk).status == "running"
 
-    start_worker()
+    start_worker(quick)
     estimates_refresh_queue()
     latest = wait_until(lambda: (s := snapshot_latest()) != previous and s, timeout=60)
     assert latest.n_tasks == 60_040
     assert Snapshot.objects.get(pk=running.pk).status == "failed"
     assert Snapshot.objects.get(pk=running.pk).message.startswith("Interrupted")
+
+
+def test_two_worker_processes_share_the_pieces_and_store_what_the_inline_run_stores(
+    start_worker, settings
+):
+    settings.ESTIMATES_REFRESH_DELAY = 0
+    lab()
+    inline = estimates_refresh()
+    # Nothing to reuse from it: the workers compute every slice again.
+    Snapshot.objects.filter(pk=inline.pk).update(method_version="older")
+    workers = [start_worker(), start_worker()]
+    estimates_refresh_queue()
+    seen = set()
+
+    def published():
+        latest = snapshot_latest()
+        seen.add(latest.pk)  # pages only ever see a whole snapshot: the old one or the new
+        return latest if latest.pk != inline.pk else None
+
+    snapshot = wait_until(published, timeout=120, interval=0.01)
+    assert seen == {inline.pk, snapshot.pk}
+    assert snapshot.pieces_done and sorted(snapshot.pieces_done) == list(
+        range(len(snapshot.pieces))
+    )
+    assert stored(snapshot) == stored(inline)
+    # Both processes computed pieces.
+    for worker in workers:
+        assert "estimates_refresh_piece" in worker.output()

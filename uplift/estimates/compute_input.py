@@ -4,6 +4,8 @@ Imported by the refresh (``compute``) alone: it needs numpy and pandas, which th
 processes never load.
 """
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pandas as pd
 from django.conf import settings
@@ -29,6 +31,8 @@ _STATUS_CODE = (
     + " ".join(f"WHEN '{status}' THEN {code}" for code, status in enumerate(STATUS_CODES[:-1]))
     + f" ELSE {len(STATUS_CODES) - 1} END AS SMALLINT)"
 )
+# When the task got its arm (see ASSIGNED_MONTH).
+_ASSIGNED_AT = "COALESCE(t.randomized_at, LEAST(t.created_at, t.started_at))"
 # (column, binary type in the COPY, SQL expression); NaN stands for a missing minute count.
 _TASK_FIELDS = [
     ("task_id", ">i8", "t.id"),
@@ -44,7 +48,7 @@ _TASK_FIELDS = [
     ("actual_minutes", ">f8", "COALESCE(t.actual_minutes, 'NaN')"),
     ("perceived_other_minutes", ">f8", "COALESCE(t.perceived_other_minutes, 'NaN')"),
     # When the task got its arm (see ASSIGNED_MONTH), in microseconds since 2000-01-01 UTC.
-    ("assigned_at", ">i8", "COALESCE(t.randomized_at, LEAST(t.created_at, t.started_at))"),
+    ("assigned_at", ">i8", _ASSIGNED_AT),
     # Microseconds since 2000-01-01 UTC; -infinity when not completed.
     ("completed_at", ">i8", "COALESCE(t.completed_at, '-infinity')"),
 ]
@@ -60,15 +64,17 @@ _COPY_HEADER, _ARRAY_HEADER = 19, 20
 _POSTGRES_EPOCH = np.datetime64("2000-01-01T00:00:00", "us")
 
 
-def _copy_columns(table: str, fields: list[tuple[str, str, str]]) -> dict:
+def _copy_columns(
+    table: str, fields: list[tuple[str, str, str]], where: str = "TRUE", params: tuple = ()
+) -> dict:
     """Read columns with one binary COPY of array_agg slices; returns one array per field."""
     select = ", ".join(f"array_agg({expression})" for _, _, expression in fields)
     sql = (
-        f"COPY (SELECT {select} FROM {table} GROUP BY t.id >> {_SLICE_BITS}) "
+        f"COPY (SELECT {select} FROM {table} WHERE {where} GROUP BY t.id >> {_SLICE_BITS}) "
         "TO STDOUT WITH (FORMAT binary)"
     )
     blocks = []
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+    with connection.cursor() as cursor, cursor.cursor.copy(sql, params or None) as copy:
         blocks.extend(copy)
     data = b"".join(blocks)
     chunks: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in fields}
@@ -92,30 +98,65 @@ def _copy_columns(table: str, fields: list[tuple[str, str, str]]) -> dict:
     }
 
 
-def estimate_input() -> tuple[pd.DataFrame, int, object]:
+def estimate_input(
+    *, team_ids: list[int] | None = None, assigned_since: datetime | None = None
+) -> tuple[pd.DataFrame, int, object]:
     """Every task as the table ``estimate_all`` reads, with the input watermark.
 
     Returns (tasks, task count, latest change). Team, task type, status, assignment and month
     are categoricals; PostgreSQL sends the columns by binary COPY. Beside ``COLUMNS`` the table
     has ``ASSIGNED_MONTH``, which the refresh uses to cut windows.
+
+    A piece of a refresh reads only what it needs: the tasks of ``team_ids``, or those that got
+    their arm at or after ``assigned_since``. The watermark is the whole table's either way.
     """
     watermark = Task.objects.aggregate(n=Count("id"), changed_at=Max("updated_at"))
     if connection.vendor == "postgresql":
-        columns, tool_uses = _read_postgres()
+        columns, tool_uses = _read_postgres(team_ids, assigned_since)
     else:
         columns, tool_uses = _read_generic()
+        keep = np.ones(len(columns["task_id"]), dtype=bool)
+        if team_ids is not None:
+            keep &= np.isin(columns["team"], team_ids)
+        if assigned_since is not None:
+            since = np.datetime64(assigned_since.astimezone(UTC).replace(tzinfo=None), "us")
+            keep &= columns["assigned_at"] >= since
+        columns = {name: values[keep] for name, values in columns.items()}
     return _task_frame(columns, tool_uses), watermark["n"], watermark["changed_at"]
 
 
-def _read_postgres() -> tuple[dict, np.ndarray]:
-    columns = _copy_columns("worklog_task t", _TASK_FIELDS)
+def _task_filter(team_ids: list[int] | None, assigned_since: datetime | None) -> tuple:
+    """SQL condition on ``worklog_task t`` for a piece's tasks, and its parameters."""
+    conditions, params = [], []
+    if team_ids is not None:
+        conditions.append("t.team_id = ANY(%s)")
+        params.append(list(team_ids))
+    if assigned_since is not None:
+        conditions.append(f"{_ASSIGNED_AT} >= %s")
+        params.append(assigned_since)
+    return " AND ".join(conditions) or "TRUE", tuple(params)
+
+
+def _read_postgres(
+    team_ids: list[int] | None = None, assigned_since: datetime | None = None
+) -> tuple[dict, np.ndarray]:
+    where, params = _task_filter(team_ids, assigned_since)
+    columns = _copy_columns("worklog_task t", _TASK_FIELDS, where, params)
     for name in ("assigned_at", "completed_at"):
         moments = columns.pop(name)
         known = moments != np.iinfo(np.int64).min
         columns[name] = np.where(
             known, _POSTGRES_EPOCH + moments.astype("timedelta64[us]"), np.datetime64("NaT")
         )
-    uses = _copy_columns("worklog_tooluse t", _TOOL_USE_FIELDS)
+    if where == "TRUE":
+        uses = _copy_columns("worklog_tooluse t", _TOOL_USE_FIELDS)
+    else:
+        uses = _copy_columns(
+            "worklog_tooluse t",
+            _TOOL_USE_FIELDS,
+            f"t.task_id IN (SELECT t.id FROM worklog_task t WHERE {where})",
+            params,
+        )
     return columns, np.column_stack([uses["task_id"], uses["tool_id"]])
 
 
@@ -198,9 +239,14 @@ def _tool_sets(task_id: np.ndarray, tool_uses: np.ndarray) -> np.ndarray:
     tool_ids = sorted(names, key=lambda i: names[i])
     sets = np.empty(len(task_id), dtype=object)
     sets[:] = [()]
-    if not len(tool_uses) or not tool_ids:
+    if not len(tool_uses) or not tool_ids or not len(task_id):
         return sets
     order = np.argsort(task_id)
+    # A tool use of a task not read (added between the two reads) is left out.
+    found = np.minimum(np.searchsorted(task_id, tool_uses[:, 0], sorter=order), len(order) - 1)
+    tool_uses = tool_uses[task_id[order[found]] == tool_uses[:, 0]]
+    if not len(tool_uses):
+        return sets
     rows = order[np.searchsorted(task_id, tool_uses[:, 0], sorter=order)]
     bits = np.searchsorted(tool_ids, tool_uses[:, 1], sorter=np.argsort(tool_ids))
     bits = np.argsort(tool_ids)[bits]

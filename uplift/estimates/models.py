@@ -58,6 +58,14 @@ class Snapshot(models.Model):
     # [...]}, compute.SCOPE_WINDOWS): a range planned but not stored held no task. Empty for a
     # snapshot computed before teams had date ranges (``LEGACY_SCOPE_WINDOWS``).
     scope_windows = models.JSONField(default=dict, blank=True)
+    # The run's pieces of work (compute.piece_plan), each a Celery job that may run on any
+    # worker: {"org": window} or {"teams": [team ids]}, with its "share" of the progress; and
+    # the positions of those committed so far. The piece completing the set publishes.
+    pieces = models.JSONField(default=list, blank=True)
+    pieces_done = models.JSONField(default=list, blank=True)
+    # Last sign of life of a running run (any piece's progress): a run silent for longer than
+    # ESTIMATES_REFRESH_STALE_SECONDS is taken as interrupted by the next one.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     LEGACY_SCOPE_WINDOWS = {"org": ["all", "6m", "3m"], "team": ["all"]}
 
