@@ -241,6 +241,9 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Django's database sessions, read with SQL written once: every signed-in request reads one.
+SESSION_ENGINE = "uplift.accounts.sessions"
+
 # Security: strict unless DEBUG is on (local mode serves plain HTTP on localhost).
 SESSION_COOKIE_AGE = int(env("SESSION_COOKIE_AGE", str(60 * 60 * 12)))
 SESSION_COOKIE_HTTPONLY = True
