@@ -11,6 +11,8 @@ from django.test import Client
 from django.utils import timezone
 
 from tests.factories import PASSWORD, UserFactory
+from uplift.accounts.backends import UserBackend
+from uplift.accounts.models import User
 from uplift.accounts.sessions import SessionStore
 from uplift.api.models import ApiToken
 
@@ -231,3 +233,17 @@ def test_an_expired_session_is_not_read():
     expired = SessionStore(store.session_key)
     assert expired.load() == {}
     assert expired.session_key is None  # a new session, never the expired one's key
+
+
+def test_the_signed_in_user_is_read_whole_and_only_while_active():
+    backend = UserBackend()
+    user = UserFactory(username="ada", first_name="Ada", is_staff=True)
+    read = backend.get_user(user.pk)
+    assert read == user
+    fields = [f.attname for f in User._meta.concrete_fields]
+    assert [getattr(read, f) for f in fields] == [getattr(user, f) for f in fields]
+    assert read.date_joined.tzinfo is not None
+    assert backend.get_user(user.pk + 1000) is None
+    assert backend.get_user(2**63) is None  # beyond the column: nobody, not an error
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    assert backend.get_user(user.pk) is None
