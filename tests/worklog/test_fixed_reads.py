@@ -4,7 +4,8 @@ rows, in the same order, with every field and the related rows the pages read.""
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import ConnectionHandler
+from django.db import ConnectionHandler, connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.factories import (
@@ -18,6 +19,7 @@ from tests.factories import (
 )
 from uplift.fixed_sql import Columns
 from uplift.worklog import selectors, timesheet
+from uplift.worklog.forms import TaskPlanForm
 from uplift.worklog.models import Task, Tool, ToolUse, WorkSession
 
 
@@ -162,3 +164,32 @@ def test_sqlite_values_become_the_fields_types():
     assert (session.pk, session.task_id, session.owner_id) == (7, 3, 5)
     assert session.started_at == datetime(2026, 3, 2, 9, 15, 0, 250000, tzinfo=UTC)
     assert session.ended_at is None
+
+
+def test_the_plan_form_takes_only_a_listed_team_and_type_without_a_query(researcher, team):
+    other_team, task_type = TeamFactory(name="Other"), TaskTypeFactory(name="Coding")
+    teams = selectors.teams_read(ids=[team.pk, other_team.pk, 2**63])
+    assert [t.name for t in teams] == sorted([team.name, "Other"])
+    data = {"forecast_no_ai_minutes": "60", "forecast_ai_minutes": "45"}
+
+    def cleaned(**posted):
+        with CaptureQueriesContext(connection) as queries:
+            form = TaskPlanForm({**data, **posted}, teams=teams[:1])
+            valid = form.is_valid()
+        assert len(queries) == 1  # the task types, once: no query per field's check
+        return form.cleaned_data if valid else form.errors
+
+    chosen = cleaned(team=str(teams[0].pk), task_type=f" 0{task_type.pk}")
+    assert (chosen["team"], chosen["task_type"]) == (teams[0], task_type)
+    assert chosen["team"].name == teams[0].name
+    refused = "Select a valid choice. That choice is not one of the available choices."
+    # A team the researcher does not plan in, a type that does not exist, garbage.
+    assert cleaned(team=str(teams[1].pk), task_type=str(task_type.pk))["team"] == [refused]
+    assert cleaned(team="x", task_type=str(task_type.pk + 99))["task_type"] == [refused]
+    nul = cleaned(team="", task_type="nul\x00")["task_type"]
+    assert nul == ["Null characters are not allowed."]
+    assert cleaned(team="", task_type=str(task_type.pk))["team"] == teams[0]  # the one team
+
+    options = TaskPlanForm(teams=teams)["task_type"].as_widget()
+    assert f'<option value="{task_type.pk}">Coding</option>' in options
+    assert selectors.teams_read(ids=[]) == []

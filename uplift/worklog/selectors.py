@@ -250,6 +250,30 @@ def worklog_rows(
             yield worklog_row(task, task_id=task_id(task), tools=tools_of.get(task.pk, []))
 
 
+def task_types_read() -> list[TaskType]:
+    """``task_type_list``, read (the plan form's), in SQL written once."""
+    found = select(
+        f'SELECT {_TASK_TYPE.sql} FROM "{TaskType._meta.db_table}" y ORDER BY y."name"',
+        [],
+        _TASK_TYPE,
+    )
+    return [task_type for (task_type,) in found]
+
+
+def teams_read(*, ids) -> list[Team]:
+    """The teams of ``ids``, by name (the plan form's), in SQL written once."""
+    ids = [team_id for team_id in ids if team_id in BIGINT_RANGE]
+    if not ids:
+        return []
+    found = select(
+        f'SELECT {_TEAM.sql} FROM "{Team._meta.db_table}" m'
+        f' WHERE m."id" IN ({", ".join(["%s"] * len(ids))}) ORDER BY m."name"',
+        ids,
+        _TEAM,
+    )
+    return [team for (team,) in found]
+
+
 def tool_list() -> QuerySet[Tool]:
     return Tool.objects.order_by("name")
 

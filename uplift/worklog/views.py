@@ -80,12 +80,13 @@ def today(request: HttpRequest) -> HttpResponse:
     home = request.access.home_page
     if home != "home":
         return redirect(home)
+    teams = selectors.teams_read(ids=request.access.planning_team_ids)
     if request.method == "POST":
-        form = TaskPlanForm(request.POST, teams=request.access.planning_teams())
+        form = TaskPlanForm(request.POST, teams=teams)
     else:
         # A new form: the type of the last task planned is the likeliest next one.
         last_type = selectors.task_type_last_planned(owner=request.user)
-        form = TaskPlanForm(teams=request.access.planning_teams(), initial={"task_type": last_type})
+        form = TaskPlanForm(teams=teams, initial={"task_type": last_type})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
