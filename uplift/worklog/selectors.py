@@ -4,6 +4,7 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -173,6 +174,33 @@ def work_session_running(*, owner: User) -> WorkSession | None:
         return None
     session, task, task_type = found[0]
     task.task_type = task_type
+    session.task = task
+    return session
+
+
+def user_lock(*, user_id: int) -> None:
+    """Lock the user's row until the transaction ends: the timer's starts and stops, and
+    plans, of one researcher are taken one after the other. (SQLite, which locks the whole
+    database for a write transaction, needs no row lock, and Django's would send none.)"""
+    if connection.features.has_select_for_update:
+        fetch_one(f'SELECT 1 FROM "{User._meta.db_table}" WHERE "id" = %s FOR UPDATE', [user_id])
+
+
+_TIMER_LOCK_SQL = (
+    f'SELECT {_SESSION.sql}, {_TASK.sql} FROM "{WorkSession._meta.db_table}" s'
+    f' INNER JOIN "{Task._meta.db_table}" t ON t."id" = s."task_id"'
+    ' WHERE s."owner_id" = %s AND s."ended_at" IS NULL ORDER BY s."started_at" LIMIT 1'
+)
+
+
+def work_session_running_locked(*, owner_id: int) -> WorkSession | None:
+    """The owner's running timer with its task, its rows locked until the transaction ends
+    (the timer's start and stop ask, in SQL written once)."""
+    sql = _TIMER_LOCK_SQL + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+    found = select(sql, [owner_id], _SESSION, _TASK)
+    if not found:
+        return None
+    session, task = found[0]
     session.task = task
     return session
 
