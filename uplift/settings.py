@@ -165,7 +165,9 @@ AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     # Refuses a locked username or address (below) before checking passwords.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, reading the signed-in user in SQL written once (a session signed
+    # in under ModelBackend's name, before this, signs in again).
+    "uplift.accounts.backends.UserBackend",
 ]
 # Wrong passwords lock a username from one client address, and an address for every username
 # after more of them; never a username from everywhere, which anyone could do to a colleague.
@@ -240,6 +242,9 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
+
+# Django's database sessions, read with SQL written once: every signed-in request reads one.
+SESSION_ENGINE = "uplift.accounts.sessions"
 
 # Security: strict unless DEBUG is on (local mode serves plain HTTP on localhost).
 SESSION_COOKIE_AGE = int(env("SESSION_COOKIE_AGE", str(60 * 60 * 12)))

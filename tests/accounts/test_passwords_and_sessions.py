@@ -11,6 +11,9 @@ from django.test import Client
 from django.utils import timezone
 
 from tests.factories import PASSWORD, UserFactory
+from uplift.accounts.backends import UserBackend
+from uplift.accounts.models import User
+from uplift.accounts.sessions import SessionStore
 from uplift.api.models import ApiToken
 
 pytestmark = pytest.mark.django_db
@@ -192,3 +195,55 @@ def test_no_password_reaches_the_logs_or_the_failure_records(client, caplog):
     assert AccessAttempt.objects.filter(path_info=CHANGE).exists()  # its form data was kept
     for secret in (wrong, PASSWORD, STRONG, "short7", wrong_old, "another-long-password-77"):
         assert not any(secret in record for record in records), secret
+
+
+def test_signing_out_ends_the_session_and_a_deactivated_account_is_signed_out(client):
+    """Sessions are read in SQL of our own (uplift/accounts/sessions.py): a session that was
+    deleted, or whose user was deactivated, no longer signs anyone in."""
+    user = UserFactory(username="ada")
+    client.post("/accounts/login/", {"username": "ada", "password": PASSWORD}, secure=True)
+    assert client.get("/", secure=True).status_code == 200
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    assert SessionStore(cookie).load()["_auth_user_id"] == str(user.pk)
+
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    assert client.get("/", secure=True)["Location"] == "/accounts/login/?next=/"
+
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    client.post("/accounts/login/", {"username": "ada", "password": PASSWORD}, secure=True)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    assert client.get("/", secure=True).status_code == 200
+    client.post("/accounts/logout/", secure=True)
+    assert not Session.objects.filter(session_key=cookie).exists()
+    client.cookies[settings.SESSION_COOKIE_NAME] = cookie  # replayed after signing out
+    assert client.get("/", secure=True)["Location"] == "/accounts/login/?next=/"
+    assert SessionStore(cookie).load() == {}
+
+
+def test_an_expired_session_is_not_read():
+    store = SessionStore()
+    store["kept"] = "yes"
+    store.create()
+    assert SessionStore(store.session_key).load() == {"kept": "yes"}
+    Session.objects.filter(session_key=store.session_key).update(
+        expire_date=timezone.now() - timedelta(seconds=1)
+    )
+    expired = SessionStore(store.session_key)
+    assert expired.load() == {}
+    assert expired.session_key is None  # a new session, never the expired one's key
+
+
+def test_the_signed_in_user_is_read_whole_and_only_while_active():
+    backend = UserBackend()
+    user = UserFactory(username="ada", first_name="Ada", is_staff=True)
+    read = backend.get_user(user.pk)
+    assert read == user
+    fields = [f.attname for f in User._meta.concrete_fields]
+    assert [getattr(read, f) for f in fields] == [getattr(user, f) for f in fields]
+    assert read.date_joined.tzinfo is not None
+    assert backend.get_user(user.pk + 1000) is None
+    assert backend.get_user(2**63) is None  # beyond the column: nobody, not an error
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    assert backend.get_user(user.pk) is None

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.factories import TaskFactory
@@ -199,6 +200,30 @@ def test_announced_task_changes_queue_one_refresh_once_committed(
         tasks_changed.send(sender=Task)
         assert not Snapshot.objects.exists()  # nothing is queued before the commit
     assert list(Snapshot.objects.values_list("status", "trigger")) == [("pending", "change")]
+    assert broker.llen("celery") == 1
+
+
+def test_a_change_while_a_refresh_is_queued_joins_it_with_one_read(
+    broker, django_capture_on_commit_callbacks
+):
+    queued = Snapshot.objects.create(status="pending")
+    Snapshot.objects.create(status="running")
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks_changed.send(sender=Task)
+    with django_capture_on_commit_callbacks(execute=False) as hooks:
+        tasks_changed.send(sender=Task)
+    with CaptureQueriesContext(connection) as queries:
+        hooks[0]()
+    [read] = queries.captured_queries  # one read, and not of the snapshot's columns
+    assert '"message"' not in read["sql"] and '"method"' not in read["sql"]
+    assert Snapshot.objects.filter(status="pending").get() == queued  # nothing new queued
+    assert broker.llen("celery") == 0
+
+    queued.status = "running"
+    queued.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks_changed.send(sender=Task)  # the queued run started: this change queues another
+    assert Snapshot.objects.filter(status="pending").count() == 1
     assert broker.llen("celery") == 1
 
 

@@ -35,6 +35,7 @@ from django.utils.functional import SimpleLazyObject
 
 from uplift.accounts.models import Membership, Team, User
 from uplift.accounts.pseudonyms import researcher_pseudonym, task_pseudonym
+from uplift.fixed_sql import fetch_all
 
 # The roles that plan tasks in a team (an analyst's membership does not).
 PLANNING_ROLES = (Membership.Role.RESEARCHER, Membership.Role.LEAD)
@@ -182,14 +183,15 @@ class Access:
 
 
 NOBODY = Access(user_id=None)
+_ROLES_SQL = f'SELECT "team_id", "role" FROM "{Membership._meta.db_table}" WHERE "user_id" = %s'
 
 
 def access_for(user: User) -> Access:
     """The user's ``Access``, read from their memberships in one query (none if signed out)."""
     if not user.is_authenticated:
         return NOBODY
-    # No ordering: Membership's default order would join the user and team tables.
-    roles = list(Membership.objects.filter(user=user).order_by().values_list("team_id", "role"))
+    # Every page asks (the navigation): SQL written once (uplift/fixed_sql.py).
+    roles = fetch_all(_ROLES_SQL, [user.pk])
     return Access(
         user_id=user.pk,
         is_admin=user.is_staff,

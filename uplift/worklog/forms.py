@@ -1,6 +1,9 @@
 """The researcher's forms. They only parse input; the services decide what is allowed."""
 
+from collections.abc import Iterable
+
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from uplift.accounts.models import Team
@@ -13,7 +16,7 @@ from uplift.worklog.bounds import (
 )
 from uplift.worklog.durations import DURATION_FORMS_TEXT, parse_duration, session_bounds
 from uplift.worklog.models import TITLE_MAX_LENGTH, Task, TaskType, ToolUse, title_is_one_line
-from uplift.worklog.selectors import task_type_list
+from uplift.worklog.selectors import task_type_list, task_types_read
 
 
 class MinutesField(forms.FloatField):
@@ -47,21 +50,50 @@ class MomentField(forms.DateTimeField):
 
 
 class ReadChoicesIterator(forms.models.ModelChoiceIterator):
-    """The choices of a queryset the form has read already, without reading it again (Django's
-    own iterator sends a new query, a server-side cursor on PostgreSQL)."""
+    """The choices of rows the form has read already (``ReadChoicesField.rows``): Django's own
+    iterator sends a new query, a server-side cursor on PostgreSQL."""
 
     def __iter__(self):
-        if self.queryset._result_cache is None:
-            yield from super().__iter__()
-            return
         if self.field.empty_label is not None:
             yield ("", self.field.empty_label)
-        for obj in self.queryset:
+        for obj in self.field.rows:
             yield self.choice(obj)
+
+    def __len__(self):
+        return len(self.field.rows) + (self.field.empty_label is not None)
+
+    def __bool__(self):
+        return self.field.empty_label is not None or bool(self.field.rows)
 
 
 class ReadChoicesField(forms.ModelChoiceField):
+    """A choice among model rows read already (``rows``, given by the form): the options and
+    the check of the value sent come from them, without a query (Django's field sends one for
+    each, and the plan form is on Today, the page researchers open most)."""
+
     iterator = ReadChoicesIterator
+
+    def __init__(self, *, model, **kwargs):
+        super().__init__(queryset=model.objects.none(), **kwargs)
+        self.rows = []
+
+    def to_python(self, value):
+        """The row whose key was sent (Django's ``ModelChoiceField.to_python``, on ``rows``)."""
+        if value in self.empty_values:
+            return None
+        self.validate_no_null_characters(value)
+        try:
+            key = self.queryset.model._meta.pk.to_python(value)
+        except ValidationError:
+            key = None
+        for row in self.rows:
+            if row.pk == key:
+                return row
+        raise ValidationError(
+            self.error_messages["invalid_choice"],
+            code="invalid_choice",
+            params={"value": value},
+        )
 
 
 class WorklogForm(forms.Form):
@@ -82,9 +114,9 @@ def title_field() -> forms.CharField:
 class TaskPlanForm(WorklogForm):
     title = title_field()
     task_type = ReadChoicesField(
-        queryset=TaskType.objects.none(), label="Task type", empty_label="Choose a task type"
+        model=TaskType, label="Task type", empty_label="Choose a task type"
     )
-    team = forms.ModelChoiceField(queryset=None, label="Team", required=False)
+    team = ReadChoicesField(model=Team, label="Team", required=False)
     forecast_no_ai_minutes = MinutesField(label="Forecast without AI (minutes)")
     forecast_ai_minutes = MinutesField(label="Forecast with AI (minutes)")
     uses_ai = forms.TypedChoiceField(
@@ -99,22 +131,23 @@ class TaskPlanForm(WorklogForm):
         required=False, label="Yes, these forecasts are right", help_text=FORECAST_RULE_TEXT
     )
 
-    def __init__(self, *args, teams: QuerySet[Team], **kwargs):
-        """``teams``: those the user may plan in (``request.access.planning_teams()``)."""
+    def __init__(self, *args, teams: Iterable[Team], **kwargs):
+        """``teams``: those the user may plan in, by name (``selectors.teams_read`` of
+        ``request.access.planning_team_ids``)."""
         super().__init__(*args, **kwargs)
-        self.fields["task_type"].queryset = task_type_list()
+        # Read once: the select's options and the check of the value sent use these rows.
+        task_types = task_types_read()
+        self.fields["task_type"].rows = task_types
         self.fields["task_type"].label_from_instance = lambda t: (
             f"{t.name} (observational)" if t.observational else t.name
         )
         self.teams = list(teams)
-        self.fields["team"].queryset = teams
+        self.fields["team"].rows = self.teams
         if len(self.teams) > 1:
             self.fields["team"].required = True
         else:
             # One team (or none, which the service refuses): nothing to choose.
             self.fields["team"].widget = forms.HiddenInput()
-        # Read once: the select's options come from the same rows (ReadChoicesField).
-        task_types = list(self.fields["task_type"].queryset)
         self.observational_possible = any(t.observational for t in self.teams) or any(
             t.observational for t in task_types
         )

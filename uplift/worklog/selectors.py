@@ -4,6 +4,7 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -23,6 +24,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Ln, TruncWeek
 
 from uplift.accounts.models import Team, User
+from uplift.fixed_sql import BIGINT_RANGE, Columns, fetch_one, is_postgresql, select
 from uplift.worklog.batches import BATCH, chunks
 from uplift.worklog.models import Task, TaskType, Tool, ToolUse, WorkSession
 from uplift.worklog.worklog_csv import worklog_row
@@ -65,8 +67,9 @@ def task_exists(*, team: Team | None = None) -> bool:
     return tasks.exists()
 
 
-def task_list_open(*, owner: User) -> QuerySet[Task]:
-    """The owner's planned and in-progress tasks, newest first, with minutes logged so far."""
+def task_list_open_query(*, owner: User) -> QuerySet[Task]:
+    """The owner's planned and in-progress tasks, newest first, with minutes logged so far
+    (``logged``, a duration, None without any) and ``noncompliant``."""
     logged = (
         WorkSession.objects.filter(task=OuterRef("pk"), ended_at__isnull=False)
         .order_by()
@@ -85,31 +88,160 @@ def task_list_open(*, owner: User) -> QuerySet[Task]:
     )
 
 
+_TASK = Columns(Task, "t")
+_TASK_TYPE = Columns(TaskType, "y")
+_TEAM = Columns(Team, "m")
+_TASK_WITH_TYPE_AND_TEAM = (
+    f"SELECT {_TASK.sql}, {_TASK_TYPE.sql}, {_TEAM.sql}"
+    f' FROM "{Task._meta.db_table}" t'
+    f' INNER JOIN "{TaskType._meta.db_table}" y ON y."id" = t."task_type_id"'
+    f' INNER JOIN "{Team._meta.db_table}" m ON m."id" = t."team_id"'
+)
+# task_list_open_query's SQL (Today asks on every visit; the ORM took 5 ms to build it).
+_OPEN_TASKS_SQL = (
+    f"SELECT {_TASK.sql}, {_TASK_TYPE.sql}, {_TEAM.sql},"
+    f' (SELECT SUM(s."ended_at" - s."started_at") FROM "{WorkSession._meta.db_table}" s'
+    '   WHERE s."task_id" = t."id" AND s."ended_at" IS NOT NULL),'
+    f' (t."condition" = %s AND EXISTS (SELECT 1 FROM "{ToolUse._meta.db_table}" u'
+    '   WHERE u."task_id" = t."id"))'
+    f' FROM "{Task._meta.db_table}" t'
+    f' INNER JOIN "{TaskType._meta.db_table}" y ON y."id" = t."task_type_id"'
+    f' INNER JOIN "{Team._meta.db_table}" m ON m."id" = t."team_id"'
+    ' WHERE t."owner_id" = %s AND t."status" IN (%s, %s)'
+    ' ORDER BY t."created_at" DESC, t."id" DESC'
+)
+
+
+def task_list_open(*, owner: User) -> list[Task]:
+    """``task_list_open_query``, read: in SQL written once on PostgreSQL (uplift/fixed_sql.py)."""
+    if not is_postgresql():
+        return list(task_list_open_query(owner=owner))
+    tasks = []
+    params = [Task.Condition.NO_AI, owner.pk, *OPEN_STATUSES]
+    for task, task_type, team, logged, noncompliant in select(
+        _OPEN_TASKS_SQL, params, _TASK, _TASK_TYPE, _TEAM
+    ):
+        task.task_type, task.team = task_type, team
+        task.logged, task.noncompliant = logged, bool(noncompliant)
+        tasks.append(task)
+    return tasks
+
+
+def task_of_owner(*, owner: User, task_id: int) -> Task | None:
+    """The owner's task ``task_id`` with its type and team; None if they have no such task
+    (the task page and every form posted from it ask first)."""
+    if task_id not in BIGINT_RANGE:
+        return None
+    found = select(
+        f'{_TASK_WITH_TYPE_AND_TEAM} WHERE t."id" = %s AND t."owner_id" = %s',
+        [task_id, owner.pk],
+        _TASK,
+        _TASK_TYPE,
+        _TEAM,
+    )
+    if not found:
+        return None
+    task, task_type, team = found[0]
+    task.task_type, task.team = task_type, team
+    return task
+
+
 def task_type_last_planned(*, owner: User) -> int | None:
     """The id of the task type of the owner's most recently planned task, or None."""
-    return (
-        Task.objects.filter(owner=owner)
-        .order_by("-created_at")
-        .values_list("task_type_id", flat=True)
-        .first()
+    row, _ = fetch_one(
+        f'SELECT "task_type_id" FROM "{Task._meta.db_table}" WHERE "owner_id" = %s'
+        ' ORDER BY "created_at" DESC LIMIT 1',
+        [owner.pk],
     )
+    return None if row is None else row[0]
+
+
+_SESSION = Columns(WorkSession, "s")
+# Every page's header asks (uplift/fixed_sql.py: the ORM took 1.9 ms to build this join).
+_RUNNING_SQL = (
+    f"SELECT {_SESSION.sql}, {_TASK.sql}, {_TASK_TYPE.sql}"
+    f' FROM "{WorkSession._meta.db_table}" s'
+    f' INNER JOIN "{Task._meta.db_table}" t ON t."id" = s."task_id"'
+    f' INNER JOIN "{TaskType._meta.db_table}" y ON y."id" = t."task_type_id"'
+    ' WHERE s."owner_id" = %s AND s."ended_at" IS NULL ORDER BY s."started_at" LIMIT 1'
+)
 
 
 def work_session_running(*, owner: User) -> WorkSession | None:
-    """The owner's running timer, with its task, or None."""
-    return (
-        WorkSession.objects.filter(owner=owner, ended_at__isnull=True)
-        .select_related("task", "task__task_type")
-        .first()
-    )
+    """The owner's running timer, with its task and the task's type, or None."""
+    found = select(_RUNNING_SQL, [owner.pk], _SESSION, _TASK, _TASK_TYPE)
+    if not found:
+        return None
+    session, task, task_type = found[0]
+    task.task_type = task_type
+    session.task = task
+    return session
+
+
+def user_lock(*, user_id: int) -> None:
+    """Lock the user's row until the transaction ends: the timer's starts and stops, and
+    plans, of one researcher are taken one after the other. (SQLite, which locks the whole
+    database for a write transaction, needs no row lock, and Django's would send none.)"""
+    if connection.features.has_select_for_update:
+        fetch_one(f'SELECT 1 FROM "{User._meta.db_table}" WHERE "id" = %s FOR UPDATE', [user_id])
+
+
+_TIMER_LOCK_SQL = (
+    f'SELECT {_SESSION.sql}, {_TASK.sql} FROM "{WorkSession._meta.db_table}" s'
+    f' INNER JOIN "{Task._meta.db_table}" t ON t."id" = s."task_id"'
+    ' WHERE s."owner_id" = %s AND s."ended_at" IS NULL ORDER BY s."started_at" LIMIT 1'
+)
+
+
+def work_session_running_locked(*, owner_id: int) -> WorkSession | None:
+    """The owner's running timer with its task, its rows locked until the transaction ends
+    (the timer's start and stop ask, in SQL written once)."""
+    sql = _TIMER_LOCK_SQL + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+    found = select(sql, [owner_id], _SESSION, _TASK)
+    if not found:
+        return None
+    session, task = found[0]
+    session.task = task
+    return session
 
 
 def work_session_list(*, task: Task) -> QuerySet[WorkSession]:
     return WorkSession.objects.filter(task=task).order_by("started_at")
 
 
+def work_sessions_of(*, task: Task) -> list[WorkSession]:
+    """``work_session_list``, read (the task page's), in SQL written once."""
+    found = select(
+        f'SELECT {_SESSION.sql} FROM "{WorkSession._meta.db_table}" s'
+        ' WHERE s."task_id" = %s ORDER BY s."started_at"',
+        [task.pk],
+        _SESSION,
+    )
+    return [session for (session,) in found]
+
+
 def tool_use_list(*, task: Task) -> QuerySet[ToolUse]:
     return ToolUse.objects.filter(task=task).select_related("tool")
+
+
+_TOOL_USE = Columns(ToolUse, "u")
+_TOOL = Columns(Tool, "l")
+
+
+def tool_uses_of(*, task: Task) -> list[ToolUse]:
+    """``tool_use_list``, read, in its order (by tool name), in SQL written once."""
+    uses = []
+    for use, tool in select(
+        f'SELECT {_TOOL_USE.sql}, {_TOOL.sql} FROM "{ToolUse._meta.db_table}" u'
+        f' INNER JOIN "{Tool._meta.db_table}" l ON l."id" = u."tool_id"'
+        ' WHERE u."task_id" = %s ORDER BY u."task_id", l."name"',
+        [task.pk],
+        _TOOL_USE,
+        _TOOL,
+    ):
+        use.tool = tool
+        uses.append(use)
+    return uses
 
 
 def tool_names_by_task(*, task_ids: list[int]) -> dict[int, list[str]]:
@@ -146,8 +278,40 @@ def worklog_rows(
             yield worklog_row(task, task_id=task_id(task), tools=tools_of.get(task.pk, []))
 
 
+def task_types_read() -> list[TaskType]:
+    """``task_type_list``, read (the plan form's), in SQL written once."""
+    found = select(
+        f'SELECT {_TASK_TYPE.sql} FROM "{TaskType._meta.db_table}" y ORDER BY y."name"',
+        [],
+        _TASK_TYPE,
+    )
+    return [task_type for (task_type,) in found]
+
+
+def teams_read(*, ids) -> list[Team]:
+    """The teams of ``ids``, by name (the plan form's), in SQL written once."""
+    ids = [team_id for team_id in ids if team_id in BIGINT_RANGE]
+    if not ids:
+        return []
+    found = select(
+        f'SELECT {_TEAM.sql} FROM "{Team._meta.db_table}" m'
+        f' WHERE m."id" IN ({", ".join(["%s"] * len(ids))}) ORDER BY m."name"',
+        ids,
+        _TEAM,
+    )
+    return [team for (team,) in found]
+
+
 def tool_list() -> QuerySet[Tool]:
     return Tool.objects.order_by("name")
+
+
+def tools_read() -> list[Tool]:
+    """``tool_list``, read (the task page's tool checkboxes), in SQL written once."""
+    found = select(
+        f'SELECT {_TOOL.sql} FROM "{Tool._meta.db_table}" l ORDER BY l."name"', [], _TOOL
+    )
+    return [tool for (tool,) in found]
 
 
 def task_type_list() -> QuerySet[TaskType]:

@@ -31,6 +31,7 @@ from django.db.models.functions import Coalesce, TruncDate, TruncWeek
 from django.utils import timezone
 
 from uplift.accounts.models import User
+from uplift.fixed_sql import fetch_one, is_postgresql
 from uplift.worklog.models import Task, WorkSession
 
 
@@ -140,10 +141,32 @@ def minutes_on(*, owner: User, day: date, now: datetime | None = None) -> float:
     The same time as ``logged_by_day`` counts for the day, summed by the database: Today asks
     on every visit, and a day of many sessions would otherwise send every row."""
     start, end = _moment(day), _moment(day + timedelta(days=1))
+    now = now or timezone.now()
+    if is_postgresql():
+        row, _ = fetch_one(
+            _MINUTES_ON_SQL,
+            [now, owner.pk, start, end, owner.pk, Task.Status.COMPLETED, start, end],
+        )
+        return _minutes(row[0]) + _minutes(row[1])
     sessions = WorkSession.objects.filter(owner=owner, started_at__gte=start, started_at__lt=end)
     typed = _typed_only(owner).filter(completed_at__gte=start, completed_at__lt=end)
-    timed = sessions.aggregate(total=Sum(_length(now or timezone.now())))["total"]
+    timed = sessions.aggregate(total=Sum(_length(now)))["total"]
     return _minutes(timed) + _minutes(typed.aggregate(total=Sum("actual_minutes"))["total"])
+
+
+# minutes_on's two sums in one query, in SQL written once (uplift/fixed_sql.py) on PostgreSQL:
+# the ORM took 3.5 ms to build them, on every visit to Today.
+_MINUTES_ON_SQL = (
+    f'SELECT (SELECT SUM(COALESCE(s."ended_at", %s) - s."started_at")'
+    f'  FROM "{WorkSession._meta.db_table}" s'
+    '  WHERE s."owner_id" = %s AND s."started_at" >= %s AND s."started_at" < %s),'
+    f' (SELECT SUM(t."actual_minutes") FROM "{Task._meta.db_table}" t'
+    '  WHERE t."owner_id" = %s AND t."status" = %s'
+    '  AND t."actual_minutes" IS NOT NULL'
+    '  AND t."completed_at" >= %s AND t."completed_at" < %s'
+    f'  AND NOT EXISTS (SELECT 1 FROM "{WorkSession._meta.db_table}" w'
+    '   WHERE w."task_id" = t."id"))'
+)
 
 
 @dataclass

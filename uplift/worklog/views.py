@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -41,7 +41,10 @@ def researcher_view(view):
 
 def _own_task(request: HttpRequest, task_id: int) -> Task:
     # Another researcher's task is indistinguishable from a missing one: 404.
-    return get_object_or_404(selectors.task_list_for_owner(owner=request.user), pk=task_id)
+    task = selectors.task_of_owner(owner=request.user, task_id=task_id)
+    if task is None:
+        raise Http404("No such task.")
+    return task
 
 
 def _forgotten_timer(request: HttpRequest, error: services.LongSession) -> HttpResponse:
@@ -77,12 +80,13 @@ def today(request: HttpRequest) -> HttpResponse:
     home = request.access.home_page
     if home != "home":
         return redirect(home)
+    teams = selectors.teams_read(ids=request.access.planning_team_ids)
     if request.method == "POST":
-        form = TaskPlanForm(request.POST, teams=request.access.planning_teams())
+        form = TaskPlanForm(request.POST, teams=teams)
     else:
         # A new form: the type of the last task planned is the likeliest next one.
         last_type = selectors.task_type_last_planned(owner=request.user)
-        form = TaskPlanForm(teams=request.access.planning_teams(), initial={"task_type": last_type})
+        form = TaskPlanForm(teams=teams, initial={"task_type": last_type})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -155,8 +159,8 @@ def intro_dismiss(request: HttpRequest) -> HttpResponse:
 
 
 def _detail(request: HttpRequest, task: Task, status: int = 200, **forms) -> HttpResponse:
-    sessions = list(selectors.work_session_list(task=task))
-    uses = {use.tool_id: use for use in selectors.tool_use_list(task=task)}
+    sessions = selectors.work_sessions_of(task=task)
+    uses = {use.tool_id: use for use in selectors.tool_uses_of(task=task)}
     is_open = task.status in selectors.OPEN_STATUSES
     running = next((s for s in sessions if s.ended_at is None), None)
     context = {
@@ -169,7 +173,7 @@ def _detail(request: HttpRequest, task: Task, status: int = 200, **forms) -> Htt
         "entered_wrongly": ENTERED_WRONGLY,
         "session_form": forms.get("session_form") or WorkSessionForm(),
         "tool_form": forms.get("tool_form")
-        or ToolUseForm(tools=selectors.tool_list(), current=uses),
+        or ToolUseForm(tools=selectors.tools_read(), current=uses),
         "edit_form": forms.get("edit_form")
         or TaskEditForm(
             task=task,
@@ -297,8 +301,8 @@ def session_edit(request: HttpRequest, task_id: int, session_id: int) -> HttpRes
 
 
 def _tool_form(request: HttpRequest, task: Task) -> ToolUseForm:
-    current = {use.tool_id: use for use in selectors.tool_use_list(task=task)}
-    return ToolUseForm(request.POST, tools=selectors.tool_list(), current=current)
+    current = {use.tool_id: use for use in selectors.tool_uses_of(task=task)}
+    return ToolUseForm(request.POST, tools=selectors.tools_read(), current=current)
 
 
 def _tool_entries(form: ToolUseForm) -> list[services.ToolUseEntry]:

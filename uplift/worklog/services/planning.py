@@ -10,6 +10,7 @@ from uplift.accounts.access import PLANNING_ROLES
 from uplift.accounts.models import Membership, Team, User
 from uplift.worklog.bounds import forecast_doubts, minutes_problem
 from uplift.worklog.models import Task, TaskType
+from uplift.worklog.selectors import user_lock
 
 # Unpredictable to anyone, researcher included: drawn from the operating system's entropy.
 _random = secrets.SystemRandom()
@@ -88,7 +89,7 @@ def task_plan(
             task.condition = Task.Condition.AI if uses_ai else Task.Condition.NO_AI
         else:
             # One researcher plans one task at a time: the block state read below stays true.
-            User.objects.select_for_update().filter(pk=owner.pk).first()
+            user_lock(user_id=owner.pk)
             task.assignment = Task.Assignment.RANDOMIZED
             task.allocation_ai = team.allocation_ai
             _draw(task=task, allocation_ai=team.allocation_ai)

@@ -13,7 +13,7 @@ from uplift import dates
 from uplift.accounts.models import User
 from uplift.worklog.bounds import MAX_MINUTES, MIN_MINUTES, moment_problem
 from uplift.worklog.models import AuditEntry, Task, WorkSession
-from uplift.worklog.selectors import OPEN_STATUSES
+from uplift.worklog.selectors import OPEN_STATUSES, user_lock, work_session_running_locked
 from uplift.worklog.signals import tasks_changed
 
 # A session longer than this is more likely a forgotten timer than work: it needs confirmation.
@@ -62,14 +62,9 @@ def work_session_start(*, task: Task, confirm_long: bool = False) -> WorkSession
         raise ValidationError(f"This task is {task.get_status_display().lower()}.")
     with transaction.atomic():
         # One start at a time per researcher: the second sees the first's session.
-        User.objects.select_for_update().filter(pk=task.owner_id).first()
+        user_lock(user_id=task.owner_id)
         now = timezone.now()
-        running = (
-            WorkSession.objects.select_for_update()
-            .filter(owner_id=task.owner_id, ended_at__isnull=True)
-            .select_related("task")
-            .first()
-        )
+        running = work_session_running_locked(owner_id=task.owner_id)
         if running is not None and running.task_id == task.pk:
             return running
         if running is not None:
@@ -96,14 +91,9 @@ def work_session_stop(*, owner: User, confirm_long: bool = False) -> WorkSession
     """
     with transaction.atomic():
         # Taken one after the other with starts (``work_session_start``).
-        User.objects.select_for_update().filter(pk=owner.pk).first()
+        user_lock(user_id=owner.pk)
         now = timezone.now()
-        session = (
-            WorkSession.objects.select_for_update()
-            .filter(owner=owner, ended_at__isnull=True)
-            .select_related("task")
-            .first()
-        )
+        session = work_session_running_locked(owner_id=owner.pk)
         if session is None:
             return None
         _running_end(session=session, at=now, confirm_long=confirm_long)
