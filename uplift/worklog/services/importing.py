@@ -382,21 +382,29 @@ class _Staging:
             "ok boolean NOT NULL, "
             "PRIMARY KEY (col, cell))"
         )
-        with connection.cursor() as cursor:
-            for number, column in enumerate(_BY_CELL):
-                found = connection.connection.cursor(name="import_cells")
-                found.itersize = _READ_CHUNK
-                found.execute(f"SELECT DISTINCT COALESCE({column.name}, '') FROM import_raw")
-                try:
-                    while chunk := found.fetchmany(_READ_CHUNK):
-                        with cursor.cursor.copy(
-                            "COPY import_cell (col, cell, value, number, moment, key, ok) "
-                            "FROM STDIN"
-                        ) as copy:
-                            for (cell,) in chunk:
-                                copy.write_row((number, cell, *_cell_row(column, cell, now)))
-                finally:
-                    found.close()
+        # The distinct cells of every such column in one reading of the table: one grouping
+        # set per column, its cell the one column not NULL.
+        cells = [f"COALESCE({column.name}, '') AS c{n}" for n, column in enumerate(_BY_CELL)]
+        names = [f"c{n}" for n in range(len(_BY_CELL))]
+        which = " ".join(f"WHEN GROUPING({name}) = 0 THEN {n}" for n, name in enumerate(names))
+        found = connection.connection.cursor(name="import_cells")
+        found.itersize = _READ_CHUNK
+        found.execute(
+            f"SELECT CASE {which} END, COALESCE({', '.join(names)}) "
+            f"FROM (SELECT {', '.join(cells)} FROM import_raw) AS r "
+            f"GROUP BY GROUPING SETS ({', '.join(f'({name})' for name in names)})"
+        )
+        try:
+            with connection.cursor() as cursor:
+                while chunk := found.fetchmany(_READ_CHUNK):
+                    with cursor.cursor.copy(
+                        "COPY import_cell (col, cell, value, number, moment, key, ok) FROM STDIN"
+                    ) as copy:
+                        for number, cell in chunk:
+                            row = _cell_row(_BY_CELL[number], cell, now)
+                            copy.write_row((number, cell, *row))
+        finally:
+            found.close()
         self.sql("ANALYZE import_cell")
 
     def _stage_plain_rows(self, now) -> tuple[str, dict]:
@@ -805,7 +813,7 @@ class _Staging:
             "source": self.source,
             "other": ToolUse.Mode.OTHER,
         }
-        with connection.cursor() as cursor:
+        with _step("insert new tasks"), connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {_TASK} (owner_id, team_id, task_type_id, title, "
                 "forecast_no_ai_minutes, forecast_ai_minutes, assignment, condition, "
@@ -826,7 +834,8 @@ class _Staging:
                 params,
             )
             created = cursor.rowcount
-            if created:
+        if created:
+            with _step("insert new tool uses"), connection.cursor() as cursor:
                 cursor.execute(
                     f"INSERT INTO {_TOOL_USE} (task_id, tool_id, minutes, mode) "
                     "SELECT t.id, m.id, NULL, %(other)s FROM import_stage s "
