@@ -813,39 +813,55 @@ class _Staging:
             "source": self.source,
             "other": ToolUse.Mode.OTHER,
         }
-        with _step("insert new tasks"), connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {_TASK} (owner_id, team_id, task_type_id, title, "
-                "forecast_no_ai_minutes, forecast_ai_minutes, assignment, condition, "
-                "randomized_at, allocation_ai, draw, status, abandoned_reason, started_at, "
-                "completed_at, actual_minutes, actual_imputed, perceived_other_minutes, source, "
-                "external_id, created_at, updated_at) "
-                "SELECT u.id, tm.id, tt.id, s.title, s.forecast_no_ai_minutes, "
-                "s.forecast_ai_minutes, s.assignment, s.condition, "
-                f"CASE WHEN {randomized} "
-                "THEN COALESCE(s.started_at, s.completed_at, %(now)s) END, "
-                f"CASE WHEN {randomized} THEN COALESCE(s.allocation_ai, %(allocation)s) "
-                "ELSE s.allocation_ai END, "
-                f"CASE WHEN {randomized} THEN %(imported)s ELSE '' END, "
-                "s.status, '', s.started_at, s.completed_at, s.actual_minutes, "
-                "s.actual_imputed, s.perceived_other_minutes, %(source)s, s.task_id, "
-                f"%(now)s, %(now)s FROM import_stage s {self._JOIN_NAMES}"
-                f"WHERE {new_rows} ORDER BY s.row_number",
-                params,
-            )
-            created = cursor.rowcount
-        if created:
-            with _step("insert new tool uses"), connection.cursor() as cursor:
+        insert_tasks = (
+            f"INSERT INTO {_TASK} (owner_id, team_id, task_type_id, title, "
+            "forecast_no_ai_minutes, forecast_ai_minutes, assignment, condition, "
+            "randomized_at, allocation_ai, draw, status, abandoned_reason, started_at, "
+            "completed_at, actual_minutes, actual_imputed, perceived_other_minutes, source, "
+            "external_id, created_at, updated_at) "
+            "SELECT u.id, tm.id, tt.id, s.title, s.forecast_no_ai_minutes, "
+            "s.forecast_ai_minutes, s.assignment, s.condition, "
+            f"CASE WHEN {randomized} "
+            "THEN COALESCE(s.started_at, s.completed_at, %(now)s) END, "
+            f"CASE WHEN {randomized} THEN COALESCE(s.allocation_ai, %(allocation)s) "
+            "ELSE s.allocation_ai END, "
+            f"CASE WHEN {randomized} THEN %(imported)s ELSE '' END, "
+            "s.status, '', s.started_at, s.completed_at, s.actual_minutes, "
+            "s.actual_imputed, s.perceived_other_minutes, %(source)s, s.task_id, "
+            f"%(now)s, %(now)s FROM import_stage s {self._JOIN_NAMES}"
+            f"WHERE {new_rows} ORDER BY s.row_number"
+        )
+        insert_tools = (
+            f"INSERT INTO {_TOOL_USE} (task_id, tool_id, minutes, mode) "
+            "SELECT t.id, m.id, NULL, %(other)s FROM {tasks} "
+            "JOIN import_stage s ON s.task_id = t.external_id "
+            "JOIN import_stage_tool st ON st.row_number = s.row_number "
+            "JOIN import_tool m ON m.key = st.key "
+            "WHERE {where} ORDER BY s.row_number, st.position"
+        )
+        with connection.cursor() as cursor:
+            if self.postgres:
+                # The new tasks' ids as the insert returns them, joined to the file's tools by
+                # hash, rather than looked up in worklog_task's index once per tool use.
                 cursor.execute(
-                    f"INSERT INTO {_TOOL_USE} (task_id, tool_id, minutes, mode) "
-                    "SELECT t.id, m.id, NULL, %(other)s FROM import_stage s "
-                    "JOIN import_stage_tool st ON st.row_number = s.row_number "
-                    "JOIN import_tool m ON m.key = st.key "
-                    f"JOIN {_TASK} t ON t.source = %(source)s AND t.external_id = s.task_id "
-                    f"WHERE t.external_id <> '' AND {new_rows} "
-                    "ORDER BY s.row_number, st.position",
+                    f"WITH t AS ({insert_tasks} RETURNING id, external_id), "
+                    "tools AS ("
+                    + insert_tools.format(tasks="t", where="TRUE")
+                    + ") SELECT count(*) FROM t",
                     params,
                 )
+                created = cursor.fetchone()[0]
+            else:
+                cursor.execute(insert_tasks, params)
+                created = cursor.rowcount
+                if created:
+                    cursor.execute(
+                        insert_tools.format(
+                            tasks=f"{_TASK} t",
+                            where=f"t.source = %(source)s AND t.external_id <> '' AND {new_rows}",
+                        ),
+                        params,
+                    )
         return created
 
 
