@@ -93,11 +93,18 @@ class Task(models.Model):
     # Fields that may not change once the task has been assigned its condition.
     LOCKED_FIELDS = ("forecast_no_ai_minutes", "forecast_ai_minutes", "assignment", "condition")
 
+    # No index of their own: the indexes below that start with each of these serve every
+    # look-up by it (a researcher's tasks, a team's, a task type's, and the foreign-key checks
+    # of a delete), and every index more is one more write per task (docs/performance.md).
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tasks"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tasks", db_index=False
     )
-    team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="tasks")
-    task_type = models.ForeignKey(TaskType, on_delete=models.PROTECT, related_name="tasks")
+    team = models.ForeignKey(
+        "accounts.Team", on_delete=models.PROTECT, related_name="tasks", db_index=False
+    )
+    task_type = models.ForeignKey(
+        TaskType, on_delete=models.PROTECT, related_name="tasks", db_index=False
+    )
     title = models.CharField(
         max_length=TITLE_MAX_LENGTH, blank=True, validators=[title_is_one_line]
     )
@@ -366,8 +373,12 @@ class ToolUseMode(models.TextChoices):
 class ToolUse(models.Model):
     Mode = ToolUseMode
 
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="tool_uses")
-    tool = models.ForeignKey(Tool, on_delete=models.PROTECT, related_name="uses")
+    # No index of their own: tool_use_once_per_task starts with the task, tool_use_tool_task
+    # with the tool.
+    task = models.ForeignKey(
+        Task, on_delete=models.CASCADE, related_name="tool_uses", db_index=False
+    )
+    tool = models.ForeignKey(Tool, on_delete=models.PROTECT, related_name="uses", db_index=False)
     minutes = models.FloatField(null=True, blank=True, validators=[validate_minutes])
     mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.OTHER)
 

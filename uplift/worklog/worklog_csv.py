@@ -518,6 +518,18 @@ def _record_from_row(
     return (None if read.problems else record), read.problems
 
 
+def read_cell(column: Column, cell: str, now: datetime) -> tuple[Any, bool]:
+    """What a cell of ``column`` reads as, on any row, and whether it reads without a problem
+    of its own (a researcher's: whether it is an email address too). The rules that join a
+    row's cells (``_record_from_row``) are the caller's."""
+    alone = _RowReader(0, {column.name: cell}, now)
+    value = column.kind.read(alone, column)
+    ok = not alone.problems
+    if ok and column.kind is EMAIL and value and not _is_email(value):
+        ok = False
+    return value, ok
+
+
 def _given(values: dict[str, str], column: str) -> bool:
     return bool((values.get(column) or "").strip())
 
@@ -594,6 +606,31 @@ def worklog_records(stream: Iterable[str], problems: Problems) -> Iterator[TaskR
     Each row is checked on its own: that no two rows share a task id is the caller's check
     (``read_worklog`` remembers the ids; the import asks the database).
     """
+    header, rows = worklog_rows(stream, problems)
+    now = timezone.now()
+    cells = _CellReads(now)
+    for row_number, row in rows:
+        record, row_problems = record_from_cells(row_number, header, row, now, cells)
+        for problem in row_problems:
+            problems.add(problem)
+        if record is not None:
+            yield record
+
+
+def record_from_cells(
+    row_number: int, header: list[str], row: list, now: datetime, cells: "_CellReads"
+) -> tuple[TaskRecord | None, list[Problem]]:
+    """A row's cells (as ``worklog_rows`` gives them) read into a record, or its problems."""
+    return _record_from_row(row_number, dict(zip(header, row, strict=False)), now, cells)
+
+
+def worklog_rows(
+    stream: Iterable[str], problems: Problems
+) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header of a worklog CSV and its rows' cells, numbered as problems name rows, not yet
+    checked: a row the reader cannot take (too many values, past ``MAX_ROWS``, unreadable) is
+    added to ``problems`` rather than given; blank lines are counted and skipped. A header
+    with problems raises ``WorklogFileError`` at once."""
     reader = csv.DictReader(stream)
     try:
         header = [name.strip() for name in (reader.fieldnames or [])]
@@ -604,13 +641,13 @@ def worklog_records(stream: Iterable[str], problems: Problems) -> Iterator[TaskR
         for problem in header_problems:
             problems.add(problem)
         raise problems.error()
-    now = timezone.now()
-    cells = _CellReads(now)
-    width = len(header)
-    row_number = 1
+    return header, _rows(reader.reader, len(header), problems)
+
+
+def _rows(rows: Iterator[list[str]], width: int, problems: Problems):
     # The underlying reader, not DictReader's iteration: DictReader skips blank lines, and a
     # spreadsheet counts them, so problems would name the wrong row after one.
-    rows = reader.reader
+    row_number = 1
     while True:
         row_number += 1
         try:
@@ -635,12 +672,7 @@ def worklog_records(stream: Iterable[str], problems: Problems) -> Iterator[TaskR
         if len(row) > width:
             problems.add(Problem(row_number, "-", "has more values than the header has columns"))
             continue
-        values = dict(zip(header, row, strict=False))
-        record, row_problems = _record_from_row(row_number, values, now, cells)
-        for problem in row_problems:
-            problems.add(problem)
-        if record is not None:
-            yield record
+        yield row_number, row
 
 
 def _unreadable(error: Exception) -> str:

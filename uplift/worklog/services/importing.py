@@ -1,21 +1,27 @@
 """Importing the worklog CSV: whole files or nothing, re-imports updating their tasks.
 
-A file is imported through temporary staging tables, never held in memory: its rows are read,
-checked and loaded into ``import_stage`` one at a time (PostgreSQL: ``COPY``; SQLite: inserts a
-chunk at a time), then the database finds the repeated task ids, the refused changes of locked
-fields and the tasks that exist already, the names (teams, researchers, task types, tools) are
-resolved once per distinct name, and the tasks and their tools are written by a few set-based
-``INSERT ... SELECT`` and ``UPDATE`` statements, all in one transaction. What Python holds at a
-time is one row, one chunk of rows read back (refusals and audited changes), or one chunk of
-names: the memory does not grow with the file (docs/performance.md).
+A file is imported through temporary staging tables, never held in memory. On PostgreSQL its
+rows are split into cells by Python's csv reader and copied as text into ``import_raw``
+(``COPY``); each distinct cell of a repeating column is read once by the same Python code that
+reads a row's cells, and the rest is checked in SQL, set by set, into ``import_stage``; only
+rows SQL does not find plainly valid (bad ones, or valid ones spelt unusually) are read back
+and checked in Python a row at a time (``_Staging.load_file``). On SQLite, and for records
+given by the caller, each record is read and checked in Python and loaded into
+``import_stage`` (SQLite: inserts a chunk at a time). Then the database finds the repeated task
+ids, the refused changes of locked fields and the tasks that exist already, the names (teams,
+researchers, task types, tools) are resolved once per distinct name, and the tasks and their
+tools are written by a few set-based ``INSERT ... SELECT`` and ``UPDATE`` statements, all in one
+transaction. What Python holds at a time is one row, one chunk of rows or cells read back, or
+one chunk of names: the memory does not grow with the file (docs/performance.md).
 """
 
 import logging
 import secrets
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.db import connection, transaction
@@ -29,14 +35,21 @@ from uplift.worklog.services._common import shown
 from uplift.worklog.services.refusals import LockedFieldRefusal, audit_record_refusals
 from uplift.worklog.signals import tasks_changed
 from uplift.worklog.worklog_csv import (
+    COLUMN_SPECS,
+    COLUMNS,
     MAX_PROBLEMS_LISTED,
     TOOL_SEPARATOR,
+    TOOLS,
     Problem,
     Problems,
     TaskRecord,
     WorklogFileError,
+    _CellReads,
     duplicate_problem,
+    read_cell,
+    record_from_cells,
     worklog_records,
+    worklog_rows,
 )
 
 logger = logging.getLogger(__name__)
@@ -65,7 +78,12 @@ def import_worklog_file(
     size costs the same memory. A bad file raises the ``WorklogFileError`` that
     ``read_worklog`` raises for it, and writes nothing."""
     problems = Problems()
-    return _import(worklog_records(lines, problems), problems, source=source, actor=actor)
+    if connection.vendor == "postgresql":
+        return _import(
+            lambda staging: staging.load_file(lines, problems), problems, source=source, actor=actor
+        )
+    records = worklog_records(lines, problems)
+    return _import(lambda staging: staging.load(records), problems, source=source, actor=actor)
 
 
 def worklog_import(
@@ -79,7 +97,9 @@ def worklog_import(
     ``IMPORTED_ALLOCATION_AI`` when the record has none; an existing task whose record has none
     keeps its own.
     """
-    return _import(iter(records), Problems(), source=source, actor=actor)
+    return _import(
+        lambda staging: staging.load(iter(records)), Problems(), source=source, actor=actor
+    )
 
 
 # Values of an existing task that a re-import may change, each change written to the audit log.
@@ -130,6 +150,8 @@ _TEMP_TABLES = (
     "import_team",
     "import_task_type",
     "import_tool",
+    "import_raw",
+    "import_cell",
 )
 
 
@@ -141,14 +163,14 @@ class _Refused(Exception):
 
 
 def _import(
-    records: Iterator[TaskRecord], problems: Problems, *, source: str, actor: User | None
+    load: Callable[["_Staging"], None], problems: Problems, *, source: str, actor: User | None
 ) -> ImportResult:
     refused = None
     with _step("import"), transaction.atomic():
         staging = _Staging(source=source)
         staging.create()
         with _step("read and load"):
-            staging.load(records)
+            load(staging)
         with _step("check"):
             staging.check(problems)
         with _step("refusals"):
@@ -256,13 +278,7 @@ class _Staging:
                     write = copy.write_row
                     for record in records:
                         write(self._row(record, same))
-            self.sql(
-                "INSERT INTO import_stage_tool (row_number, position, name, key) "
-                "SELECT s.row_number, u.position, u.name, u.key FROM import_stage s, "
-                "unnest(string_to_array(s.tools, %s), string_to_array(s.tool_keys, %s)) "
-                "WITH ORDINALITY AS u(name, key, position) WHERE s.tools <> ''",
-                [TOOL_SEPARATOR, TOOL_SEPARATOR],
-            )
+            self._stage_tools()
         else:
             marks = ", ".join(["%s"] * len(_STAGE_COLUMNS))
             moment = self.moment
@@ -281,12 +297,215 @@ class _Staging:
                             for position, name in enumerate(record.tools, 1)
                         ],
                     )
+        self._index_stage()
+
+    def _stage_tools(self) -> None:
+        """PostgreSQL: each staged row's tools, one row per tool, from its joined names."""
+        self.sql(
+            "INSERT INTO import_stage_tool (row_number, position, name, key) "
+            "SELECT s.row_number, u.position, u.name, u.key FROM import_stage s, "
+            "unnest(string_to_array(s.tools, %s), string_to_array(s.tool_keys, %s)) "
+            "WITH ORDINALITY AS u(name, key, position) WHERE s.tools <> ''",
+            [TOOL_SEPARATOR, TOOL_SEPARATOR],
+        )
+
+    def _index_stage(self) -> None:
         self.sql("CREATE UNIQUE INDEX import_stage_row ON import_stage (row_number)")
         self.sql("CREATE INDEX import_stage_tool_row ON import_stage_tool (row_number)")
         if self.postgres:
             # Temporary tables are never analyzed on their own: the planner needs their size.
             self.sql("ANALYZE import_stage")
             self.sql("ANALYZE import_stage_tool")
+
+    # --- Loading a file (PostgreSQL) -------------------------------------------------------
+
+    def load_file(self, lines: Iterable[str], problems: Problems) -> None:
+        """Load a worklog CSV into ``import_stage``: its valid rows, each as ``worklog_records``
+        reads it, and every problem of its rows (in ``problems``) as it reports them.
+
+        Python only splits the file into cells (the same csv reader, so the same rows, row
+        numbers and unreadable rows) and copies them as text into ``import_raw``. Each distinct
+        cell of a column that repeats (researchers, teams, choices, minutes, tools) is then read
+        once, by the same Python code as a row's cell, into ``import_cell``; the cells that
+        differ on every row (ids, titles, dates) and the rules joining a row's cells are checked
+        in SQL, for the plain cells that make up nearly every file. The rows that SQL does not
+        find plainly valid, if any, are read back and checked in Python a row at a time, which
+        gives their problems (or their values, when a cell was valid but not plain)."""
+        header, rows = worklog_rows(lines, problems)
+        now = timezone.now()
+        width = len(header)
+        self.sql(
+            "CREATE TEMP TABLE import_raw (row_number integer NOT NULL, "
+            + ", ".join(f"{name} text" for name in COLUMNS)
+            + ")"
+        )
+        cells = _CellReads(now)
+        loaded = 0
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(
+                f"COPY import_raw (row_number, {', '.join(header)}) FROM STDIN"
+            ) as copy,
+        ):
+            write = copy.write_row
+            for number, row in rows:
+                if "\x00" in "".join(row):
+                    # PostgreSQL's text holds no NUL: such a row is refused in Python.
+                    for problem in record_from_cells(number, header, row, now, cells)[1]:
+                        problems.add(problem)
+                    continue
+                if len(row) < width:
+                    row += [None] * (width - len(row))
+                write((number, *row))
+                loaded += 1
+        with _step("read distinct cells"):
+            self._read_cells(now)
+        with _step("check in SQL"), connection.cursor() as cursor:
+            # The planner cannot tell how few rows the checks refuse, and would join the cells
+            # to each row by a nested loop: hash joins read each table once.
+            cursor.execute("SET LOCAL enable_nestloop = off")
+            cursor.execute(*self._stage_plain_rows(now))
+            staged = cursor.rowcount
+            cursor.execute("RESET enable_nestloop")
+        if staged < loaded:
+            with _step("check the other rows in Python"):
+                self._stage_other_rows(header, now, cells, problems)
+        self._stage_tools()
+        self._index_stage()
+
+    def _read_cells(self, now) -> None:
+        """Each distinct cell of the repeating columns, read once by Python into
+        ``import_cell``: its value, its key (names: lower case), and whether it is valid."""
+        self.sql(
+            "CREATE TEMP TABLE import_cell (col smallint NOT NULL, cell text NOT NULL, "
+            "value text, number double precision, moment timestamptz, key text, "
+            "ok boolean NOT NULL, "
+            "PRIMARY KEY (col, cell))"
+        )
+        # The distinct cells of every such column in one reading of the table: one grouping
+        # set per column, its cell the one column not NULL.
+        cells = [f"COALESCE({column.name}, '') AS c{n}" for n, column in enumerate(_BY_CELL)]
+        names = [f"c{n}" for n in range(len(_BY_CELL))]
+        which = " ".join(f"WHEN GROUPING({name}) = 0 THEN {n}" for n, name in enumerate(names))
+        found = connection.connection.cursor(name="import_cells")
+        found.itersize = _READ_CHUNK
+        found.execute(
+            f"SELECT CASE {which} END, COALESCE({', '.join(names)}) "
+            f"FROM (SELECT {', '.join(cells)} FROM import_raw) AS r "
+            f"GROUP BY GROUPING SETS ({', '.join(f'({name})' for name in names)})"
+        )
+        try:
+            with connection.cursor() as cursor:
+                while chunk := found.fetchmany(_READ_CHUNK):
+                    with cursor.cursor.copy(
+                        "COPY import_cell (col, cell, value, number, moment, key, ok) FROM STDIN"
+                    ) as copy:
+                        for number, cell in chunk:
+                            row = _cell_row(_BY_CELL[number], cell, now)
+                            copy.write_row((number, cell, *row))
+        finally:
+            found.close()
+        self.sql("ANALYZE import_cell")
+
+    def _stage_plain_rows(self, now) -> tuple[str, dict]:
+        """The INSERT of the rows whose every cell is plainly valid and whose cells agree."""
+        joins = " ".join(
+            f"JOIN import_cell c_{column.name} ON c_{column.name}.col = {number} "
+            f"AND c_{column.name}.cell = COALESCE(r.{column.name}, '')"
+            for number, column in enumerate(_BY_CELL)
+        )
+        c = {column.name: f"c_{column.name}" for column in _BY_CELL}
+        given_started = f"{c['started_at']}.moment IS NOT NULL"
+        given_completed = f"{c['completed_at']}.moment IS NOT NULL"
+        checks = [
+            _plain_text("r.task_id", required=True, limit=_COLUMN["task_id"].max_length),
+            _plain_text("r.title", required=False, limit=_COLUMN["title"].max_length),
+            "strpos(COALESCE(r.title, ''), chr(10)) = 0",
+            "strpos(COALESCE(r.title, ''), chr(13)) = 0",
+            *(f"{alias}.ok" for alias in c.values()),
+            f"NOT ({c['assignment']}.value = %(self_selected)s "
+            f"AND {c['allocation_ai']}.number IS NOT NULL)",
+            f"CASE WHEN {c['status']}.value = %(completed)s "
+            f"THEN {c['actual_minutes']}.number IS NOT NULL AND {given_completed} "
+            f"ELSE NOT {given_completed} AND {c['perceived_other_minutes']}.number IS NULL "
+            f"AND ({c['status']}.value <> %(planned)s "
+            f"OR ({c['actual_minutes']}.number IS NULL AND NOT {given_started})) END",
+            f"(NOT {given_started} OR NOT {given_completed} "
+            f"OR {c['completed_at']}.moment >= {c['started_at']}.moment)",
+        ]
+        values = {
+            "row_number": "r.row_number",
+            "task_id": "r.task_id",
+            "researcher": f"{c['researcher']}.value",
+            "team": f"{c['team']}.value",
+            "team_key": f"{c['team']}.key",
+            "task_type": f"{c['task_type']}.value",
+            "task_type_key": f"{c['task_type']}.key",
+            "title": "COALESCE(r.title, '')",
+            "assignment": f"{c['assignment']}.value",
+            "condition": f"{c['condition']}.value",
+            "allocation_ai": f"{c['allocation_ai']}.number",
+            "forecast_no_ai_minutes": f"{c['forecast_no_ai_minutes']}.number",
+            "forecast_ai_minutes": f"{c['forecast_ai_minutes']}.number",
+            "status": f"{c['status']}.value",
+            "actual_minutes": f"{c['actual_minutes']}.number",
+            "actual_imputed": "FALSE",
+            "started_at": f"{c['started_at']}.moment",
+            "completed_at": f"{c['completed_at']}.moment",
+            "perceived_other_minutes": f"{c['perceived_other_minutes']}.number",
+            "tools": f"{c['tools']}.value",
+            "tool_keys": f"{c['tools']}.key",
+        }
+        assert tuple(values) == tuple(name for name, _ in _STAGE_COLUMNS)
+        statement = (
+            f"INSERT INTO import_stage ({', '.join(values)}) "
+            f"SELECT {', '.join(values.values())} FROM import_raw r {joins} "
+            f"WHERE {' AND '.join(checks)}"
+        )
+        params = {
+            "self_selected": Task.Assignment.SELF_SELECTED,
+            "completed": Task.Status.COMPLETED,
+            "planned": Task.Status.PLANNED,
+            "space": _SPACE,
+            "space_or_quote": _SPACE + "'",
+        }
+        return statement, params
+
+    def _stage_other_rows(self, header: list[str], now, cells, problems: Problems) -> None:
+        """Check in Python, a row at a time, the rows not staged by ``_stage_plain_rows``:
+        stage those that are valid after all, add the others' problems in row order."""
+        found = Problems()
+        rows = connection.connection.cursor(name="import_other_rows")
+        rows.itersize = _READ_CHUNK
+        rows.execute(
+            f"SELECT r.row_number, {', '.join(f'r.{name}' for name in header)} "
+            "FROM import_raw r WHERE NOT EXISTS "
+            "(SELECT 1 FROM import_stage s WHERE s.row_number = r.row_number) "
+            "ORDER BY r.row_number"
+        )
+        names = ", ".join(name for name, _ in _STAGE_COLUMNS)
+        try:
+            while chunk := rows.fetchmany(_READ_CHUNK):
+                valid = []
+                for number, *row in chunk:
+                    record, row_problems = record_from_cells(number, header, row, now, cells)
+                    for problem in row_problems:
+                        found.add(problem)
+                    if record is not None:
+                        valid.append(record)
+                if valid:
+                    with (
+                        connection.cursor() as cursor,
+                        cursor.cursor.copy(f"COPY import_stage ({names}) FROM STDIN") as copy,
+                    ):
+                        for record in valid:
+                            copy.write_row(self._row(record, _same))
+        finally:
+            rows.close()
+        # Merged in row order: a row has either problems of the reading or of its cells.
+        listed = sorted([*problems.listed, *found.listed], key=lambda problem: problem.row)
+        problems.listed = listed[:MAX_PROBLEMS_LISTED]
+        problems.total += found.total
 
     # --- Checking --------------------------------------------------------------------------
 
@@ -594,39 +813,93 @@ class _Staging:
             "source": self.source,
             "other": ToolUse.Mode.OTHER,
         }
+        insert_tasks = (
+            f"INSERT INTO {_TASK} (owner_id, team_id, task_type_id, title, "
+            "forecast_no_ai_minutes, forecast_ai_minutes, assignment, condition, "
+            "randomized_at, allocation_ai, draw, status, abandoned_reason, started_at, "
+            "completed_at, actual_minutes, actual_imputed, perceived_other_minutes, source, "
+            "external_id, created_at, updated_at) "
+            "SELECT u.id, tm.id, tt.id, s.title, s.forecast_no_ai_minutes, "
+            "s.forecast_ai_minutes, s.assignment, s.condition, "
+            f"CASE WHEN {randomized} "
+            "THEN COALESCE(s.started_at, s.completed_at, %(now)s) END, "
+            f"CASE WHEN {randomized} THEN COALESCE(s.allocation_ai, %(allocation)s) "
+            "ELSE s.allocation_ai END, "
+            f"CASE WHEN {randomized} THEN %(imported)s ELSE '' END, "
+            "s.status, '', s.started_at, s.completed_at, s.actual_minutes, "
+            "s.actual_imputed, s.perceived_other_minutes, %(source)s, s.task_id, "
+            f"%(now)s, %(now)s FROM import_stage s {self._JOIN_NAMES}"
+            f"WHERE {new_rows} ORDER BY s.row_number"
+        )
+        insert_tools = (
+            f"INSERT INTO {_TOOL_USE} (task_id, tool_id, minutes, mode) "
+            "SELECT t.id, m.id, NULL, %(other)s FROM {tasks} "
+            "JOIN import_stage s ON s.task_id = t.external_id "
+            "JOIN import_stage_tool st ON st.row_number = s.row_number "
+            "JOIN import_tool m ON m.key = st.key "
+            "WHERE {where} ORDER BY s.row_number, st.position"
+        )
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {_TASK} (owner_id, team_id, task_type_id, title, "
-                "forecast_no_ai_minutes, forecast_ai_minutes, assignment, condition, "
-                "randomized_at, allocation_ai, draw, status, abandoned_reason, started_at, "
-                "completed_at, actual_minutes, actual_imputed, perceived_other_minutes, source, "
-                "external_id, created_at, updated_at) "
-                "SELECT u.id, tm.id, tt.id, s.title, s.forecast_no_ai_minutes, "
-                "s.forecast_ai_minutes, s.assignment, s.condition, "
-                f"CASE WHEN {randomized} "
-                "THEN COALESCE(s.started_at, s.completed_at, %(now)s) END, "
-                f"CASE WHEN {randomized} THEN COALESCE(s.allocation_ai, %(allocation)s) "
-                "ELSE s.allocation_ai END, "
-                f"CASE WHEN {randomized} THEN %(imported)s ELSE '' END, "
-                "s.status, '', s.started_at, s.completed_at, s.actual_minutes, "
-                "s.actual_imputed, s.perceived_other_minutes, %(source)s, s.task_id, "
-                f"%(now)s, %(now)s FROM import_stage s {self._JOIN_NAMES}"
-                f"WHERE {new_rows} ORDER BY s.row_number",
-                params,
-            )
-            created = cursor.rowcount
-            if created:
+            if self.postgres:
+                # The new tasks' ids as the insert returns them, joined to the file's tools by
+                # hash, rather than looked up in worklog_task's index once per tool use.
                 cursor.execute(
-                    f"INSERT INTO {_TOOL_USE} (task_id, tool_id, minutes, mode) "
-                    "SELECT t.id, m.id, NULL, %(other)s FROM import_stage s "
-                    "JOIN import_stage_tool st ON st.row_number = s.row_number "
-                    "JOIN import_tool m ON m.key = st.key "
-                    f"JOIN {_TASK} t ON t.source = %(source)s AND t.external_id = s.task_id "
-                    f"WHERE t.external_id <> '' AND {new_rows} "
-                    "ORDER BY s.row_number, st.position",
+                    f"WITH t AS ({insert_tasks} RETURNING id, external_id), "
+                    "tools AS ("
+                    + insert_tools.format(tasks="t", where="TRUE")
+                    + ") SELECT count(*) FROM t",
                     params,
                 )
+                created = cursor.fetchone()[0]
+            else:
+                cursor.execute(insert_tasks, params)
+                created = cursor.rowcount
+                if created:
+                    cursor.execute(
+                        insert_tools.format(
+                            tasks=f"{_TASK} t",
+                            where=f"t.source = %(source)s AND t.external_id <> '' AND {new_rows}",
+                        ),
+                        params,
+                    )
         return created
+
+
+# The columns of the file checked per row in SQL (``_Staging._stage_plain_rows``): their cells
+# differ on every row, and the rules are simple. Every other column is read once per distinct
+# cell by Python (most repeat a few values; a date has at most one per row).
+_PER_ROW = ("task_id", "title")
+_BY_CELL = tuple(column for column in COLUMN_SPECS if column.name not in _PER_ROW)
+_COLUMN = {column.name: column for column in COLUMN_SPECS}
+
+# Python's white space (what str.strip() and str.split() remove), for PostgreSQL's checks.
+_SPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
+
+
+def _plain_text(cell: str, *, required: bool, limit: int) -> str:
+    """SQL: ``cell`` is a text cell that reads as itself (nothing to trim, no quote escaping a
+    formula to remove: it starts with neither), within its length, given if ``required``."""
+    plain = (
+        f"(strpos(%(space_or_quote)s, left({cell}, 1)) = 0 "
+        f"AND strpos(%(space)s, right({cell}, 1)) = 0 AND length({cell}) <= {limit})"
+    )
+    return plain if required else f"(COALESCE({cell}, '') = '' OR {plain})"
+
+
+def _cell_row(column, cell: str, now) -> tuple:
+    """A distinct cell of ``column`` as ``import_cell`` holds it: its value as text, number or
+    moment, its key (names: lower case), and whether it is valid."""
+    value, ok = read_cell(column, cell, now)
+    if column.kind is TOOLS:
+        names = TOOL_SEPARATOR.join(value)
+        return (names, None, None, TOOL_SEPARATOR.join(name.lower() for name in value), ok)
+    if isinstance(value, float):
+        return (None, value, None, None, ok)
+    if isinstance(value, datetime):
+        return (None, None, value, None, ok)
+    if value is None:
+        return (None, None, None, None, ok)
+    return (value, None, None, value.lower(), ok)
 
 
 def _same(value):
